@@ -1,0 +1,3 @@
+"""BERT as a Keras 3 package."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,194 @@
+"""One table from our variables to the names of every BERT checkpoint format.
+
+Each entry pairs a Keras variable with its Hugging Face name and its original
+(google-research/bert, TF1) name. Hugging Face stores `torch.nn.Linear` weights
+as `(out, in)`, so those are transposed; the original stores kernels as
+`(in, out)` like Keras, except `cls/seq_relationship/output_weights` `(2, H)`.
+"""
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSpec:
+    variable: object
+    huggingface_name: str
+    google_name: str
+    huggingface_transposed: bool = False
+    google_transposed: bool = False
+
+    def expected_shape(self, source):
+        shape = tuple(self.variable.shape)
+        transposed = (
+            self.huggingface_transposed
+            if source == "huggingface"
+            else self.google_transposed
+        )
+        return shape[::-1] if transposed else shape
+
+
+def _dense(layer, huggingface_prefix, google_prefix):
+    return [
+        WeightSpec(
+            layer.kernel,
+            f"{huggingface_prefix}.weight",
+            f"{google_prefix}/kernel",
+            True,
+        ),
+        WeightSpec(layer.bias, f"{huggingface_prefix}.bias", f"{google_prefix}/bias"),
+    ]
+
+
+def _layer_norm(layer, huggingface_prefix, google_prefix):
+    return [
+        WeightSpec(
+            layer.gamma, f"{huggingface_prefix}.weight", f"{google_prefix}/gamma"
+        ),
+        WeightSpec(layer.beta, f"{huggingface_prefix}.bias", f"{google_prefix}/beta"),
+    ]
+
+
+def backbone_weight_map(backbone):
+    """WeightSpecs of a `BertBackbone` (names as in `BertModel` / `bert/...`)."""
+    embeddings = backbone.embeddings
+    specs = [
+        WeightSpec(
+            embeddings.token_embedding.embeddings,
+            "embeddings.word_embeddings.weight",
+            "bert/embeddings/word_embeddings",
+        ),
+        WeightSpec(
+            embeddings.segment_embedding.embeddings,
+            "embeddings.token_type_embeddings.weight",
+            "bert/embeddings/token_type_embeddings",
+        ),
+        WeightSpec(
+            embeddings.position_embedding.embeddings,
+            "embeddings.position_embeddings.weight",
+            "bert/embeddings/position_embeddings",
+        ),
+        *_layer_norm(
+            embeddings.layer_norm, "embeddings.LayerNorm", "bert/embeddings/LayerNorm"
+        ),
+    ]
+    for index, block in enumerate(backbone.transformer_layers):
+        hf = f"encoder.layer.{index}"
+        google = f"bert/encoder/layer_{index}"
+        attention = block.attention
+        specs += _dense(
+            attention.query_dense,
+            f"{hf}.attention.self.query",
+            f"{google}/attention/self/query",
+        )
+        specs += _dense(
+            attention.key_dense,
+            f"{hf}.attention.self.key",
+            f"{google}/attention/self/key",
+        )
+        specs += _dense(
+            attention.value_dense,
+            f"{hf}.attention.self.value",
+            f"{google}/attention/self/value",
+        )
+        specs += _dense(
+            attention.output_dense,
+            f"{hf}.attention.output.dense",
+            f"{google}/attention/output/dense",
+        )
+        specs += _layer_norm(
+            block.attention_layer_norm,
+            f"{hf}.attention.output.LayerNorm",
+            f"{google}/attention/output/LayerNorm",
+        )
+        specs += _dense(
+            block.intermediate_dense,
+            f"{hf}.intermediate.dense",
+            f"{google}/intermediate/dense",
+        )
+        specs += _dense(
+            block.output_dense, f"{hf}.output.dense", f"{google}/output/dense"
+        )
+        specs += _layer_norm(
+            block.output_layer_norm,
+            f"{hf}.output.LayerNorm",
+            f"{google}/output/LayerNorm",
+        )
+    specs += _dense(backbone.pooler_dense, "pooler.dense", "bert/pooler/dense")
+    return specs
+
+
+def pretraining_heads_weight_map(pretrainer):
+    """WeightSpecs of the masked-LM and NSP heads (`cls.*` / `cls/...`)."""
+    head = pretrainer.masked_lm_head
+    nsp = pretrainer.next_sentence_head
+    return [
+        *_dense(
+            head.transform_dense,
+            "cls.predictions.transform.dense",
+            "cls/predictions/transform/dense",
+        ),
+        *_layer_norm(
+            head.transform_layer_norm,
+            "cls.predictions.transform.LayerNorm",
+            "cls/predictions/transform/LayerNorm",
+        ),
+        WeightSpec(
+            head.output_bias, "cls.predictions.bias", "cls/predictions/output_bias"
+        ),
+        WeightSpec(
+            nsp.kernel,
+            "cls.seq_relationship.weight",
+            "cls/seq_relationship/output_weights",
+            True,
+            True,
+        ),
+        WeightSpec(
+            nsp.bias, "cls.seq_relationship.bias", "cls/seq_relationship/output_bias"
+        ),
+    ]
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint tensor is missing or has the wrong shape."""
+
+
+def assign_weights(specs, lookup, source, checkpoint):
+    """Copies tensors into variables after checking every name and shape first.
+
+    Args:
+        specs: WeightSpecs to fill.
+        lookup: callable mapping a checkpoint name to a numpy array, or None
+            when the tensor is absent.
+        source: `"huggingface"` or `"google"`.
+        checkpoint: what to name in errors (the file or folder).
+    """
+    values = []
+    problems = []
+    for spec in specs:
+        name = spec.huggingface_name if source == "huggingface" else spec.google_name
+        value = lookup(name)
+        expected = spec.expected_shape(source)
+        if value is None:
+            problems.append(f"missing tensor {name!r} (expected shape {expected})")
+            continue
+        if tuple(value.shape) != expected:
+            problems.append(
+                f"tensor {name!r} has shape {tuple(value.shape)}, expected {expected}"
+            )
+            continue
+        transposed = (
+            spec.huggingface_transposed
+            if source == "huggingface"
+            else spec.google_transposed
+        )
+        values.append(np.transpose(value) if transposed else value)
+    if problems:
+        raise CheckpointMismatchError(
+            f"{checkpoint} does not fit the model ({len(problems)} problem(s)): "
+            + "; ".join(problems)
+        )
+    # Nothing is assigned until every tensor has been checked.
+    for spec, value in zip(specs, values):
+        spec.variable.assign(value.astype(spec.variable.dtype))

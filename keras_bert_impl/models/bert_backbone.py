@@ -1,0 +1,178 @@
+import keras
+
+from keras_bert_impl.layers.bert_embeddings import BertEmbeddings
+from keras_bert_impl.layers.bert_encoder_block import BertEncoderBlock
+from keras_bert_impl.models.preset_mixin import PresetMixin
+from keras_bert_impl.models.preset_mixin import backbone_from_preset_dir
+from keras_bert_impl.models.preset_mixin import write_backbone_preset
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class BertBackbone(PresetMixin, keras.Model):
+    """The BERT encoder (Devlin et al., 2018) as a functional Keras model.
+
+    Embedding sum (token + segment + position, LayerNorm, dropout), `num_layers`
+    post-LN Transformer blocks, and the pooler (dense + tanh on the [CLS]
+    vector). Runs on every Keras backend; layer and variable names map one to
+    one onto the original TF checkpoint and onto Hugging Face's `BertModel`.
+
+    Args:
+        vocabulary_size: int. Size of the token vocabulary.
+        num_layers: int. Transformer blocks.
+        num_heads: int. Attention heads per block.
+        hidden_dim: int. Model width H.
+        intermediate_dim: int. FFN inner width (4H in BERT).
+        dropout: float. Dropout everywhere BERT drops out.
+        max_sequence_length: int. Position-embedding rows; longer inputs fail.
+        num_segments: int. Segment-embedding rows (2: sentence A and B).
+        activation: str. `"gelu"` (exact, as Hugging Face) or
+            `"gelu_approximate"` (tanh, as the original TF code).
+        layer_norm_epsilon: float. LayerNorm epsilon.
+        initializer_range: float. Stddev of the truncated-normal initializer.
+        dtype: `None`, a dtype or a `keras.DTypePolicy` (e.g.
+            `"mixed_bfloat16"`; LayerNorm and softmax still run in float32).
+
+    Inputs: a dict of int tensors of shape `(batch, sequence)`: `token_ids`,
+    `segment_ids` and `padding_mask` (1 for real tokens, 0 for padding).
+    Outputs: a dict with `sequence_output` `(batch, sequence, hidden_dim)` and
+    `pooled_output` `(batch, hidden_dim)`.
+
+    Example:
+    ```python
+    backbone = BertBackbone(
+        vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=128,
+        intermediate_dim=512,
+    )
+    outputs = backbone({
+        "token_ids": np.array([[101, 7592, 102, 0]]),
+        "segment_ids": np.zeros((1, 4), "int32"),
+        "padding_mask": np.array([[1, 1, 1, 0]]),
+    })
+    outputs["pooled_output"].shape  # (1, 128)
+    ```
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        num_layers,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        dropout=0.1,
+        max_sequence_length=512,
+        num_segments=2,
+        activation="gelu",
+        layer_norm_epsilon=1e-12,
+        initializer_range=0.02,
+        dtype=None,
+        **kwargs,
+    ):
+        # === Layers ===
+        self.embeddings = BertEmbeddings(
+            vocabulary_size=vocabulary_size,
+            hidden_dim=hidden_dim,
+            max_sequence_length=max_sequence_length,
+            num_segments=num_segments,
+            dropout=dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            initializer_range=initializer_range,
+            dtype=dtype,
+            name="embeddings",
+        )
+        self.transformer_layers = [
+            BertEncoderBlock(
+                num_heads=num_heads,
+                hidden_dim=hidden_dim,
+                intermediate_dim=intermediate_dim,
+                dropout=dropout,
+                activation=activation,
+                layer_norm_epsilon=layer_norm_epsilon,
+                initializer_range=initializer_range,
+                dtype=dtype,
+                name=f"transformer_layer_{index}",
+            )
+            for index in range(num_layers)
+        ]
+        self.pooler_dense = keras.layers.Dense(
+            hidden_dim,
+            activation="tanh",
+            kernel_initializer=keras.initializers.TruncatedNormal(
+                stddev=initializer_range
+            ),
+            dtype=dtype,
+            name="pooler_dense",
+        )
+
+        # === Functional Model ===
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
+        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+        x = self.embeddings(token_ids, segment_ids)
+        for transformer_layer in self.transformer_layers:
+            x = transformer_layer(x, padding_mask=padding_mask)
+        sequence_output = x
+        pooled_output = self.pooler_dense(sequence_output[:, 0, :])
+        super().__init__(
+            inputs={
+                "token_ids": token_ids,
+                "segment_ids": segment_ids,
+                "padding_mask": padding_mask,
+            },
+            outputs={
+                "sequence_output": sequence_output,
+                "pooled_output": pooled_output,
+            },
+            dtype=dtype,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.max_sequence_length = max_sequence_length
+        self.num_segments = num_segments
+        self.activation = activation
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.initializer_range = initializer_range
+
+    @property
+    def token_embedding(self):
+        """The token `Embedding` layer (the masked-LM decoder is tied to it)."""
+        return self.embeddings.token_embedding
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "vocabulary_size": self.vocabulary_size,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+            "max_sequence_length": self.max_sequence_length,
+            "num_segments": self.num_segments,
+            "activation": self.activation,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "initializer_range": self.initializer_range,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+    @classmethod
+    def _from_preset_dir(cls, preset_dir, load_weights, **overrides):
+        return backbone_from_preset_dir(preset_dir, load_weights, **overrides)
+
+    def _write_preset_files(self, preset_dir):
+        write_backbone_preset(self, preset_dir)

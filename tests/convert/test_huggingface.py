@@ -1,0 +1,189 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl.convert import CheckpointMismatchError
+from keras_bert_impl.convert import from_huggingface
+from keras_bert_impl.convert import to_huggingface
+from keras_bert_impl.models import BertBackbone
+from keras_bert_impl.models import BertPretrainer
+from tests.huggingface_reference import huggingface_outputs
+from tests.huggingface_reference import minilm_folder
+from tests.huggingface_reference import random_batch
+from tests.huggingface_reference import random_bert_for_pretraining
+
+
+def _backbone_inputs(batch):
+    return {k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+
+
+def _assert_matches_reference(ours, reference, batch, tolerance):
+    padding = batch["padding_mask"].astype(bool)
+    sequence = keras.ops.convert_to_numpy(ours["sequence_output"])
+    expected = reference.hidden_states[-1].numpy()
+    # Padded positions are never read by anything downstream; compare real tokens.
+    np.testing.assert_allclose(
+        sequence[padding], expected[padding], atol=tolerance, rtol=0
+    )
+
+
+@pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new"])
+def test_pretrainer_matches_transformers_bert_for_pretraining(tmp_path, hidden_act):
+    reference_model = random_bert_for_pretraining(tmp_path, hidden_act=hidden_act)
+    pretrainer = from_huggingface(tmp_path)
+    assert isinstance(pretrainer, BertPretrainer)
+    batch = random_batch(vocab_size=97)
+    reference = huggingface_outputs(reference_model, batch)
+
+    ours = pretrainer.predict(batch, verbose=0)
+    backbone_outputs = pretrainer.backbone.predict(_backbone_inputs(batch), verbose=0)
+    _assert_matches_reference(backbone_outputs, reference, batch, 1e-5)
+
+    rows = np.arange(batch["token_ids"].shape[0])[:, None]
+    expected_mlm = reference.prediction_logits.numpy()[rows, batch["mask_positions"]]
+    np.testing.assert_allclose(ours["mlm_logits"], expected_mlm, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        ours["nsp_logits"], reference.seq_relationship_logits.numpy(), atol=1e-5, rtol=0
+    )
+    # The pooled output is what NSP reads: check it against BertModel's directly.
+    import torch
+
+    with torch.no_grad():
+        pooled = reference_model.bert(
+            input_ids=torch.tensor(batch["token_ids"], dtype=torch.long),
+            token_type_ids=torch.tensor(batch["segment_ids"], dtype=torch.long),
+            attention_mask=torch.tensor(batch["padding_mask"], dtype=torch.long),
+        ).pooler_output.numpy()
+    np.testing.assert_allclose(
+        backbone_outputs["pooled_output"], pooled, atol=1e-5, rtol=0
+    )
+
+
+def test_real_minilm_weights_match_transformers_bert_model():
+    import transformers
+
+    folder = minilm_folder()
+    tokenizer = transformers.BertTokenizerFast(
+        str(folder / "vocab.txt"), do_lower_case=True
+    )
+    encoded = tokenizer(
+        ["The quick brown fox jumps over the lazy dog.", "Short one"],
+        ["Is it a question?", "Paris is the capital of France, said the tour guide."],
+        padding="max_length",
+        max_length=32,
+        return_tensors="np",
+    )
+    batch = {
+        "token_ids": encoded["input_ids"].astype("int32"),
+        "segment_ids": encoded["token_type_ids"].astype("int32"),
+        "padding_mask": encoded["attention_mask"].astype("int32"),
+    }
+    reference_model = transformers.BertModel.from_pretrained(str(folder)).eval()
+    reference = huggingface_outputs(reference_model, batch)
+
+    backbone = from_huggingface(folder)
+    assert isinstance(backbone, BertBackbone) and backbone.activation == "gelu"
+    ours = backbone.predict(batch, verbose=0)
+    _assert_matches_reference(ours, reference, batch, 1e-4)
+    np.testing.assert_allclose(
+        ours["pooled_output"], reference.pooler_output.numpy(), atol=1e-4, rtol=0
+    )
+
+
+def test_real_minilm_weights_agree_with_keras_hub():
+    keras_hub = pytest.importorskip("keras_hub")
+    folder = minilm_folder()
+    rng = np.random.default_rng(3)
+    batch = {
+        "token_ids": rng.integers(1000, 30000, size=(2, 24)).astype("int32"),
+        "segment_ids": np.repeat([[0] * 12 + [1] * 12], 2, axis=0).astype("int32"),
+        "padding_mask": np.array([[1] * 24, [1] * 16 + [0] * 8], "int32"),
+    }
+    batch["token_ids"][:, 0] = 101
+    # keras-hub converts the same folder with its own converter; it always runs
+    # tanh GELU, which our backbone reproduces with activation="gelu_approximate".
+    reference = keras_hub.models.BertBackbone.from_preset(str(folder))
+    expected = reference.predict(batch, verbose=0)
+    ours = from_huggingface(folder, activation="gelu_approximate").predict(
+        batch, verbose=0
+    )
+    padding = batch["padding_mask"].astype(bool)
+    np.testing.assert_allclose(
+        ours["sequence_output"][padding],
+        expected["sequence_output"][padding],
+        atol=1e-4,
+    )
+    np.testing.assert_allclose(
+        ours["pooled_output"], expected["pooled_output"], atol=1e-4
+    )
+
+
+def test_saved_huggingface_folder_loads_in_transformers(tmp_path):
+    import transformers
+
+    reference_model = random_bert_for_pretraining(tmp_path / "source", seed=1)
+    pretrainer = from_huggingface(tmp_path / "source")
+    to_huggingface(pretrainer, tmp_path / "exported")
+    reloaded = transformers.BertForPreTraining.from_pretrained(
+        str(tmp_path / "exported")
+    ).eval()
+    batch = random_batch(vocab_size=97, seed=2)
+    expected = huggingface_outputs(reference_model, batch)
+    found = huggingface_outputs(reloaded, batch)
+    np.testing.assert_allclose(
+        found.prediction_logits.numpy(), expected.prediction_logits.numpy(), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        found.seq_relationship_logits.numpy(),
+        expected.seq_relationship_logits.numpy(),
+        atol=1e-5,
+    )
+
+
+def test_misshapen_tensor_is_named_with_both_shapes(tmp_path):
+    from safetensors.numpy import load_file
+    from safetensors.numpy import save_file
+
+    random_bert_for_pretraining(tmp_path)
+    tensors = load_file(str(tmp_path / "model.safetensors"))
+    name = "bert.encoder.layer.1.attention.self.key.weight"
+    tensors[name] = tensors[name][:, :16].copy()
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    with pytest.raises(CheckpointMismatchError) as error:
+        from_huggingface(tmp_path)
+    message = str(error.value)
+    assert "encoder.layer.1.attention.self.key.weight" in message
+    assert "(32, 16)" in message and "(32, 32)" in message
+
+
+def test_missing_tensor_is_named(tmp_path):
+    from safetensors.numpy import load_file
+    from safetensors.numpy import save_file
+
+    random_bert_for_pretraining(tmp_path)
+    tensors = load_file(str(tmp_path / "model.safetensors"))
+    del tensors["bert.encoder.layer.0.output.LayerNorm.bias"]
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    with pytest.raises(
+        CheckpointMismatchError, match=r"missing tensor .*layer.0.output.LayerNorm.bias"
+    ):
+        from_huggingface(tmp_path)
+
+
+def test_config_that_does_not_match_the_weights_is_reported(tmp_path):
+    random_bert_for_pretraining(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["intermediate_size"] = 48
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointMismatchError, match="intermediate.dense.weight"):
+        from_huggingface(tmp_path)
+
+
+def test_truncated_weight_file_is_a_clear_error(tmp_path):
+    random_bert_for_pretraining(tmp_path)
+    data = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointMismatchError, match="model.safetensors"):
+        from_huggingface(tmp_path)

@@ -69,11 +69,14 @@ class BertEmbeddings(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="position_embedding",
         )
-        # Normalisation statistics stay in float32 under mixed precision.
+        # keras.ops.layer_normalization computes its statistics in float32 even
+        # under a bfloat16 policy, so the LayerNorm shares the layer's policy.
         self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype="float32", name="layer_norm"
+            epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
         )
-        self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
+        self.dropout_layer = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="dropout"
+        )
 
     def build(self, token_ids_shape, segment_ids_shape=None):
         self.token_embedding.build(token_ids_shape)

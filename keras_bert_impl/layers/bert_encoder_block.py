@@ -59,9 +59,13 @@ class BertEncoderBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="attention",
         )
-        self.attention_dropout = keras.layers.Dropout(dropout, name="attention_dropout")
+        self.attention_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="attention_dropout"
+        )
         self.attention_layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype="float32", name="attention_layer_norm"
+            epsilon=layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="attention_layer_norm",
         )
         self.intermediate_dense = keras.layers.Dense(
             intermediate_dim,
@@ -76,9 +80,13 @@ class BertEncoderBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="output",
         )
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
+        self.output_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="output_dropout"
+        )
         self.output_layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype="float32", name="output_layer_norm"
+            epsilon=layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="output_layer_norm",
         )
 
     def build(self, inputs_shape, padding_mask_shape=None):

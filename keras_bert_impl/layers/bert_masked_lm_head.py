@@ -57,7 +57,9 @@ class BertMaskedLMHead(keras.layers.Layer):
             name="transform_dense",
         )
         self.transform_layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype="float32", name="transform_layer_norm"
+            epsilon=layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="transform_layer_norm",
         )
 
     def build(self, inputs_shape, mask_positions_shape=None):
@@ -75,7 +77,6 @@ class BertMaskedLMHead(keras.layers.Layer):
             inputs, ops.expand_dims(mask_positions, -1), axis=1
         )
         hidden = self.transform_layer_norm(self.transform_dense(gathered))
-        hidden = ops.cast(hidden, self.compute_dtype)
         table = ops.cast(self.token_embedding.embeddings, self.compute_dtype)
         logits = ops.matmul(hidden, ops.transpose(table))
         # Logits leave in float32: the softmax cross-entropy over 30k classes is

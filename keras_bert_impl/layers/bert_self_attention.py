@@ -55,7 +55,9 @@ class BertSelfAttention(keras.layers.Layer):
         self.key_dense = projection("key")
         self.value_dense = projection("value")
         self.output_dense = projection("output")
-        self.probabilities_dropout = keras.layers.Dropout(dropout, name="dropout")
+        self.probabilities_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="dropout"
+        )
 
     def build(self, inputs_shape, padding_mask_shape=None):
         for dense in (self.query_dense, self.key_dense, self.value_dense):

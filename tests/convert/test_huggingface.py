@@ -187,3 +187,83 @@ def test_truncated_weight_file_is_a_clear_error(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointMismatchError, match="model.safetensors"):
         from_huggingface(tmp_path)
+
+
+def _loss_and_gradients(pretrainer, x, y, weights):
+    """Our training loss and its gradients, per variable path, on either backend."""
+    backend = keras.backend.backend()
+    variables = pretrainer.trainable_variables
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = pretrainer.compute_loss(
+                x, y, pretrainer(x, training=False), weights, training=False
+            )
+        gradients = tape.gradient(loss, variables)
+    elif backend == "jax":
+        import jax
+
+        def loss_fn(trainable_values):
+            y_pred, _ = pretrainer.stateless_call(
+                trainable_values,
+                [v.value for v in pretrainer.non_trainable_variables],
+                x,
+                training=False,
+            )
+            return pretrainer.compute_loss(x, y, y_pred, weights, training=False)
+
+        loss, gradients = jax.value_and_grad(loss_fn)([v.value for v in variables])
+    else:
+        pytest.skip(f"gradient check not written for the {backend} backend")
+    return float(loss), {
+        v.path: keras.ops.convert_to_numpy(g) for v, g in zip(variables, gradients)
+    }
+
+
+def test_pretraining_loss_and_gradients_match_transformers(tmp_path):
+    import torch
+
+    from keras_bert_impl.convert.weight_map import backbone_weight_map
+    from keras_bert_impl.convert.weight_map import pretraining_heads_weight_map
+
+    reference_model = random_bert_for_pretraining(tmp_path, seed=4)
+    pretrainer = from_huggingface(tmp_path)
+    x = random_batch(vocab_size=97, seed=4)
+    rng = np.random.default_rng(4)
+    masked_ids = rng.integers(5, 97, size=x["mask_positions"].shape).astype("int32")
+    next_sentence = np.array([0, 1, 0], "int32")
+    labels = np.full(x["token_ids"].shape, -100)
+    labels[np.arange(3)[:, None], x["mask_positions"]] = masked_ids
+    reference_model.zero_grad()
+    reference = reference_model(
+        input_ids=torch.tensor(x["token_ids"], dtype=torch.long),
+        token_type_ids=torch.tensor(x["segment_ids"], dtype=torch.long),
+        attention_mask=torch.tensor(x["padding_mask"], dtype=torch.long),
+        labels=torch.tensor(labels),
+        next_sentence_label=torch.tensor(next_sentence, dtype=torch.long),
+    )
+    reference.loss.backward()
+    reference_gradients = {
+        name: parameter.grad.numpy()
+        for name, parameter in reference_model.named_parameters()
+    }
+
+    loss, gradients = _loss_and_gradients(
+        pretrainer,
+        x,
+        {"mlm_logits": masked_ids, "nsp_logits": next_sentence},
+        {"mlm_logits": np.ones(masked_ids.shape, "float32")},
+    )
+    assert abs(loss - reference.loss.item()) <= 1e-5
+    specs = [
+        (s, "bert." + s.huggingface_name)
+        for s in backbone_weight_map(pretrainer.backbone)
+    ] + [(s, s.huggingface_name) for s in pretraining_heads_weight_map(pretrainer)]
+    for spec, name in specs:
+        expected = reference_gradients[name]
+        if spec.huggingface_transposed:
+            expected = expected.T
+        np.testing.assert_allclose(
+            gradients[spec.variable.path], expected, atol=1e-5, err_msg=name
+        )

@@ -154,22 +154,8 @@ def from_huggingface(folder, with_heads="auto", dtype=None, **overrides):
         )
     with open(config_file, encoding="utf-8") as file:
         config = json.load(file)
-    tensors, checkpoint = read_huggingface_tensors(folder)
-    tensors = {_canonical_layer_norm_name(k): v for k, v in tensors.items()}
-
-    prefix = next(
-        (
-            p
-            for p in BACKBONE_PREFIXES
-            if f"{p}embeddings.word_embeddings.weight" in tensors
-        ),
-        None,
-    )
-    if prefix is None:
-        raise CheckpointMismatchError(
-            f"{checkpoint} has no 'embeddings.word_embeddings.weight' under any of the "
-            f"prefixes {BACKBONE_PREFIXES}: not a BERT checkpoint."
-        )
+    tensors, checkpoint = _read_canonical_tensors(folder)
+    prefix = _backbone_prefix(tensors, checkpoint)
     has_heads = (
         "cls.predictions.bias" in tensors or "cls.seq_relationship.weight" in tensors
     )
@@ -202,6 +188,59 @@ def from_huggingface(folder, with_heads="auto", dtype=None, **overrides):
         checkpoint,
     )
     return model
+
+
+def _read_canonical_tensors(folder):
+    tensors, checkpoint = read_huggingface_tensors(folder)
+    return {_canonical_layer_norm_name(k): v for k, v in tensors.items()}, checkpoint
+
+
+def _backbone_prefix(tensors, checkpoint):
+    prefix = next(
+        (
+            p
+            for p in BACKBONE_PREFIXES
+            if f"{p}embeddings.word_embeddings.weight" in tensors
+        ),
+        None,
+    )
+    if prefix is None:
+        raise CheckpointMismatchError(
+            f"{checkpoint} has no 'embeddings.word_embeddings.weight' under any of the "
+            f"prefixes {BACKBONE_PREFIXES}: not a BERT checkpoint."
+        )
+    return prefix
+
+
+def load_huggingface_weights(backbone, folder):
+    """Fills an existing `BertBackbone` with the weights of a Hugging Face folder.
+
+    Every tensor's name and shape is checked before anything is assigned. The
+    backbone's config is not compared with the folder's `config.json`: the
+    shapes are what must agree (presets such as `all_minilm_l6_v2` ship their
+    own config and read the weights from an installed package).
+
+    Args:
+        backbone: `BertBackbone` to fill.
+        folder: Hugging Face BERT folder (`model.safetensors` or
+            `pytorch_model.bin`).
+
+    Example:
+    ```python
+    backbone = BertBackbone.from_preset("all_minilm_l6_v2", load_weights=False)
+    load_huggingface_weights(backbone, "all-MiniLM-L6-v2/")
+    ```
+    """
+    tensors, checkpoint = _read_canonical_tensors(folder)
+    prefix = _backbone_prefix(tensors, checkpoint)
+    specs = backbone_weight_map(backbone)
+    assign_weights(
+        specs,
+        lambda name: tensors.get(prefix + name),
+        "huggingface",
+        checkpoint,
+    )
+    return backbone
 
 
 def _prefixed_lookup(tensors, full_names):

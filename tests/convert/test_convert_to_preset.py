@@ -1,0 +1,190 @@
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from keras_bert_impl.convert import CheckpointMismatchError
+from keras_bert_impl.convert import convert_to_preset
+from keras_bert_impl.convert import detect_source_format
+from keras_bert_impl.models import BertBackbone
+from keras_bert_impl.models import BertPretrainer
+from tests.convert.google_reference import bert_config
+from tests.convert.google_reference import google_tensors
+from tests.convert.google_reference import tiny_vocabulary
+from tests.convert.google_reference import write_google_checkpoint
+from tests.huggingface_reference import minilm_folder
+from tests.huggingface_reference import random_batch
+from tests.huggingface_reference import random_bert_for_pretraining
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("KERAS_BERT_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """A tiny Hugging Face folder and the same weights as a Google release."""
+    root = tmp_path_factory.mktemp("sources")
+    model = random_bert_for_pretraining(root / "huggingface", hidden_act="gelu_new")
+    vocabulary = tiny_vocabulary(97)
+    (root / "huggingface" / "vocab.txt").write_text("\n".join(vocabulary) + "\n")
+    write_google_checkpoint(
+        root / "google", google_tensors(model), bert_config(model.config), vocabulary
+    )
+    return root
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_detects_each_format(sources, tmp_path):
+    keras_hub = pytest.importorskip("keras_hub")
+
+    assert detect_source_format(sources / "google") == "google"
+    assert detect_source_format(sources / "google" / "bert_model.ckpt") == "google"
+    assert detect_source_format(sources / "huggingface") == "huggingface"
+    keras_hub.models.BertBackbone(
+        vocabulary_size=10,
+        num_layers=1,
+        num_heads=1,
+        hidden_dim=4,
+        intermediate_dim=4,
+        max_sequence_length=8,
+    ).save_to_preset(str(tmp_path / "hub"))
+    assert detect_source_format(tmp_path / "hub") == "keras_hub"
+    with pytest.raises(ValueError, match="Cannot tell which checkpoint format"):
+        detect_source_format(tmp_path)
+
+
+def test_google_release_into_the_cache(sources, cache):
+    path = convert_to_preset(sources / "google", "my_tiny_bert")
+    assert path == cache / "my_tiny_bert"
+    assert _leftovers(cache) == ["my_tiny_bert"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
+    files = set(_leftovers(path))
+    assert {"config.json", "task.json", "task.weights.h5", "vocab.txt"} <= files
+    assert {"tokenizer.json", "metadata.json"} <= files
+    metadata = json.loads((path / "metadata.json").read_text())
+    weights = (path / "task.weights.h5").read_bytes()
+    assert metadata["weights"]["sha256"] == hashlib.sha256(weights).hexdigest()
+    assert metadata["converted_from"]["format"] == "google"
+    assert metadata["converted_from"]["activation"] == "gelu_approximate"
+    tokenizer = json.loads((path / "tokenizer.json").read_text())
+    assert tokenizer["vocabulary_size"] == 97 and tokenizer["lowercase"] is True
+
+    # Loads back by name, with the pretraining heads and as a bare backbone.
+    batch = random_batch(vocab_size=97)
+    pretrainer = BertPretrainer.from_preset("my_tiny_bert")
+    from keras_bert_impl.convert import from_google_checkpoint
+
+    expected = from_google_checkpoint(sources / "google").predict(batch, verbose=0)
+    found = pretrainer.predict(batch, verbose=0)
+    np.testing.assert_allclose(found["nsp_logits"], expected["nsp_logits"], atol=1e-6)
+    np.testing.assert_allclose(found["mlm_logits"], expected["mlm_logits"], atol=1e-6)
+    backbone = BertBackbone.from_preset("my_tiny_bert")
+    np.testing.assert_array_equal(
+        backbone.get_weights()[0], pretrainer.backbone.get_weights()[0]
+    )
+    if (path / "preprocessor.json").is_file():
+        from keras_bert_impl.models.preset_mixin import load_serialized
+
+        preprocessor = load_serialized(path / "preprocessor.json")
+        assert preprocessor.tokenizer.vocabulary_size() == 97
+
+
+def test_huggingface_folder_into_a_directory(sources, tmp_path, cache):
+    path = convert_to_preset(sources / "huggingface", str(tmp_path / "out" / "hf"))
+    assert path == tmp_path / "out" / "hf" and not cache.exists()
+    batch = random_batch(vocab_size=97, seed=3)
+    restored = BertPretrainer.from_preset(str(path)).predict(batch, verbose=0)
+    from keras_bert_impl.convert import from_huggingface
+
+    expected = from_huggingface(sources / "huggingface").predict(batch, verbose=0)
+    np.testing.assert_allclose(
+        restored["mlm_logits"], expected["mlm_logits"], atol=1e-6
+    )
+
+
+def test_real_minilm_into_its_known_preset_name(cache):
+    path = convert_to_preset(minilm_folder(), "all_minilm_l6_v2")
+    assert path == cache / "all_minilm_l6_v2"
+    metadata = json.loads((path / "metadata.json").read_text())
+    assert metadata["license"] == "Apache-2.0" and "weights_source" not in metadata
+    rng = np.random.default_rng(0)
+    batch = {
+        "token_ids": rng.integers(1000, 30000, size=(2, 12)).astype("int32"),
+        "segment_ids": np.zeros((2, 12), "int32"),
+        "padding_mask": np.ones((2, 12), "int32"),
+    }
+    # The cached conversion and the package-backed shipped preset agree.
+    cached = BertBackbone.from_preset("all_minilm_l6_v2")
+    shutil.rmtree(path)
+    shipped = BertBackbone.from_preset("all_minilm_l6_v2")
+    np.testing.assert_allclose(
+        cached.predict(batch, verbose=0)["pooled_output"],
+        shipped.predict(batch, verbose=0)["pooled_output"],
+        atol=1e-6,
+    )
+
+
+def test_vocabulary_with_the_wrong_hash_leaves_nothing(sources, cache):
+    with pytest.raises(ValueError, match="does not belong to preset 'bert_tiny_en"):
+        convert_to_preset(sources / "google", "bert_tiny_en_uncased")
+    assert _leftovers(cache) == []
+
+
+def test_architecture_that_is_not_the_presets_leaves_nothing(sources, tmp_path, cache):
+    # The right (uncased) vocabulary, but a 97-token, 32-wide model.
+    with pytest.raises(ValueError, match="vocabulary_size: checkpoint 97, preset"):
+        convert_to_preset(
+            sources / "google",
+            "bert_tiny_en_uncased",
+            vocabulary=minilm_folder() / "vocab.txt",
+        )
+    assert _leftovers(cache) == []
+
+
+def test_failure_while_writing_keeps_the_previous_preset(sources, cache, monkeypatch):
+    convert_to_preset(sources / "huggingface", "tiny")
+    before = (cache / "tiny" / "metadata.json").read_bytes()
+
+    from keras_bert_impl.convert import preset_conversion
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(preset_conversion, "file_sha256", fail)
+    with pytest.raises(OSError, match="disk full"):
+        convert_to_preset(sources / "google", "tiny")
+    assert _leftovers(cache) == ["tiny"]
+    assert (cache / "tiny" / "metadata.json").read_bytes() == before
+
+
+def test_damaged_checkpoint_leaves_nothing(sources, tmp_path, cache):
+    damaged = shutil.copytree(sources / "google", tmp_path / "damaged")
+    (data,) = damaged.glob("bert_model.ckpt.data-*")
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(CheckpointMismatchError):
+        convert_to_preset(damaged, "damaged")
+    assert _leftovers(cache) == []
+
+
+def test_truncated_or_corrupt_preset_weights_are_clear_errors(sources, cache):
+    path = convert_to_preset(sources / "huggingface", "tiny")
+    weights = path / "task.weights.h5"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated or replaced.*keras-bert convert"):
+        BertBackbone.from_preset("tiny")
+    weights.write_bytes(b"\0" * len(data))
+    with pytest.raises(ValueError, match="corrupt, truncated or does not fit"):
+        BertBackbone.from_preset("tiny")

@@ -1,0 +1,232 @@
+"""The `keras-bert` command.
+
+Flags keep the names of google-research/bert's tools (`create_pretraining_data.py`,
+`run_pretraining.py`, `run_classifier.py`) so existing scripts carry over.
+Each subcommand that trains or evaluates ends with one JSON line of metrics.
+"""
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+
+def _bool(value):
+    if isinstance(value, bool):
+        return value
+    if value.lower() in ("1", "true", "yes", "y"):
+        return True
+    if value.lower() in ("0", "false", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _print_json(metrics):
+    print(json.dumps(metrics, sort_keys=True), flush=True)
+
+
+def _add_demo(subparsers):
+    parser = subparsers.add_parser(
+        "demo",
+        help="pretrain a tiny BERT on the embedded default corpus, in minutes on a CPU",
+    )
+    parser.add_argument("--output_dir", default="runs/demo")
+    parser.add_argument(
+        "--train_minutes",
+        type=float,
+        default=4.0,
+        help="wall-clock budget of the training phase",
+    )
+    parser.add_argument("--num_train_steps", type=int, default=3000)
+    parser.add_argument("--random_seed", type=int, default=12345)
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args):
+    from keras_bert_impl.demo import run_demo
+
+    return run_demo(
+        output_dir=args.output_dir,
+        train_minutes=args.train_minutes,
+        num_train_steps=args.num_train_steps,
+        random_seed=args.random_seed,
+    )
+
+
+def _add_create_pretraining_data(subparsers):
+    parser = subparsers.add_parser(
+        "create-pretraining-data",
+        help="masked-LM + next-sentence TFRecords from raw text (the original recipe)",
+    )
+    parser.add_argument("--input_file", required=True, help="comma-separated globs")
+    parser.add_argument("--output_file", required=True, help="comma-separated paths")
+    parser.add_argument("--vocab_file", required=True)
+    parser.add_argument("--do_lower_case", type=_bool, default=True)
+    parser.add_argument("--do_whole_word_mask", type=_bool, default=False)
+    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--max_predictions_per_seq", type=int, default=20)
+    parser.add_argument("--masked_lm_prob", type=float, default=0.15)
+    parser.add_argument("--short_seq_prob", type=float, default=0.1)
+    parser.add_argument("--dupe_factor", type=int, default=10)
+    parser.add_argument("--random_seed", type=int, default=12345)
+    parser.add_argument(
+        "--num_workers", type=int, default=None, help="processes (default: all CPUs)"
+    )
+    parser.set_defaults(handler=_run_create_pretraining_data)
+
+
+def _run_create_pretraining_data(args):
+    from keras_bert_impl.data.pretraining_data import create_pretraining_data
+
+    summary = create_pretraining_data(
+        input_files=args.input_file,
+        output_files=args.output_file,
+        vocab_file=args.vocab_file,
+        do_lower_case=args.do_lower_case,
+        do_whole_word_mask=args.do_whole_word_mask,
+        max_seq_length=args.max_seq_length,
+        max_predictions_per_seq=args.max_predictions_per_seq,
+        masked_lm_prob=args.masked_lm_prob,
+        short_seq_prob=args.short_seq_prob,
+        dupe_factor=args.dupe_factor,
+        random_seed=args.random_seed,
+        num_workers=args.num_workers,
+    )
+    return summary
+
+
+def _add_pretrain(subparsers):
+    parser = subparsers.add_parser(
+        "pretrain",
+        help="pretrain BERT (masked LM + next sentence); rerun to resume",
+    )
+    source = parser.add_argument_group("data: TFRecords or raw text")
+    source.add_argument(
+        "--input_file", help="TFRecords from create-pretraining-data (globs, commas)"
+    )
+    source.add_argument("--corpus", help="raw text files or folders (original format)")
+    source.add_argument("--vocab_file", help="vocabulary for --corpus")
+    source.add_argument("--do_lower_case", type=_bool, default=True)
+    source.add_argument("--do_whole_word_mask", type=_bool, default=False)
+    source.add_argument("--eval_input_file", help="held-out TFRecords for metrics")
+    parser.add_argument("--output_dir", required=True)
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument(
+        "--preset", help="architecture of a preset (trained from scratch)"
+    )
+    model.add_argument("--bert_config_file", help="an original bert_config.json")
+    parser.add_argument("--init_checkpoint", help="weights to start from")
+    parser.add_argument("--train_batch_size", type=int, default=32)
+    parser.add_argument("--eval_batch_size", type=int, default=8)
+    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--max_predictions_per_seq", type=int, default=20)
+    parser.add_argument("--num_train_steps", type=int, default=100000)
+    parser.add_argument("--num_warmup_steps", type=int, default=10000)
+    parser.add_argument("--max_eval_steps", type=int, default=100)
+    parser.add_argument("--learning_rate", type=float, default=5e-5)
+    parser.add_argument("--optimizer", choices=("adamw", "lamb"), default="adamw")
+    parser.add_argument("--gradient_accumulation_steps", type=int, default=None)
+    parser.add_argument("--save_checkpoints_steps", type=int, default=1000)
+    parser.add_argument(
+        "--iterations_per_loop", type=int, default=1, help="steps per execution"
+    )
+    parser.add_argument(
+        "--strategy",
+        default="default",
+        help="tensorflow: default|mirrored|multiworker|tpu; "
+        "jax: default|data_parallel|model_parallel",
+    )
+    parser.add_argument("--tpu_name", default=None)
+    parser.add_argument("--model_parallel", type=int, default=1)
+    parser.add_argument(
+        "--dtype", default=None, help="dtype policy, e.g. mixed_bfloat16"
+    )
+    parser.add_argument("--random_seed", type=int, default=12345)
+    parser.set_defaults(handler=_run_pretrain)
+
+
+def _run_pretrain(args):
+    from keras_bert_impl.training.run_pretraining import run_pretraining
+
+    options = {k: v for k, v in vars(args).items() if k not in ("handler", "command")}
+    return run_pretraining(**options)
+
+
+def _add_convert(subparsers):
+    parser = subparsers.add_parser(
+        "convert",
+        help="a Google TF1, Hugging Face or keras-hub checkpoint into a preset",
+    )
+    parser.add_argument("--source", required=True, help="checkpoint folder")
+    parser.add_argument(
+        "--preset", required=True, help="preset name (written to the cache) or folder"
+    )
+    parser.add_argument(
+        "--source_format",
+        choices=("auto", "google", "huggingface", "keras_hub"),
+        default="auto",
+    )
+    parser.set_defaults(handler=_run_convert)
+
+
+def _run_convert(args):
+    from keras_bert_impl.convert import convert_to_preset
+
+    path = convert_to_preset(args.source, args.preset, source_format=args.source_format)
+    return {"preset": str(path)}
+
+
+def _add_presets(subparsers):
+    parser = subparsers.add_parser("presets", help="list presets and their weights")
+    parser.set_defaults(handler=_run_presets)
+
+
+def _run_presets(args):
+    from keras_bert_impl.presets import list_presets
+
+    rows = list_presets()
+    width = max((len(row["name"]) for row in rows), default=4)
+    print(f"{'name':<{width}}  {'parameters':>12}  weights")
+    for row in rows:
+        weights = "present" if row["weights_present"] else "absent"
+        print(f"{row['name']:<{width}}  {row['parameters']:>12,}  {weights}")
+    return None
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-bert",
+        description="BERT in Keras 3: pretraining, fine-tuning, conversion, export.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_demo,
+        _add_create_pretraining_data,
+        _add_pretrain,
+        _add_convert,
+        _add_presets,
+    ):
+        add(subparsers)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Keras warns that a finite evaluation dataset "ran out of data" when it
+    # ends, which is how evaluation is meant to end.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    try:
+        metrics = args.handler(args)
+    except (ValueError, FileNotFoundError) as error:
+        # Bad input is reported in one line that names the problem.
+        print(f"keras-bert {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    if metrics is not None:
+        _print_json(metrics)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

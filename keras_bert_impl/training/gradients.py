@@ -1,0 +1,64 @@
+"""Dense gradients for the optimizers (TensorFlow's sparse embedding gradients)."""
+
+import keras
+
+
+def densify(grads):
+    """Turn TensorFlow `IndexedSlices` gradients into dense tensors.
+
+    On TensorFlow an `Embedding` lookup's gradient is a `tf.IndexedSlices`
+    with one row per looked-up id, repeated ids repeated. Keras 3.15's
+    optimizers feed it to element-wise ops as is, so Adam's
+    `ops.square(gradient)` sums the squares of the repeated rows instead of
+    squaring their sum: the second moment of every token that occurs twice in
+    a batch is wrong (JAX, and TF with `global_clipnorm`, which densifies,
+    are right). Converting to dense sums the repeated rows first. The update
+    touches every row of the moments anyway (they decay), so nothing is lost.
+    Gradients of other types are returned unchanged.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return grads
+    import tensorflow as tf
+
+    return [
+        tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads
+    ]
+
+
+def clip_across_replicas(optimizer, grads):
+    """Norm clipping measured on the replicas' summed gradient (TF strategies).
+
+    Keras 3.15 clips inside each `tf.distribute` replica *before* summing the
+    replicas' gradients, so `global_clipnorm=1.0` under `MirroredStrategy`
+    or `TPUStrategy` bounds each replica's share instead of the gradient
+    that is applied, and the result differs from one device's. Here the
+    clipping factor is computed from the all-reduced gradient and applied to
+    the local ones, whose sum Keras forms next: the applied gradient is then
+    exactly one device's clipped gradient. It costs one extra all-reduce.
+
+    Returns:
+        The clipped local gradients, or `None` when there is nothing to do
+        differently (not TensorFlow, one replica, or no norm clipping).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
+    if not (optimizer.global_clipnorm or optimizer.clipnorm):
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    present = [g for g in grads if g is not None]
+    summed = context.all_reduce(tf.distribute.ReduceOp.SUM, present)
+    if optimizer.clipnorm and optimizer.clipnorm > 0:
+        clip = tf.cast(optimizer.clipnorm, present[0].dtype)
+        scales = [clip / tf.maximum(tf.norm(s), clip) for s in summed]
+    else:
+        clip = tf.cast(optimizer.global_clipnorm, present[0].dtype)
+        norm = tf.linalg.global_norm(summed)
+        # NaN/inf norms give a NaN scale, as Keras' clip_by_global_norm.
+        scale = clip / tf.maximum(norm, clip) + (norm - norm)
+        scales = [scale] * len(present)
+    scaled = iter([g * s for g, s in zip(present, scales)])
+    return [None if g is None else next(scaled) for g in grads]

@@ -1,0 +1,129 @@
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_bert_impl.tokenizers import _preprocessing_utils as utils
+from keras_bert_impl.tokenizers._preprocessing_utils import (
+    no_autograph as _no_autograph,
+)
+from keras_bert_impl.tokenizers.bert_packer import BertPacker
+from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class BertPreprocessor(keras.layers.Layer):
+    """Raw strings (or pairs of strings) to the BERT backbone's input dict.
+
+    Tokenizes with `tokenizer`, then packs `[CLS] A [SEP]` or
+    `[CLS] A [SEP] B [SEP]` to `sequence_length` (see `BertPacker` for the
+    truncation strategies). Returns a dict of int32 tensors
+    `(batch, sequence_length)`: `token_ids`, `segment_ids`, `padding_mask`.
+
+    Inputs: a string or a batch of strings; a pair is a tuple (or a list of
+    two batches) `(first_segments, second_segments)`. Like keras-hub's
+    preprocessors, `call(x, y=None, sample_weight=None)` passes labels and
+    sample weights through, so `ds.map(preprocessor)` works on datasets of
+    `features` or `(features, labels)`; for a dataset of pairs use elements
+    `((a, b), label)` (or `ds.map(lambda a, b: preprocessor((a, b)))`).
+
+    Runs as TensorFlow ops on every backend: eagerly it returns tensors of the
+    active Keras backend; inside `tf.data` / `tf.function` / a SavedModel it
+    takes and returns tf tensors.
+
+    Args:
+        tokenizer: a `BertTokenizer`.
+        sequence_length: length of the packed sequences.
+        truncate: "longest_first" (the original BERT, Hugging Face's
+            `truncation=True`) or "waterfall".
+
+    Example:
+    >>> tokenizer = BertTokenizer(
+    ...     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "fox", "."]
+    ... )
+    >>> preprocessor = BertPreprocessor(tokenizer, sequence_length=8)
+    >>> x = preprocessor((["The fox."], ["A fox."]))
+    >>> keras.ops.convert_to_numpy(x["token_ids"]).tolist()
+    [[2, 5, 6, 7, 3, 1, 6, 3]]
+    >>> keras.ops.convert_to_numpy(x["segment_ids"]).tolist()
+    [[0, 0, 0, 0, 0, 1, 1, 1]]
+    """
+
+    def __init__(
+        self, tokenizer, sequence_length=128, truncate="longest_first", **kwargs
+    ):
+        super().__init__(**kwargs)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+        if not isinstance(tokenizer, BertTokenizer):
+            raise ValueError(
+                "`tokenizer` must be a BertTokenizer. "
+                f"Received: {type(tokenizer).__name__}"
+            )
+        self.tokenizer = tokenizer
+        self.sequence_length = int(sequence_length)
+        self.truncate = truncate
+        self.packer = BertPacker(
+            sequence_length=sequence_length,
+            cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            truncate=truncate,
+        )
+
+    def __call__(self, x, *args, **kwargs):
+        if isinstance(x, list) and _is_pair(x):
+            x = tuple(x)
+        return super().__call__(utils.convert_call_inputs(x), *args, **kwargs)
+
+    @_no_autograph
+    def call(self, x, y=None, sample_weight=None):
+        segments = list(x) if _is_pair(x) else [x]
+        if len(segments) not in (1, 2):
+            raise ValueError(
+                "BertPreprocessor takes strings or a pair (tuple) of string "
+                f"batches. Received {len(segments)} segments."
+            )
+        with utils.no_convert_scope():
+            token_ids = [self.tokenizer(segment) for segment in segments]
+            unbatched = token_ids[0].shape.rank == 1
+            if unbatched:
+                token_ids = [
+                    tf.RaggedTensor.from_tensor(ids[tf.newaxis]) for ids in token_ids
+                ]
+            with tf.device("cpu"):
+                outputs = self.packer._pack_tf(token_ids)
+                if unbatched:
+                    outputs = {k: v[0] for k, v in outputs.items()}
+        if utils.converting():
+            outputs = utils.to_output(outputs)
+        return keras.utils.pack_x_y_sample_weight(outputs, y, sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+                "sequence_length": self.sequence_length,
+                "truncate": self.truncate,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("tokenizer"), dict):
+            config["tokenizer"] = keras.saving.deserialize_keras_object(
+                config["tokenizer"]
+            )
+        return cls(**config)
+
+
+def _is_pair(x):
+    """A tuple, or a list of two string batches (not a list of strings)."""
+    if isinstance(x, tuple):
+        return True
+    if isinstance(x, list) and len(x) == 2:
+        return all(isinstance(v, (list, tuple, np.ndarray, tf.Tensor)) for v in x)
+    return False

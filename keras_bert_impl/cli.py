@@ -153,6 +153,115 @@ def _run_pretrain(args):
     return run_pretraining(**options)
 
 
+def _add_finetune(subparsers):
+    parser = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a preset on GLUE, CoNLL-2003, SQuAD or SWAG; rerun to resume",
+    )
+    parser.add_argument(
+        "--task_name",
+        required=True,
+        help="a GLUE folder name (sst-2, mrpc, sts-b, ...), conll2003, squad, "
+        "squad_v2 or swag",
+    )
+    parser.add_argument("--data_dir", required=True)
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--preset", required=True, help="preset name or folder")
+    parser.add_argument("--vocab_file", help="vocabulary, when the preset has none")
+    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--train_batch_size", type=int, default=32)
+    parser.add_argument("--eval_batch_size", type=int, default=32)
+    parser.add_argument("--learning_rate", type=float, default=5e-5)
+    parser.add_argument("--num_train_epochs", type=float, default=3.0)
+    parser.add_argument("--warmup_proportion", type=float, default=0.1)
+    parser.add_argument("--save_checkpoints_steps", type=int, default=1000)
+    parser.add_argument(
+        "--feature_layers",
+        help="feature-based: comma-separated backbone layers (e.g. -4,-3,-2,-1) "
+        "feeding the head of a frozen backbone",
+    )
+    parser.add_argument("--random_seed", type=int, default=12345)
+    parser.set_defaults(handler=_run_finetune)
+
+
+def _run_finetune(args):
+    from keras_bert_impl.training.run_finetuning import run_finetuning
+
+    feature_layers = None
+    if args.feature_layers:
+        feature_layers = tuple(int(i) for i in args.feature_layers.split(","))
+    return run_finetuning(
+        task_name=args.task_name,
+        data_dir=args.data_dir,
+        output_dir=args.output_dir,
+        preset=args.preset,
+        max_seq_length=args.max_seq_length,
+        train_batch_size=args.train_batch_size,
+        eval_batch_size=args.eval_batch_size,
+        learning_rate=args.learning_rate,
+        num_train_epochs=args.num_train_epochs,
+        warmup_proportion=args.warmup_proportion,
+        save_checkpoints_steps=args.save_checkpoints_steps,
+        vocab_file=args.vocab_file,
+        feature_layers=feature_layers,
+        random_seed=args.random_seed,
+    )
+
+
+def _add_evaluate(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate", help="dev metrics of a fine-tuned run directory"
+    )
+    parser.add_argument("--model", required=True, help="run directory of finetune")
+    parser.add_argument("--data_dir", required=True)
+    parser.add_argument("--eval_batch_size", type=int, default=32)
+    parser.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args):
+    from keras_bert_impl.training.run_finetuning import run_evaluation
+
+    return run_evaluation(args.model, args.data_dir, args.eval_batch_size)
+
+
+def _add_predict(subparsers):
+    parser = subparsers.add_parser(
+        "predict", help="one JSON object per input line from a fine-tuned run"
+    )
+    parser.add_argument("--model", required=True, help="run directory of finetune")
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="JSON lines ({'text_a', 'text_b'} or {'question', 'context'}) or text",
+    )
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.set_defaults(handler=_run_predict)
+
+
+def _run_predict(args):
+    from keras_bert_impl.training.run_finetuning import run_prediction
+
+    for result in run_prediction(args.model, args.input, args.batch_size):
+        _print_json(result)
+    return None
+
+
+def _add_export(subparsers):
+    parser = subparsers.add_parser(
+        "export", help="a SavedModel that serves raw strings"
+    )
+    parser.add_argument("--model", required=True, help="run directory or preset")
+    parser.add_argument("--out", required=True, help="SavedModel directory")
+    parser.set_defaults(handler=_run_export)
+
+
+def _run_export(args):
+    from keras_bert_impl.export import export_from_run
+
+    path = export_from_run(args.model, args.out)
+    return {"saved_model": str(path)}
+
+
 def _add_convert(subparsers):
     parser = subparsers.add_parser(
         "convert",
@@ -204,7 +313,11 @@ def build_parser():
         _add_demo,
         _add_create_pretraining_data,
         _add_pretrain,
+        _add_finetune,
+        _add_evaluate,
+        _add_predict,
         _add_convert,
+        _add_export,
         _add_presets,
     ):
         add(subparsers)

@@ -1,0 +1,432 @@
+"""Fine-tuning, evaluation and prediction runs behind `keras-bert finetune`,
+`evaluate` and `predict`: the paper's tasks with the paper's recipe.
+
+A run directory holds everything `predict` and `export` need: `model/` (the
+fine-tuned task model as a preset folder, preprocessor included),
+`run_config.json` (task, labels, sequence length), checkpoints to resume
+from, TensorBoard logs, `training_curves.png` and `eval_results.json`.
+"""
+
+import glob
+import json
+import math
+import os
+import pathlib
+
+import numpy as np
+
+RUN_CONFIG_FILE = "run_config.json"
+FINAL_MODEL_DIR = "model"
+NER_TASKS = ("conll2003",)
+SQUAD_TASKS = ("squad", "squad_v2")
+CHOICE_TASKS = ("swag",)
+
+
+def task_kind(task_name):
+    """`"glue"`, `"ner"`, `"squad"` or `"swag"` for a task name (any case)."""
+    from keras_bert_impl.data.glue import GLUE_TASKS
+
+    name = task_name.lower()
+    if name in NER_TASKS:
+        return "ner"
+    if name in SQUAD_TASKS:
+        return "squad"
+    if name in CHOICE_TASKS:
+        return "swag"
+    try:
+        GLUE_TASKS[name]
+    except KeyError:
+        known = sorted(set(GLUE_TASKS) | set(NER_TASKS + SQUAD_TASKS + CHOICE_TASKS))
+        raise ValueError(
+            f"Unknown --task_name {task_name!r}; known tasks: {', '.join(known)}."
+        ) from None
+    return "glue"
+
+
+def _one_file(data_dir, patterns, what):
+    for pattern in patterns:
+        found = sorted(glob.glob(os.path.join(data_dir, pattern)))
+        if found:
+            return found[0]
+    raise FileNotFoundError(
+        f"No {what} file in {data_dir} (looked for {', '.join(patterns)})."
+    )
+
+
+class TaskData:
+    """Reads one task's split and turns it into model inputs and back.
+
+    Args:
+        task_name: str. A GLUE folder name, conll2003, squad, squad_v2 or swag.
+        tokenizer: `BertTokenizer`.
+        max_seq_length: int. Packed sequence length.
+    """
+
+    def __init__(self, task_name, tokenizer, max_seq_length):
+        from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
+
+        self.task_name = task_name.lower()
+        self.kind = task_kind(task_name)
+        self.tokenizer = tokenizer
+        self.max_seq_length = max_seq_length
+        self.label_list = None
+        self.is_regression = False
+        if self.kind == "glue":
+            from keras_bert_impl.data.glue import GLUE_TASKS
+
+            task = GLUE_TASKS[self.task_name]
+            self.label_list = list(task.label_list) if task.label_list else None
+            self.is_regression = task.is_regression
+        elif self.kind == "ner":
+            self.label_list = list(CONLL2003_NER_LABELS)
+
+    def preprocessor(self):
+        from keras_bert_impl.tokenizers.bert_preprocessor import BertPreprocessor
+
+        return BertPreprocessor(self.tokenizer, sequence_length=self.max_seq_length)
+
+    def read(self, data_dir, split):
+        """Returns `(x, y, examples)` for `split` in `"train"`, `"dev"`."""
+        if self.kind == "glue":
+            from keras_bert_impl.data.glue import read_glue
+
+            examples = read_glue(self.task_name, data_dir, split).examples
+            texts = [e.text_a for e in examples]
+            if examples and examples[0].text_b is not None:
+                texts = (texts, [e.text_b for e in examples])
+            x = _to_numpy(self.preprocessor()(texts))
+            if self.is_regression:
+                y = np.array([float(e.label) for e in examples], "float32")
+            else:
+                index = {label: i for i, label in enumerate(self.label_list)}
+                y = np.array([index[e.label] for e in examples], "int32")
+            return x, y, examples
+        if self.kind == "ner":
+            from keras_bert_impl.data.conll import read_conll2003
+            from keras_bert_impl.data.ner_featurizer import NerFeaturizer
+
+            name = {"train": ("train.txt",), "dev": ("valid.txt", "dev.txt")}[split]
+            sentences = read_conll2003(_one_file(data_dir, name, split))
+            featurizer = NerFeaturizer(
+                self.tokenizer, self.label_list, self.max_seq_length
+            )
+            features = featurizer.featurize(sentences)
+            return features["x"], features["labels"], (sentences, features)
+        if self.kind == "squad":
+            from keras_bert_impl.data.squad import read_squad
+
+            examples = read_squad(_one_file(data_dir, (f"{split}*.json",), split))
+            features = self.squad_featurizer().featurize(
+                examples, training=split == "train"
+            )
+            return features["x"], features.get("y"), (examples, features)
+        from keras_bert_impl.data.swag import read_swag
+        from keras_bert_impl.data.swag_featurizer import SwagFeaturizer
+
+        name = {"train": ("train.csv",), "dev": ("val.csv", "dev.csv")}[split]
+        examples = read_swag(_one_file(data_dir, name, split))
+        features = SwagFeaturizer(self.tokenizer, self.max_seq_length).featurize(
+            examples
+        )
+        return features["x"], features["labels"], examples
+
+    def squad_featurizer(self):
+        from keras_bert_impl.data.squad_featurizer import SquadFeaturizer
+
+        return SquadFeaturizer(
+            self.tokenizer,
+            sequence_length=self.max_seq_length,
+            version_2_with_negative=self.task_name == "squad_v2",
+        )
+
+    def build_model(self, preset, feature_layers=None):
+        from keras_bert_impl.models.bert_backbone import BertBackbone
+
+        backbone = BertBackbone.from_preset(preset)
+        extra = {"feature_layers": feature_layers} if feature_layers else {}
+        if self.kind == "glue":
+            from keras_bert_impl.models import BertClassifier
+
+            num_classes = 1 if self.is_regression else len(self.label_list)
+            return BertClassifier(
+                backbone, num_classes, preprocessor=self.preprocessor(), **extra
+            )
+        if self.kind == "ner":
+            from keras_bert_impl.models import BertTokenClassifier
+
+            return BertTokenClassifier(backbone, len(self.label_list), **extra)
+        if self.kind == "squad":
+            from keras_bert_impl.models import BertQuestionAnswerer
+
+            return BertQuestionAnswerer(backbone)
+        from keras_bert_impl.models import BertMultipleChoice
+
+        return BertMultipleChoice(backbone, num_choices=4)
+
+    def metrics(self, model, x, y, examples, batch_size):
+        """The task's dev metrics (GLUE's, seqeval's, SQuAD's official ones)."""
+        predictions = model.predict(x, batch_size=batch_size, verbose=0)
+        if self.kind == "glue":
+            from keras_bert_impl.training.metrics import compute_glue_metrics
+
+            return compute_glue_metrics(self.task_name, predictions, y)
+        if self.kind == "ner":
+            from keras_bert_impl.data.ner_featurizer import NerFeaturizer
+            from keras_bert_impl.training.metrics import compute_ner_metrics
+
+            sentences, features = examples
+            featurizer = NerFeaturizer(
+                self.tokenizer, self.label_list, self.max_seq_length
+            )
+            tags = featurizer.predictions_to_tags(predictions, features)
+            return compute_ner_metrics(tags, [s.ner_tags for s in sentences])
+        if self.kind == "squad":
+            from keras_bert_impl.data.squad_evaluation import evaluate_squad_v1
+            from keras_bert_impl.data.squad_evaluation import evaluate_squad_v2
+
+            squad_examples, features = examples
+            result = self.squad_featurizer().postprocess(features, predictions)
+            if self.task_name == "squad_v2":
+                return evaluate_squad_v2(
+                    squad_examples, result["predictions"], result["null_odds"]
+                )
+            return evaluate_squad_v1(squad_examples, result["predictions"])
+        from keras_bert_impl.training.metrics import accuracy
+
+        return {"accuracy": accuracy(np.argmax(predictions, axis=-1), y)}
+
+
+def _to_numpy(inputs):
+    import keras
+
+    return {k: keras.ops.convert_to_numpy(v) for k, v in inputs.items()}
+
+
+def _training_dataset(x, y, batch_size, seed):
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    return (
+        dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(batch_size, drop_remainder=True)
+    )
+
+
+def run_finetuning(
+    task_name,
+    data_dir,
+    output_dir,
+    preset,
+    max_seq_length=128,
+    train_batch_size=32,
+    eval_batch_size=32,
+    learning_rate=5e-5,
+    num_train_epochs=3.0,
+    warmup_proportion=0.1,
+    save_checkpoints_steps=1000,
+    vocab_file=None,
+    feature_layers=None,
+    random_seed=12345,
+    verbose="auto",
+):
+    """Fine-tunes a preset on a task and evaluates it on the dev split.
+
+    Running it again with the same arguments resumes from the newest
+    checkpoint and stops at the planned step.
+
+    Returns:
+        dict: `task`, `global_step` and the task's dev metrics.
+    """
+    import keras
+
+    from keras_bert_impl.presets import tokenizer_from_preset
+    from keras_bert_impl.training.callbacks import default_callbacks
+    from keras_bert_impl.training.optimizers import create_optimizer
+
+    keras.utils.set_random_seed(random_seed)
+    os.makedirs(output_dir, exist_ok=True)
+    tokenizer = tokenizer_from_preset(preset, vocabulary=vocab_file)
+    task = TaskData(task_name, tokenizer, max_seq_length)
+    x, y, _ = task.read(data_dir, "train")
+    num_examples = len(y) if not isinstance(y, dict) else len(next(iter(y.values())))
+    if num_examples < train_batch_size:
+        raise ValueError(
+            f"{data_dir} has {num_examples} training examples, fewer than "
+            f"--train_batch_size={train_batch_size}."
+        )
+    steps_per_epoch = num_examples // train_batch_size
+    num_train_steps = max(1, int(steps_per_epoch * num_train_epochs))
+
+    model = task.build_model(preset, feature_layers)
+    model.compile(
+        optimizer=create_optimizer(
+            "adamw",
+            learning_rate=learning_rate,
+            num_train_steps=num_train_steps,
+            num_warmup_steps=int(num_train_steps * warmup_proportion),
+        )
+    )
+    callbacks = default_callbacks(
+        output_dir,
+        save_checkpoints_steps=min(save_checkpoints_steps, num_train_steps),
+        num_train_steps=num_train_steps,
+        log_every_steps=max(1, min(100, steps_per_epoch)),
+    )
+    checkpoint = callbacks[0]
+    dataset = _training_dataset(x, y, train_batch_size, random_seed).skip(
+        checkpoint.initial_step
+    )
+    if checkpoint.initial_step < num_train_steps:
+        model.fit(
+            dataset,
+            epochs=math.ceil(num_train_steps / steps_per_epoch),
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )
+    model.save_to_preset(pathlib.Path(output_dir) / FINAL_MODEL_DIR)
+    run_config = {
+        "task_name": task.task_name,
+        "task_kind": task.kind,
+        "label_list": task.label_list,
+        "is_regression": task.is_regression,
+        "max_seq_length": max_seq_length,
+        "preset": str(preset),
+        "lowercase": tokenizer.lowercase,
+    }
+    _write_json(pathlib.Path(output_dir) / RUN_CONFIG_FILE, run_config)
+    # Save the vocabulary beside the model: predict and export need no preset.
+    vocabulary_path = pathlib.Path(output_dir) / "vocab.txt"
+    vocabulary_path.write_text("\n".join(tokenizer.get_vocabulary()) + "\n")
+    results = run_evaluation(output_dir, data_dir, eval_batch_size, (model, task))
+    global_step = max(checkpoint.step, checkpoint.initial_step)
+    results["global_step"] = int(global_step)
+    _write_json(pathlib.Path(output_dir) / "eval_results.json", results)
+    return results
+
+
+def _write_json(path, content):
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(content, file, indent=2, default=float)
+
+
+def load_run(run_dir):
+    """The fine-tuned model, its `TaskData` and run config of a run directory."""
+    from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
+    from keras_bert_impl.models.preset_mixin import TASK_WEIGHTS_FILE
+    from keras_bert_impl.models.preset_mixin import load_serialized
+    from keras_bert_impl.models.preset_mixin import load_weights_checked
+    from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
+
+    run_dir = pathlib.Path(run_dir)
+    config_file = run_dir / RUN_CONFIG_FILE
+    if not config_file.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not a fine-tuning run directory: no {RUN_CONFIG_FILE}."
+        )
+    config = json.loads(config_file.read_text())
+    model_dir = run_dir / FINAL_MODEL_DIR
+    # Whichever task class the run trained, as its task.json names it.
+    model = load_serialized(model_dir / TASK_CONFIG_FILE)
+    load_weights_checked(model, model_dir / TASK_WEIGHTS_FILE, model_dir)
+    tokenizer = BertTokenizer(str(run_dir / "vocab.txt"), lowercase=config["lowercase"])
+    task = TaskData(config["task_name"], tokenizer, config["max_seq_length"])
+    return model, task, config
+
+
+def run_evaluation(run_dir, data_dir, eval_batch_size=32, loaded=None):
+    """Dev metrics of a fine-tuned run on `data_dir`'s dev split.
+
+    Args:
+        run_dir: the run directory `run_finetuning` wrote.
+        data_dir: the task's data folder.
+        eval_batch_size: int.
+        loaded: optional `(model, TaskData)` already in memory.
+    """
+    model, task = loaded if loaded is not None else load_run(run_dir)[:2]
+    x, y, examples = task.read(data_dir, "dev")
+    metrics = task.metrics(model, x, y, examples, eval_batch_size)
+    return {"task": task.task_name, **{k: float(v) for k, v in metrics.items()}}
+
+
+def read_prediction_inputs(path):
+    """JSON lines (`text_a`/`text_b`, or `question`/`context`) or plain lines."""
+    records = []
+    with open(path, encoding="utf-8") as file:
+        for line_number, line in enumerate(file, 1):
+            if not line.strip():
+                continue
+            if line.lstrip().startswith("{"):
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(
+                        f"{path}:{line_number}: not valid JSON ({error.msg})."
+                    ) from None
+            else:
+                records.append({"text_a": line.rstrip("\n")})
+    return records
+
+
+def run_prediction(run_dir, input_file, batch_size=32):
+    """One result dict per input line, as DESIGN.md specifies for `predict`."""
+    model, task, config = load_run(run_dir)
+    records = read_prediction_inputs(input_file)
+    if task.kind == "glue":
+        texts = [r.get("text_a", r.get("text", "")) for r in records]
+        if any("text_b" in r for r in records):
+            texts = (texts, [r.get("text_b", "") for r in records])
+        x = _to_numpy(task.preprocessor()(texts))
+        outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+        if config["is_regression"]:
+            return [{"score": float(row[0])} for row in outputs]
+        probabilities = np.exp(outputs - outputs.max(-1, keepdims=True))
+        probabilities /= probabilities.sum(-1, keepdims=True)
+        return [
+            {
+                "label": config["label_list"][int(np.argmax(row))],
+                "probabilities": [float(p) for p in row],
+            }
+            for row in probabilities
+        ]
+    if task.kind == "ner":
+        from keras_bert_impl.data.ner_featurizer import NerFeaturizer
+
+        sentences = [r.get("text_a", r.get("text", "")).split() for r in records]
+        featurizer = NerFeaturizer(task.tokenizer, task.label_list, task.max_seq_length)
+        features = featurizer.featurize(sentences)
+        logits = model.predict(features["x"], batch_size=batch_size, verbose=0)
+        return [{"tags": t} for t in featurizer.predictions_to_tags(logits, features)]
+    if task.kind == "squad":
+        from keras_bert_impl.data.squad import SquadExample
+
+        examples = [
+            SquadExample(
+                qas_id=str(i),
+                question=r["question"],
+                context=r["context"],
+                answers=[],
+                is_impossible=False,
+                title="",
+            )
+            for i, r in enumerate(records)
+        ]
+        featurizer = task.squad_featurizer()
+        features = featurizer.featurize(examples)
+        logits = model.predict(features["x"], batch_size=batch_size, verbose=0)
+        answers = featurizer.postprocess(features, logits)["predictions"]
+        results = []
+        for example in examples:
+            answer = answers[example.qas_id]
+            start = example.context.find(answer) if answer else -1
+            results.append(
+                {
+                    "answer": answer,
+                    "start": start,
+                    "end": start + len(answer) if start >= 0 else -1,
+                }
+            )
+        return results
+    raise ValueError(f"predict does not support the {task.kind} task yet.")

@@ -109,8 +109,10 @@ class BertBackbone(PresetMixin, keras.Model):
         segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
         padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
         x = self.embeddings(token_ids, segment_ids)
+        hidden_states = [x]
         for transformer_layer in self.transformer_layers:
             x = transformer_layer(x, padding_mask=padding_mask)
+            hidden_states.append(x)
         sequence_output = x
         pooled_output = self.pooler_dense(sequence_output[:, 0, :])
         super().__init__(
@@ -139,11 +141,85 @@ class BertBackbone(PresetMixin, keras.Model):
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
+        # Symbolic outputs of the embeddings and of every block, for
+        # `feature_extractor`; kept out of Keras' attribute tracking.
+        object.__setattr__(self, "_hidden_state_tensors", tuple(hidden_states))
 
     @property
     def token_embedding(self):
         """The token `Embedding` layer (the masked-LM decoder is tied to it)."""
         return self.embeddings.token_embedding
+
+    def feature_extractor(self, layers=(-4, -3, -2, -1), combine="concat", name=None):
+        """A model that outputs hidden states of chosen layers (feature-based BERT).
+
+        The paper's feature-based alternative to fine-tuning (its CoNLL-2003
+        ablation: "concat last four hidden" is the default here). Hidden state 0
+        is the embedding output, hidden state `i` the output of block `i`
+        (`num_layers + 1` states, Hugging Face's `hidden_states` order), so
+        `-1` is the last block (`sequence_output`). The returned functional
+        model takes the backbone's inputs and shares its layers and weights;
+        the backbone itself is not changed.
+
+        Args:
+            layers: sequence of int indices into the `num_layers + 1` hidden
+                states (negative counts from the end), or `"all"`.
+            combine: `"concat"` (on the feature axis: `(batch, seq, len(layers)
+                * hidden_dim)`), `"sum"` (`(batch, seq, hidden_dim)`) or `None`
+                (a list of the states, one `(batch, seq, hidden_dim)` each).
+            name: optional name of the returned model.
+
+        Returns:
+            A `keras.Model` with the backbone's input dict.
+
+        Example:
+        ```python
+        features = backbone.feature_extractor(layers=(-4, -3, -2, -1))
+        features.predict(inputs).shape  # (batch, seq, 4 * hidden_dim)
+        every_state = backbone.feature_extractor("all", combine=None)
+        ```
+        """
+        states = self._hidden_state_tensors
+        if isinstance(layers, str):
+            if layers != "all":
+                raise ValueError(f'`layers` must be indices or "all". Got {layers!r}.')
+            layers = tuple(range(len(states)))
+        layers = tuple(int(index) for index in layers)
+        if not layers:
+            raise ValueError("`layers` must name at least one hidden state.")
+        for index in layers:
+            if not -len(states) <= index < len(states):
+                raise ValueError(
+                    f"Hidden state {index} does not exist: this backbone has "
+                    f"{len(states)} (the embeddings and {self.num_layers} blocks), "
+                    f"indices {-len(states)}..{len(states) - 1}."
+                )
+        selected = [states[index] for index in layers]
+        if combine == "concat":
+            outputs = (
+                selected[0]
+                if len(selected) == 1
+                else keras.layers.Concatenate(axis=-1, dtype=self.dtype_policy)(
+                    selected
+                )
+            )
+        elif combine == "sum":
+            outputs = (
+                selected[0]
+                if len(selected) == 1
+                else keras.layers.Add(dtype=self.dtype_policy)(selected)
+            )
+        elif combine is None:
+            outputs = selected
+        else:
+            raise ValueError(
+                f'`combine` must be "concat", "sum" or None. Got {combine!r}.'
+            )
+        return keras.Model(
+            inputs=dict(self.input),
+            outputs=outputs,
+            name=name or f"{self.name}_features",
+        )
 
     def get_config(self):
         return {

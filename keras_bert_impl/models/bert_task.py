@@ -1,3 +1,6 @@
+import inspect
+import json
+
 import keras
 
 from keras_bert_impl.models.bert_backbone import BertBackbone
@@ -13,21 +16,78 @@ from keras_bert_impl.models.preset_mixin import load_weights_checked
 from keras_bert_impl.models.preset_mixin import write_backbone_preset
 
 
-def bert_adamw(learning_rate):
-    """AdamW as BERT's optimization.py: eps 1e-6, decay 0.01, clip norm 1.0.
+def _has_strings(value):
+    """Whether a leaf of `value` (nested tuples/dicts/lists) holds strings."""
+    if isinstance(value, (str, bytes)):
+        return True
+    if isinstance(value, dict):
+        return any(_has_strings(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return bool(value) and any(_has_strings(v) for v in value)
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return False
+    kind = getattr(dtype, "kind", None)
+    if kind in ("U", "S"):
+        return True
+    if kind == "O":
+        return any(isinstance(item, (str, bytes)) for item in value.flat)
+    return "string" in str(getattr(dtype, "name", dtype))
 
-    LayerNorm scales/offsets and every bias are excluded from weight decay.
+
+def _is_dataset(value):
+    return hasattr(value, "element_spec") and hasattr(value, "map")
+
+
+def _num_examples(x):
+    """Length of the first array-like leaf of `x`, or None."""
+    for leaf in keras.tree.flatten(x):
+        shape = getattr(leaf, "shape", None)
+        if shape is not None and len(shape) and shape[0] is not None:
+            return int(shape[0])
+        if isinstance(leaf, (list, tuple)):
+            return len(leaf)
+    return None
+
+
+class _FrozenFeatures(keras.layers.Layer):
+    """Runs a frozen backbone's feature extractor, always in inference mode.
+
+    The feature-based approach reads BERT's activations without training BERT:
+    no gradient reaches the backbone (it is frozen) and its dropout stays off
+    during `fit` too. `call` takes no `training` argument, so a functional
+    model cannot switch it on.
     """
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=learning_rate,
-        weight_decay=0.01,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-6,
-        global_clipnorm=1.0,
-    )
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    return optimizer
+
+    def __init__(self, extractor, **kwargs):
+        super().__init__(**kwargs)
+        self.extractor = extractor
+
+    def call(self, inputs):
+        return self.extractor(inputs, training=False)
+
+    def compute_output_shape(self, input_shape):
+        return self.extractor.compute_output_shape(input_shape)
+
+
+def _as_json(value):
+    """`value` as it reads back from a JSON config (tuples become lists)."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return value
+
+
+def _is_auto(value):
+    return isinstance(value, str) and value == "auto"
+
+
+def _takes_labels(preprocessor):
+    try:
+        parameters = inspect.signature(preprocessor.call).parameters
+    except (TypeError, ValueError):
+        return False
+    return "y" in parameters and "sample_weight" in parameters
 
 
 class BertTask(PresetMixin, keras.Model):
@@ -37,9 +97,31 @@ class BertTask(PresetMixin, keras.Model):
     `default_learning_rate`, `_default_loss()` and `_default_metrics()`. Each task
     compiles itself with those (the paper's recipe) when constructed;
     calling `compile()` again replaces any of them, `"auto"` keeping a default.
+
+    The default optimizer is BERT's AdamW (`create_optimizer`: weight decay
+    0.01 sparing LayerNorm and biases, epsilon 1e-6, global clip norm 1.0) at
+    `default_learning_rate`, with linear warmup over the first
+    `warmup_proportion` (10%) of the training steps and linear decay to 0.
+    The number of steps comes from `compile(num_train_steps=...)` or, when not
+    given, from the first `fit()` (epochs times steps per epoch, when the
+    data's length is known) before any step is taken; without it the rate
+    stays constant.
+
+    With a `preprocessor` attached, `fit`, `evaluate` and `predict` also
+    take raw strings (NumPy arrays or lists, a tuple of them for sentence
+    pairs) or a batched `tf.data.Dataset` of strings: the preprocessor is
+    mapped over the data in `tf.data` (`preprocess_samples`). Already
+    tokenized inputs (the backbone's dict of ids) go straight to the model.
     """
 
     default_learning_rate = 5e-5
+    warmup_proportion = 0.1
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if getattr(self, "feature_layer", None) is not None:
+            # `trainable=True` (e.g. from a config) re-enables every sublayer.
+            self.backbone.trainable = False
 
     def compile(
         self,
@@ -47,20 +129,61 @@ class BertTask(PresetMixin, keras.Model):
         loss="auto",
         metrics="auto",
         weighted_metrics="auto",
+        num_train_steps=None,
         **kwargs,
     ):
+        """Configures training; `"auto"` keeps the paper's default for that part.
+
+        Args:
+            optimizer: `"auto"` (BERT's AdamW at `default_learning_rate`, with
+                warmup and linear decay when the step count is known) or any
+                Keras optimizer.
+            loss: `"auto"` or any Keras loss (structure).
+            metrics: `"auto"` or any Keras metrics (structure).
+            weighted_metrics: `"auto"` or any Keras weighted metrics.
+            num_train_steps: int or None. Total training steps of the `"auto"`
+                optimizer's schedule (warmup is `warmup_proportion` of them).
+                None lets the first `fit()` plan it.
+            **kwargs: passed to `keras.Model.compile` (`loss_weights`,
+                `jit_compile`, `steps_per_execution`, ...).
+        """
+        # Imported here: models must not import `keras_bert_impl.training` (and
+        # so the data pipeline) at module level.
+        from keras_bert_impl.training.optimizers import create_optimizer
+
+        # Kept for `fit` to re-plan the "auto" optimizer; set past Keras'
+        # tracking, which would otherwise adopt the metric objects in it.
+        arguments = dict(optimizer=optimizer, loss=loss, metrics=metrics)
+        arguments.update(weighted_metrics=weighted_metrics, **kwargs)
+        object.__setattr__(self, "_compile_arguments", arguments)
+        self._auto_optimizer = _is_auto(optimizer)
+        self._planned_train_steps = num_train_steps
+        if self._auto_optimizer:
+            if num_train_steps:
+                optimizer = create_optimizer(
+                    "adamw",
+                    learning_rate=self.default_learning_rate,
+                    num_train_steps=int(num_train_steps),
+                    num_warmup_steps=int(self.warmup_proportion * num_train_steps),
+                )
+            else:
+                optimizer = create_optimizer(
+                    "adamw", learning_rate=self.default_learning_rate
+                )
         default_metrics, default_weighted_metrics = self._default_metrics()
+        kwargs = {**self._default_compile_kwargs(), **kwargs}
         super().compile(
-            optimizer=bert_adamw(self.default_learning_rate)
-            if optimizer == "auto"
-            else optimizer,
-            loss=self._default_loss() if loss == "auto" else loss,
-            metrics=default_metrics if metrics == "auto" else metrics,
+            optimizer=optimizer,
+            loss=self._default_loss() if _is_auto(loss) else loss,
+            metrics=default_metrics if _is_auto(metrics) else metrics,
             weighted_metrics=default_weighted_metrics
-            if weighted_metrics == "auto"
+            if _is_auto(weighted_metrics)
             else weighted_metrics,
             **kwargs,
         )
+
+    def _default_compile_kwargs(self):
+        return {}
 
     def _default_metrics(self):
         return None, None
@@ -68,7 +191,22 @@ class BertTask(PresetMixin, keras.Model):
     def get_compile_config(self):
         # A task compiles itself with its defaults when constructed, loading
         # included; a custom compile() is the caller's to repeat after loading.
-        return None
+        # The default one is recorded with its planned schedule, so that a
+        # `.keras` file restores the optimizer's state and training resumes.
+        arguments = getattr(self, "_compile_arguments", None)
+        if not arguments or not all(_is_auto(value) for value in arguments.values()):
+            return None
+        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        return {
+            "num_train_steps": self._planned_train_steps,
+            "optimizer_built": bool(getattr(optimizer, "built", False)),
+        }
+
+    def compile_from_config(self, config):
+        self.compile(num_train_steps=config.get("num_train_steps"))
+        if self.built and config.get("optimizer_built", True):
+            # Slots to restore the saved optimizer state into.
+            self.optimizer.build(self.trainable_variables)
 
     @staticmethod
     def _complete_sample_weight(y, sample_weight):
@@ -93,15 +231,189 @@ class BertTask(PresetMixin, keras.Model):
         sample_weight = self._complete_sample_weight(y, sample_weight)
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
-    def fit(self, x=None, y=None, sample_weight=None, **kwargs):
-        return super().fit(
-            x, y, sample_weight=self._complete_sample_weight(y, sample_weight), **kwargs
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        # An optimizer that has not trained yet has no state to restore (and
+        # preset weights hold none): load the model's weights only.
+        optimizer = getattr(self, "optimizer", None)
+        if (
+            optimizer is not None
+            and not optimizer.built
+            and "objects_to_skip" not in kwargs
+            and str(filepath).endswith(".weights.h5")
+        ):
+            kwargs["objects_to_skip"] = [optimizer]
+            return keras.saving.load_weights(self, filepath, skip_mismatch, **kwargs)
+        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    # === Raw-string inputs ===
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        """Runs the preprocessor on one batch inside `tf.data`.
+
+        A preprocessor whose `call` takes `y` and `sample_weight` (keras-hub
+        style) returns `(x, y, sample_weight)` itself; any other is applied to
+        `x` only. Override to change how raw inputs are featurized.
+        """
+        if self.preprocessor is None:
+            return x, y, sample_weight
+        if _takes_labels(self.preprocessor):
+            return keras.utils.unpack_x_y_sample_weight(
+                self.preprocessor(x, y=y, sample_weight=sample_weight)
+            )
+        return self.preprocessor(x), y, sample_weight
+
+    def _preprocess_element(self, *element):
+        # tf.data passes a tuple element as arguments: `(x, y[, sample_weight])`;
+        # a single argument is `x` itself (a `(x,)` element included, which is
+        # how a pair of strings without labels travels: `((first, second),)`).
+        if len(element) == 1:
+            x, y, sample_weight = element[0], None, None
+        else:
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element)
+        return keras.utils.pack_x_y_sample_weight(
+            *self.preprocess_samples(x, y, sample_weight)
         )
 
-    def evaluate(self, x=None, y=None, sample_weight=None, **kwargs):
-        return super().evaluate(
-            x, y, sample_weight=self._complete_sample_weight(y, sample_weight), **kwargs
+    def _needs_preprocessing(self, x):
+        if _is_dataset(x):
+            element = x.element_spec
+            if isinstance(element, tuple) and len(element) in (2, 3):
+                element = element[0]
+            has_strings = any(
+                "string" in str(getattr(spec, "dtype", ""))
+                for spec in keras.tree.flatten(element)
+            )
+        else:
+            has_strings = _has_strings(x)
+        if has_strings and getattr(self, "preprocessor", None) is None:
+            raise ValueError(
+                f"{type(self).__name__} got raw strings but has no preprocessor. "
+                "Pass `preprocessor=BertPreprocessor(tokenizer, sequence_length)` "
+                "when building the model (or set `model.preprocessor`), or feed "
+                "token ids: a dict with `token_ids`, `segment_ids`, `padding_mask`."
+            )
+        return has_strings
+
+    def _as_preprocessed_data(
+        self, x, y=None, sample_weight=None, batch_size=None, shuffle=False
+    ):
+        """`(x, y, sample_weight, batch_size)` for Keras, strings preprocessed."""
+        if not self._needs_preprocessing(x):
+            return x, y, sample_weight, batch_size
+        import tensorflow as tf
+
+        if not _is_dataset(x):
+            data = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+            x = tf.data.Dataset.from_tensor_slices(data)
+            if shuffle:
+                x = x.shuffle(int(x.cardinality()), reshuffle_each_iteration=True)
+            x = x.batch(batch_size or 32)
+        elif y is not None or sample_weight is not None:
+            raise ValueError("With a dataset `x`, put labels and weights in it.")
+        x = x.map(self._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE)
+        return x.prefetch(tf.data.AUTOTUNE), None, None, None
+
+    def _as_preprocessed_validation(self, validation_data, batch_size):
+        if validation_data is None:
+            return None
+        if _is_dataset(validation_data):
+            return self._as_preprocessed_data(validation_data)[0]
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+            tuple(validation_data)
         )
+        if not self._needs_preprocessing(x):
+            return validation_data
+        return self._as_preprocessed_data(x, y, sample_weight, batch_size)[0]
+
+    # === Training loop entry points ===
+    def _plan_schedule(self, x, batch_size, epochs, steps_per_epoch, initial_epoch):
+        """Gives the `"auto"` optimizer its warmup/decay schedule on first `fit`."""
+        if not getattr(self, "_auto_optimizer", False) or self._planned_train_steps:
+            return
+        optimizer = self.optimizer
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        if optimizer is None or getattr(optimizer, "built", False):
+            return
+        if steps_per_epoch is None:
+            if _is_dataset(x):
+                steps_per_epoch = int(x.cardinality())
+            elif isinstance(x, keras.utils.PyDataset):
+                steps_per_epoch = x.num_batches
+            else:
+                examples = _num_examples(x)
+                if examples is not None:
+                    steps_per_epoch = -(-examples // (batch_size or 32))
+        if not steps_per_epoch or steps_per_epoch < 0:
+            return  # an infinite or unknown dataset: keep the constant rate
+        num_train_steps = steps_per_epoch * max(epochs - initial_epoch, 1)
+        arguments = dict(self._compile_arguments, num_train_steps=num_train_steps)
+        strategy = getattr(self, "distribute_strategy", None)
+        if strategy is not None:
+            with strategy.scope():
+                self.compile(**arguments)
+        else:
+            self.compile(**arguments)
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        sample_weight=None,
+        validation_data=None,
+        steps_per_epoch=None,
+        initial_epoch=0,
+        **kwargs,
+    ):
+        validation_batch_size = kwargs.get("validation_batch_size") or batch_size
+        validation_data = self._as_preprocessed_validation(
+            validation_data, validation_batch_size
+        )
+        if validation_data is not None and _is_dataset(validation_data):
+            kwargs.pop("validation_batch_size", None)
+        if self._needs_preprocessing(x):
+            # Raw strings become a tf.data pipeline, shuffled (or not) here.
+            shuffle = kwargs.pop("shuffle", True) and not _is_dataset(x)
+            x, y, sample_weight, batch_size = self._as_preprocessed_data(
+                x, y, sample_weight, batch_size, shuffle=shuffle
+            )
+            kwargs["shuffle"] = False
+        self._plan_schedule(x, batch_size, epochs, steps_per_epoch, initial_epoch)
+        return super().fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            sample_weight=self._complete_sample_weight(y, sample_weight),
+            validation_data=validation_data,
+            steps_per_epoch=steps_per_epoch,
+            initial_epoch=initial_epoch,
+            **kwargs,
+        )
+
+    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        x, y, sample_weight, batch_size = self._as_preprocessed_data(
+            x, y, sample_weight, batch_size
+        )
+        return super().evaluate(
+            x,
+            y,
+            batch_size=batch_size,
+            sample_weight=self._complete_sample_weight(y, sample_weight),
+            **kwargs,
+        )
+
+    def predict(self, x, batch_size=None, **kwargs):
+        x, _, _, batch_size = self._as_preprocessed_data(x, batch_size=batch_size)
+        return super().predict(x, batch_size=batch_size, **kwargs)
+
+    # === Feature-based heads ===
+    def _frozen_features(self, inputs, feature_layers):
+        """Concatenated hidden states of `feature_layers` of a frozen backbone."""
+        self.backbone.trainable = False
+        extractor = self.backbone.feature_extractor(layers=feature_layers)
+        self.feature_layer = _FrozenFeatures(extractor, name="frozen_features")
+        return self.feature_layer(inputs)
 
     def get_config(self):
         config = {
@@ -129,8 +441,13 @@ class BertTask(PresetMixin, keras.Model):
         task_file = preset_dir / TASK_CONFIG_FILE
         if task_file.is_file():
             saved = _read_json(task_file)
+            # A preprocessor override swaps the input pipeline, not the head.
+            head_overrides = {
+                key: value for key, value in overrides.items() if key != "preprocessor"
+            }
             same_head = saved["class_name"] == cls.__name__ and all(
-                saved["config"].get(key) == value for key, value in overrides.items()
+                saved["config"].get(key) == _as_json(value)
+                for key, value in head_overrides.items()
             )
             if same_head:
                 task = load_serialized(task_file)
@@ -138,6 +455,8 @@ class BertTask(PresetMixin, keras.Model):
                     load_weights_checked(
                         task, preset_dir / TASK_WEIGHTS_FILE, preset_dir
                     )
+                if "preprocessor" in overrides:
+                    task.preprocessor = overrides["preprocessor"]
                 return task
         if (
             "preprocessor" not in overrides
@@ -153,10 +472,17 @@ class BertTask(PresetMixin, keras.Model):
         if isinstance(self.backbone, BertBackbone):
             # The task's weights hold the backbone's: no second copy on disk.
             write_backbone_preset(self.backbone, preset_dir, include_weights=False)
-        _write_json(
-            preset_dir / TASK_CONFIG_FILE, keras.saving.serialize_keras_object(self)
+        serialized = keras.saving.serialize_keras_object(self)
+        # A preset holds a model to use or fine-tune, not a training state.
+        serialized.pop("compile_config", None)
+        _write_json(preset_dir / TASK_CONFIG_FILE, serialized)
+        # The weights alone: a preset carries no optimizer state.
+        optimizer = getattr(self, "optimizer", None)
+        keras.saving.save_weights(
+            self,
+            str(preset_dir / TASK_WEIGHTS_FILE),
+            objects_to_skip=[optimizer] if optimizer is not None else None,
         )
-        self.save_weights(str(preset_dir / TASK_WEIGHTS_FILE))
         preprocessor = getattr(self, "preprocessor", None)
         if preprocessor is not None:
             _write_json(

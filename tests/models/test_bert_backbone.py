@@ -128,3 +128,34 @@ def test_mixed_bfloat16_computes_in_bfloat16_close_to_float32():
     # stays within bfloat16 rounding of the float32 one (outputs are ~N(0, 1)).
     assert np.isfinite(found).all()
     np.testing.assert_allclose(found, expected, atol=0.1)
+
+
+def test_feature_extractor_returns_chosen_hidden_states():
+    backbone = BertBackbone(**TINY, dropout=0.0)
+    inputs = _inputs()
+    outputs = backbone(inputs)
+    every = backbone.feature_extractor("all", combine=None)(inputs)
+    assert len(every) == TINY["num_layers"] + 1  # embeddings + each block
+    np.testing.assert_allclose(every[-1], outputs["sequence_output"], atol=1e-6)
+    # The embedding output is state 0: the first block's input.
+    first_block = backbone.transformer_layers[0]
+    np.testing.assert_allclose(
+        first_block(every[0], padding_mask=inputs["padding_mask"]), every[1], atol=1e-5
+    )
+    concatenated = backbone.feature_extractor(layers=(-2, -1))(inputs)
+    assert tuple(concatenated.shape) == (2, 8, 2 * TINY["hidden_dim"])
+    np.testing.assert_allclose(concatenated[..., 16:], every[-1], atol=1e-6)
+    np.testing.assert_allclose(concatenated[..., :16], every[-2], atol=1e-6)
+    summed = backbone.feature_extractor(layers=(0, 2), combine="sum")(inputs)
+    np.testing.assert_allclose(summed, every[0] + every[2], atol=1e-5)
+    # The backbone's own contract is untouched.
+    assert set(backbone.output) == {"sequence_output", "pooled_output"}
+    assert set(backbone.input) == {"token_ids", "segment_ids", "padding_mask"}
+
+
+def test_feature_extractor_rejects_missing_layers():
+    backbone = BertBackbone(**TINY)
+    with pytest.raises(ValueError, match="Hidden state -4 does not exist"):
+        backbone.feature_extractor(layers=(-4, -1))
+    with pytest.raises(ValueError, match="combine"):
+        backbone.feature_extractor(layers=(-1,), combine="mean")

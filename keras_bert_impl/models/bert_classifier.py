@@ -1,0 +1,123 @@
+import keras
+
+from keras_bert_impl.models.bert_task import BertTask
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class BertClassifier(BertTask):
+    """BERT for sequence classification and regression (GLUE, SST-2, STS-B, ...).
+
+    The paper's sentence(-pair) head: dropout on the pooled `[CLS]` vector,
+    then one dense layer to `num_classes` logits. `num_classes=1` is
+    regression (STS-B): the single output is the score, trained with mean
+    squared error.
+
+    Compiled on construction with the paper's fine-tuning recipe: BERT's
+    AdamW (weight decay 0.01 without LayerNorm/bias, epsilon 1e-6, clip norm
+    1.0) at learning rate 5e-5 with 10% linear warmup and linear decay over
+    the planned steps (see `BertTask`); sparse categorical cross-entropy on the
+    logits and `accuracy` for classification, mean squared error and
+    `mean_absolute_error` for regression. Batch size 32 is `fit`'s default.
+
+    With `feature_layers` it is the paper's feature-based alternative: the
+    backbone is frozen (and runs without dropout), the `[CLS]` vectors of the
+    chosen hidden states are concatenated and fed to the head.
+
+    Args:
+        backbone: `BertBackbone`.
+        num_classes: int. Number of classes; 1 for regression.
+        preprocessor: optional `BertPreprocessor` (or any layer mapping raw
+            strings, or tuples of them for pairs, to the backbone's inputs).
+            With it `fit`/`predict`/`evaluate` take raw strings.
+        dropout: float. Dropout rate before the output layer.
+        feature_layers: None (fine-tune the whole model) or a sequence of
+            hidden-state indices for the feature-based approach (e.g.
+            `(-4, -3, -2, -1)`; see `BertBackbone.feature_extractor`).
+
+    Inputs: the backbone's dict (`token_ids`, `segment_ids`, `padding_mask`,
+    each `(batch, sequence)`), or raw strings with a preprocessor. Output:
+    logits `(batch, num_classes)`.
+
+    Example:
+    ```python
+    classifier = BertClassifier(backbone, num_classes=2, preprocessor=preprocessor)
+    classifier.fit(x=["a great movie", "a dull movie"], y=[1, 0], epochs=3)
+    classifier.predict(["what a film"])  # (1, 2) logits
+
+    # Pre-tokenized inputs, no preprocessor:
+    classifier = BertClassifier(backbone, num_classes=1)  # regression
+    classifier.fit(
+        {"token_ids": ids, "segment_ids": segments, "padding_mask": mask}, scores
+    )
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        preprocessor=None,
+        dropout=0.1,
+        feature_layers=None,
+        **kwargs,
+    ):
+        if int(num_classes) < 1:
+            raise ValueError(f"`num_classes` must be >= 1. Got {num_classes}.")
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.output_dropout = keras.layers.Dropout(
+            dropout, dtype=backbone.dtype_policy, name="output_dropout"
+        )
+        self.output_dense = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=keras.initializers.TruncatedNormal(
+                stddev=backbone.initializer_range
+            ),
+            dtype=backbone.dtype_policy,
+            name="logits",
+        )
+
+        # === Functional Model ===
+        inputs = dict(backbone.input)
+        if feature_layers is None:
+            pooled = backbone(inputs)["pooled_output"]
+        else:
+            features = self._frozen_features(inputs, feature_layers)
+            pooled = features[:, 0, :]
+        x = self.output_dropout(pooled)
+        logits = keras.layers.Activation("linear", dtype="float32", name="outputs")(
+            self.output_dense(x)
+        )
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.num_classes = int(num_classes)
+        self.dropout = dropout
+        self.feature_layers = (
+            None if feature_layers is None else [int(i) for i in feature_layers]
+        )
+
+        # === Default compilation ===
+        self.compile()
+
+    def _default_loss(self):
+        if self.num_classes == 1:
+            return keras.losses.MeanSquaredError()
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def _default_metrics(self):
+        if self.num_classes == 1:
+            return [keras.metrics.MeanAbsoluteError(name="mean_absolute_error")], None
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")], None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "dropout": self.dropout,
+                "feature_layers": self.feature_layers,
+            }
+        )
+        return config

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+
+from keras_bert_impl.models import BertClassifier
+from tests.models.task_test_utils import assert_overfits
+from tests.models.task_test_utils import assert_round_trips
+from tests.models.task_test_utils import call
+from tests.models.task_test_utils import fast_compile
+from tests.models.task_test_utils import random_inputs
+from tests.models.task_test_utils import tiny_backbone
+from tests.models.task_test_utils import tiny_preprocessor
+
+
+def test_regression_overfits_a_small_batch():
+    regressor = BertClassifier(tiny_backbone(), num_classes=1, dropout=0.0)
+    assert type(regressor.loss).__name__ == "MeanSquaredError"
+    x = random_inputs((4, 8))
+    scores = np.array([0.2, 1.0, -0.5, 0.6], "float32")
+    history = assert_overfits(regressor, x, scores, steps=45)
+    assert "mean_absolute_error" in history
+    predicted = call(regressor, x)
+    assert predicted.shape == (4, 1)
+    np.testing.assert_allclose(predicted[:, 0], scores, atol=0.25)
+
+
+def test_raw_string_pairs_overfit_through_the_preprocessor():
+    import tensorflow as tf
+
+    classifier = BertClassifier(
+        tiny_backbone(), num_classes=2, preprocessor=tiny_preprocessor(), dropout=0.0
+    )
+    assert type(classifier.loss).__name__ == "SparseCategoricalCrossentropy"
+    first = ["the movie was good", "a dull fox jumps", "where is paris ?", "she sings"]
+    second = ["he eats", "what ?", "the fox runs", "a great movie"]
+    labels = np.array([1, 0, 1, 0])
+    # A tf.data pipeline of ((first, second), label) string pairs...
+    dataset = tf.data.Dataset.from_tensor_slices(
+        ((first * 50, second * 50), np.tile(labels, 50))
+    )
+    history = (
+        fast_compile(classifier, learning_rate=3e-3)
+        .fit(dataset.shuffle(200, seed=1).batch(4), epochs=4, verbose=0)
+        .history
+    )
+    assert history["loss"][-1] < 0.05, history["loss"]
+    assert history["accuracy"][-1] == 1.0
+    # ... and plain lists of strings are preprocessed the same way.
+    logits = classifier.predict((first, second), verbose=0)
+    assert logits.shape == (4, 2)
+    np.testing.assert_array_equal(logits.argmax(-1), labels)
+    packed = classifier.preprocessor((first, second))
+    np.testing.assert_allclose(call(classifier, packed), logits, atol=1e-5)
+
+
+def test_round_trips_with_preprocessor(tmp_path):
+    classifier = BertClassifier(
+        tiny_backbone(), num_classes=3, preprocessor=tiny_preprocessor(), dropout=0.2
+    )
+    restored, _ = assert_round_trips(classifier, ["the fox jumps", "a movie"], tmp_path)
+    assert restored.num_classes == 3 and restored.dropout == 0.2
+
+
+def test_feature_based_head_trains_on_a_frozen_backbone(tmp_path):
+    backbone = tiny_backbone(dropout=0.1)
+    classifier = BertClassifier(
+        backbone, num_classes=2, dropout=0.0, feature_layers=(-2, -1)
+    )
+    assert not backbone.trainable
+    trainable = {id(w) for w in classifier.trainable_weights}
+    assert trainable and trainable.isdisjoint(id(w) for w in backbone.weights)
+    before = backbone.get_weights()
+    x = random_inputs((4, 8))
+    # A linear probe on fixed features: a larger rate.
+    assert_overfits(classifier, x, np.array([0, 1, 1, 0]), steps=60, learning_rate=0.1)
+    for old, new in zip(before, backbone.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    # The backbone's dropout stays off even in training mode: fixed features.
+    np.testing.assert_allclose(
+        classifier(x, training=True), classifier(x, training=False), atol=1e-5
+    )
+    restored, from_preset = assert_round_trips(classifier, x, tmp_path)
+    for model in (restored, from_preset):
+        assert not model.backbone.trainable
+        assert len(model.trainable_weights) == len(classifier.trainable_weights)
+
+
+def test_invalid_num_classes():
+    with pytest.raises(ValueError, match="num_classes"):
+        BertClassifier(tiny_backbone(), num_classes=0)

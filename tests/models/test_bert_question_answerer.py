@@ -1,0 +1,54 @@
+import numpy as np
+
+from keras_bert_impl.models import BertQuestionAnswerer
+from tests.models.task_test_utils import assert_overfits
+from tests.models.task_test_utils import assert_round_trips
+from tests.models.task_test_utils import call
+from tests.models.task_test_utils import random_inputs
+from tests.models.task_test_utils import tiny_backbone
+from tests.models.task_test_utils import tiny_preprocessor
+
+
+def test_overfits_start_and_end_positions():
+    qa = BertQuestionAnswerer(tiny_backbone())
+    x = random_inputs((4, 10))
+    y = {
+        "start_logits": np.array([4, 6, 0, 5], "int32"),  # 0: [CLS], no answer
+        "end_logits": np.array([5, 8, 0, 5], "int32"),
+    }
+    history = assert_overfits(qa, x, y, steps=60)
+    assert history["start_logits_accuracy"][-1] == 1.0
+    assert history["end_logits_accuracy"][-1] == 1.0
+    outputs = call(qa, x)
+    assert set(outputs) == {"start_logits", "end_logits"}
+    assert outputs["start_logits"].shape == (4, 10)
+    np.testing.assert_array_equal(outputs["start_logits"].argmax(-1), y["start_logits"])
+    np.testing.assert_array_equal(outputs["end_logits"].argmax(-1), y["end_logits"])
+
+
+def test_default_loss_is_the_mean_of_start_and_end_losses():
+    qa = BertQuestionAnswerer(tiny_backbone())
+    x = random_inputs((2, 6))
+    y = {"start_logits": np.array([1, 2]), "end_logits": np.array([3, 2])}
+    outputs = qa(x, training=False)
+
+    def cross_entropy(logits, labels):
+        logits = np.asarray(logits, "float64")
+        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        return -log_probs[np.arange(len(labels)), labels].mean()
+
+    expected = 0.5 * (
+        cross_entropy(outputs["start_logits"], y["start_logits"])
+        + cross_entropy(outputs["end_logits"], y["end_logits"])
+    )
+    np.testing.assert_allclose(
+        float(qa.compute_loss(x, y, outputs)), expected, rtol=1e-5
+    )
+
+
+def test_round_trips_with_preprocessor_on_question_context_pairs(tmp_path):
+    qa = BertQuestionAnswerer(tiny_backbone(), preprocessor=tiny_preprocessor())
+    pairs = (["where is the fox ?", "who sings ?"], ["in paris", "she sings ."])
+    restored, _ = assert_round_trips(qa, pairs, tmp_path)
+    packed = qa.preprocess_samples(pairs)[0]  # [CLS] question [SEP] context [SEP]
+    assert call(restored, packed)["end_logits"].shape == (2, 12)

@@ -1,0 +1,83 @@
+"""The behaviour every task shares (BertTask), shown on BertClassifier."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl.models import BertClassifier
+from keras_bert_impl.training.adam_weight_decay import AdamWeightDecay
+from keras_bert_impl.training.linear_warmup_decay import LinearWarmupDecay
+from tests.models.task_test_utils import random_inputs
+from tests.models.task_test_utils import tiny_backbone
+from tests.models.task_test_utils import tiny_preprocessor
+
+
+def test_default_compilation_is_the_papers_fine_tuning_recipe():
+    classifier = BertClassifier(tiny_backbone(), num_classes=2)
+    optimizer = classifier.optimizer
+    assert isinstance(optimizer, AdamWeightDecay)
+    assert float(optimizer.learning_rate) == pytest.approx(5e-5)
+    assert optimizer.weight_decay == pytest.approx(0.01)
+    assert optimizer.epsilon == pytest.approx(1e-6)
+    assert optimizer.global_clipnorm == pytest.approx(1.0)
+    # Given the number of steps: 10% linear warmup, then linear decay to 0.
+    classifier.compile(num_train_steps=1000)
+    schedule = classifier.optimizer._learning_rate
+    assert isinstance(schedule, LinearWarmupDecay)
+    assert (schedule.num_train_steps, schedule.num_warmup_steps) == (1000, 100)
+    assert float(schedule(50)) == pytest.approx(2.5e-5, rel=1e-3)
+
+
+def test_first_fit_plans_the_warmup_and_a_saved_model_resumes(tmp_path):
+    classifier = BertClassifier(tiny_backbone(), num_classes=2)
+    x = random_inputs((20, 6))
+    y = np.arange(20) % 2
+    classifier.fit(x, y, batch_size=4, epochs=2, verbose=0)  # 5 steps per epoch
+    schedule = classifier.optimizer._learning_rate
+    assert isinstance(schedule, LinearWarmupDecay)
+    assert (schedule.num_train_steps, schedule.num_warmup_steps) == (10, 1)
+    assert int(classifier.optimizer.iterations) == 10
+    # A `.keras` file keeps the default compilation and the optimizer's state.
+    classifier.save(str(tmp_path / "run.keras"))
+    restored = keras.models.load_model(str(tmp_path / "run.keras"))
+    assert int(restored.optimizer.iterations) == 10
+    assert restored.optimizer._learning_rate.num_train_steps == 10
+    for saved, loaded in zip(
+        classifier.optimizer.variables, restored.optimizer.variables
+    ):
+        np.testing.assert_allclose(np.asarray(loaded), np.asarray(saved))
+
+
+def test_an_explicit_compile_is_kept():
+    classifier = BertClassifier(tiny_backbone(), num_classes=2)
+    classifier.compile(optimizer=keras.optimizers.SGD(0.1), metrics=[])
+    classifier.fit(random_inputs((4, 6)), np.array([0, 1, 0, 1]), verbose=0)
+    assert isinstance(classifier.optimizer, keras.optimizers.SGD)
+    assert classifier.get_compile_config() is None
+    # "auto" keeps the default of that part only.
+    classifier.compile(loss="auto", optimizer=keras.optimizers.SGD(0.1))
+    assert type(classifier.loss).__name__ == "SparseCategoricalCrossentropy"
+
+
+def test_preset_with_another_preprocessor_keeps_the_trained_head(tmp_path):
+    classifier = BertClassifier(
+        tiny_backbone(), num_classes=3, preprocessor=tiny_preprocessor(12)
+    )
+    classifier.save_to_preset(tmp_path / "preset")
+    other = tiny_preprocessor(sequence_length=10)
+    restored = BertClassifier.from_preset(str(tmp_path / "preset"), preprocessor=other)
+    assert restored.preprocessor is other
+    for expected, found in zip(classifier.get_weights(), restored.get_weights()):
+        np.testing.assert_array_equal(found, expected)
+    # A different head (another num_classes) starts from the backbone only.
+    fresh = BertClassifier.from_preset(str(tmp_path / "preset"), num_classes=5)
+    assert fresh.num_classes == 5
+    np.testing.assert_array_equal(
+        fresh.backbone.get_weights()[0], classifier.backbone.get_weights()[0]
+    )
+
+
+def test_strings_without_a_preprocessor_fail_clearly():
+    classifier = BertClassifier(tiny_backbone(), num_classes=2)
+    with pytest.raises(ValueError, match="has no preprocessor"):
+        classifier.predict(["no preprocessor attached"], verbose=0)

@@ -1,0 +1,358 @@
+"""String-in SavedModels served by a process with only TensorFlow and tensorflow-text.
+
+The models are exported once per module (on the backend the tests run on) and
+loaded in ONE fresh subprocess in which `keras`, `keras_bert_impl` and `jax`
+cannot be imported; its outputs are compared with the Keras models'.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
+from keras_bert_impl.data.ner_featurizer import NerFeaturizer
+from keras_bert_impl.data.squad import SquadExample
+from keras_bert_impl.data.squad_featurizer import SquadFeaturizer
+from keras_bert_impl.export import export_from_run
+from keras_bert_impl.export import export_saved_model
+from keras_bert_impl.export.export_from_run import find_preset_dir
+from keras_bert_impl.models import BertBackbone
+from keras_bert_impl.models import BertClassifier
+from keras_bert_impl.models import BertQuestionAnswerer
+from keras_bert_impl.models import BertTokenClassifier
+from keras_bert_impl.tokenizers import BertPreprocessor
+from keras_bert_impl.tokenizers import BertTokenizer
+
+SEQUENCE_LENGTH = 16
+LABELS = ["negative", "neutral", "positive"]
+TEXTS = [
+    "a great movie",
+    "",
+    "the dull movie was bad " * 12,  # longer than the sequence
+    "Héllo, WÖRLD! naïve café; 東京 ok",
+    "   ",
+]
+PAIRS = (
+    ["a great movie", "", "what is it ?", "fox " * 30],
+    ["it was good", "just the second", "", "dog " * 30],
+)
+NER_TEXTS = [
+    "John lives in New York .",
+    "",
+    "EU rejects German call to boycott British lamb " * 3,  # cut by the length
+    "Zürich , naïve !",
+]
+QUESTIONS = ["who is he ?", "where ?", "", "what ?", "who ?"]
+CONTEXTS = [
+    "He is Bob , the builder .",
+    "In Paris .",
+    "no question here",
+    "",
+    "a long story about a fox and a dog " * 4,  # longer than one window
+]
+
+# Runs in a fresh interpreter: keras, keras_bert_impl and jax are made
+# unimportable before TensorFlow loads. tensorflow_text's own Keras layers
+# (tensorflow_text.python.keras, which imports tf.keras) are stubbed out:
+# serving needs only its ops, which `import tensorflow_text` registers.
+_SERVE_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import sys
+    import types
+
+    for name in ("keras", "keras_bert_impl", "jax", "tf_keras"):
+        sys.modules[name] = None
+    import tensorflow as tf
+
+    sys.modules["tensorflow_text.python.keras"] = types.ModuleType("stub")
+    import tensorflow_text  # noqa: F401
+
+    jobs = json.loads(sys.stdin.read())
+    results, models = {}, {}
+    for key, (path, signature, inputs) in jobs.items():
+        if path not in models:
+            models[path] = tf.saved_model.load(path)
+        function = models[path].signatures[signature]
+        tensors = {}
+        for name, value in inputs.items():
+            dtype = tf.string if name not in ("token_ids", "segment_ids",
+                "padding_mask") else tf.int32
+            tensors[name] = tf.constant(value, dtype)
+        outputs = function(**tensors)
+        results[key] = {
+            name: (
+                [v.decode("utf-8") for v in value.numpy().ravel()]
+                if value.dtype == tf.string
+                else value.numpy().tolist()
+            )
+            for name, value in outputs.items()
+        }
+    loaded = sorted(
+        name for name, module in sys.modules.items()
+        if module is not None and name.split(".")[0] in
+        ("keras", "keras_bert_impl", "jax", "jaxlib", "tf_keras")
+    )
+    results["_loaded_modules"] = loaded
+    print("RESULTS" + json.dumps(results))
+    """
+)
+
+
+def _start_server():
+    """A TF-only subprocess; it imports TensorFlow while the models are built."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _SERVE_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+
+
+def _serve(server, jobs):
+    """Runs `jobs` ({key: (path, signature, inputs)}) in the server; its results."""
+    stdout, stderr = server.communicate(json.dumps(jobs), timeout=300)
+    assert server.returncode == 0, stderr[-4000:]
+    line = next(line for line in stdout.splitlines() if line.startswith("RESULTS"))
+    return json.loads(line[len("RESULTS") :])
+
+
+def _numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def _call(model, inputs):
+    """The model's inference outputs as NumPy (a direct call: no compiled predict)."""
+    return keras.tree.map_structure(_numpy, model(inputs, training=False))
+
+
+def _softmax(logits):
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    return shifted / shifted.sum(-1, keepdims=True)
+
+
+def _backbone(vocabulary_size):
+    return BertBackbone(
+        vocabulary_size=vocabulary_size,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=32,
+        initializer_range=0.5,  # clear argmax margins for the tag/span checks
+    )
+
+
+@pytest.fixture(scope="module")
+def served(shared_data, tmp_path_factory):
+    """Exports every kind of model, serves them once; returns all results."""
+    server = _start_server()
+    try:
+        yield _export_and_serve(server, shared_data, tmp_path_factory)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+
+
+def _export_and_serve(server, shared_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    tokenizer = BertTokenizer(str(shared_data / "vocab" / "uncased" / "vocab.txt"))
+    preprocessor = BertPreprocessor(tokenizer, sequence_length=SEQUENCE_LENGTH)
+    vocabulary_size = tokenizer.vocabulary_size()
+    keras.utils.set_random_seed(7)
+
+    # A classifier fine-tuned for a few steps.
+    classifier = BertClassifier(
+        _backbone(vocabulary_size), num_classes=3, preprocessor=preprocessor
+    )
+    classifier.compile(optimizer=keras.optimizers.Adam(1e-3))
+    train_texts = ["a great movie", "a dull movie", "it was ok", "bad"] * 4
+    classifier.fit(train_texts, np.array([2, 0, 1, 0] * 4), batch_size=4, verbose=0)
+    export_saved_model(classifier, root / "classifier", label_names=LABELS)
+    # The same classifier through `keras-bert export`: a run directory with
+    # the fine-tuned preset, whose metadata says "sentence pairs".
+    classifier.save_to_preset(root / "run" / "preset")
+    (root / "run" / "preset" / "metadata.json").write_text(
+        json.dumps({"label_names": LABELS, "text_pair": True})
+    )
+    run_result = export_from_run(root / "run", root / "pair_classifier")
+
+    regressor = BertClassifier(_backbone(vocabulary_size), num_classes=1)
+    export_saved_model(regressor, root / "regressor", preprocessor)
+    backbone = _backbone(vocabulary_size)
+    export_saved_model(backbone, root / "backbone", preprocessor)
+    tagger = BertTokenClassifier(
+        _backbone(vocabulary_size), num_classes=len(CONLL2003_NER_LABELS)
+    )
+    export_saved_model(
+        tagger, root / "tagger", preprocessor, label_names=CONLL2003_NER_LABELS
+    )
+    answerer = BertQuestionAnswerer(_backbone(vocabulary_size))
+    export_saved_model(answerer, root / "answerer", preprocessor, max_query_length=5)
+
+    ids = {name: _numpy(value).tolist() for name, value in preprocessor(TEXTS).items()}
+    jobs = {
+        "classifier": (str(root / "classifier"), "serving_default", {"text": TEXTS}),
+        "classifier_empty_batch": (
+            str(root / "classifier"),
+            "serving_default",
+            {"text": []},
+        ),
+        "classifier_ids": (str(root / "classifier"), "serve_token_ids", ids),
+        "pair_classifier": (
+            str(root / "pair_classifier"),
+            "serving_default",
+            {"text_a": PAIRS[0], "text_b": PAIRS[1]},
+        ),
+        "regressor": (str(root / "regressor"), "serving_default", {"text": TEXTS}),
+        "backbone": (str(root / "backbone"), "serving_default", {"text": TEXTS}),
+        "tagger": (str(root / "tagger"), "serving_default", {"text": NER_TEXTS}),
+        "answerer": (
+            str(root / "answerer"),
+            "serving_default",
+            {"question": QUESTIONS, "context": CONTEXTS},
+        ),
+    }
+    return {
+        "results": _serve(server, jobs),
+        "run_result": run_result,
+        "tokenizer": tokenizer,
+        "preprocessor": preprocessor,
+        "classifier": classifier,
+        "regressor": regressor,
+        "backbone": backbone,
+        "tagger": tagger,
+        "answerer": answerer,
+    }
+
+
+def test_serving_process_imports_neither_keras_nor_this_package(served):
+    assert served["results"]["_loaded_modules"] == []
+
+
+def test_classifier_serves_the_keras_predictions(served):
+    results = served["results"]["classifier"]
+    # `predict` on raw strings: the model's own (tf.data) preprocessing path.
+    expected = _softmax(_numpy(served["classifier"].predict(TEXTS, verbose=0)))
+    np.testing.assert_allclose(results["probabilities"], expected, atol=1e-5)
+    np.testing.assert_array_equal(results["label_id"], expected.argmax(-1))
+    assert results["label"] == [LABELS[i] for i in expected.argmax(-1)]
+    # The token-id signature gives the same logits.
+    np.testing.assert_allclose(
+        served["results"]["classifier_ids"]["logits"], results["logits"], atol=1e-5
+    )
+    empty = served["results"]["classifier_empty_batch"]
+    assert np.asarray(empty["probabilities"]).reshape(-1, 3).shape == (0, 3)
+    assert empty["label"] == []
+
+
+def test_pair_classifier_exported_from_a_run_directory(served):
+    assert served["run_result"]["model"] == "BertClassifier"
+    results = served["results"]["pair_classifier"]
+    inputs = served["preprocessor"](PAIRS)
+    expected = _softmax(_call(served["classifier"], inputs))
+    np.testing.assert_allclose(results["probabilities"], expected, atol=1e-5)
+    assert results["label"] == [LABELS[i] for i in expected.argmax(-1)]
+
+
+def test_regressor_serves_the_score(served):
+    results = served["results"]["regressor"]
+    assert sorted(results) == ["logits", "score"]
+    expected = _call(served["regressor"], served["preprocessor"](TEXTS))
+    np.testing.assert_allclose(results["score"], expected[:, 0], atol=1e-5)
+
+
+def test_backbone_serves_embeddings(served):
+    results = served["results"]["backbone"]
+    inputs = served["preprocessor"](TEXTS)
+    expected = _call(served["backbone"], inputs)
+    np.testing.assert_allclose(
+        results["pooled_output"], expected["pooled_output"], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        results["sequence_output"], expected["sequence_output"], atol=1e-5
+    )
+    np.testing.assert_array_equal(
+        results["padding_mask"], _numpy(inputs["padding_mask"])
+    )
+
+
+def test_tagger_serves_the_featurizer_tags_per_word(served):
+    results = served["results"]["tagger"]
+    featurizer = NerFeaturizer(
+        served["tokenizer"], CONLL2003_NER_LABELS, sequence_length=SEQUENCE_LENGTH
+    )
+    features = featurizer.featurize([text.split() for text in NER_TEXTS])
+    assert features["truncated_words"] > 0  # the long sentence is cut
+    logits = _call(served["tagger"], features["x"])
+    expected = featurizer.predictions_to_tags(logits, features)
+    np.testing.assert_allclose(results["logits"], logits, atol=1e-5)
+    width = len(results["tags"]) // len(NER_TEXTS)
+    for index, text in enumerate(NER_TEXTS):
+        count = results["num_words"][index]
+        assert count == len(text.split())
+        row = slice(index * width, index * width + count)
+        assert results["words"][row] == text.split()
+        assert results["tags"][row] == expected[index]
+
+
+def test_answerer_serves_the_featurizer_best_span(served):
+    results = served["results"]["answerer"]
+    featurizer = SquadFeaturizer(
+        served["tokenizer"],
+        sequence_length=SEQUENCE_LENGTH,
+        doc_stride=4,
+        max_query_length=5,
+        n_best_size=SEQUENCE_LENGTH,
+        max_answer_length=30,
+    )
+    examples = [
+        SquadExample(str(index), question, context, (), False)
+        for index, (question, context) in enumerate(zip(QUESTIONS, CONTEXTS))
+    ]
+    features = featurizer.featurize(examples)
+    predictions = _call(served["answerer"], features["x"])
+    expected = featurizer.postprocess(features, predictions)["predictions"]
+    for index, context in enumerate(CONTEXTS):
+        answer = results["answer"][index]
+        start, end = results["start"][index], results["end"][index]
+        assert answer == (context[start:end] if start >= 0 else "")
+        windows = int(np.sum(features["example_index"] == index))
+        if windows == 1:  # one window: the exported search is the featurizer's
+            assert answer == expected[str(index)], (index, context)
+        else:  # the export reads the first window only
+            assert 0 <= start < end <= len(context)
+    assert results["answer"][3] == "" and results["start"][3] == -1  # no context
+
+
+def test_unsupported_models_and_missing_preprocessor_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="supported models are"):
+        export_saved_model(keras.Sequential([keras.layers.Dense(2)]), tmp_path / "a")
+    backbone = BertBackbone(
+        vocabulary_size=10, num_layers=1, num_heads=1, hidden_dim=4,
+        intermediate_dim=8,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="needs a preprocessor"):
+        export_saved_model(backbone, tmp_path / "b")
+    assert not list(tmp_path.iterdir())
+
+
+def test_find_preset_dir_in_run_directories(tmp_path):
+    for folder in ("run/checkpoints/backbone", "run/preset"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "config.json").write_text("{}")
+    (tmp_path / "run" / "preset" / "task.json").write_text("{}")
+    assert find_preset_dir(tmp_path / "run") == tmp_path / "run" / "preset"
+    assert find_preset_dir(tmp_path / "run" / "preset") == tmp_path / "run" / "preset"
+    (tmp_path / "run" / "checkpoints" / "backbone" / "task.json").write_text("{}")
+    with pytest.raises(ValueError, match="several models"):
+        find_preset_dir(tmp_path / "run")

@@ -256,10 +256,22 @@ def _add_export(subparsers):
 
 
 def _run_export(args):
+    import pathlib
+
     from keras_bert_impl.export import export_from_run
 
-    path = export_from_run(args.model, args.out)
-    return {"saved_model": str(path)}
+    options = {}
+    run_config = pathlib.Path(args.model) / "run_config.json"
+    if run_config.is_file():
+        # A finetune run knows its labels, input arity and sequence length.
+        config = json.loads(run_config.read_text())
+        options["sequence_length"] = config["max_seq_length"]
+        if config.get("task_kind") == "glue":
+            options["text_pair"] = config.get("text_pair", False)
+            if not config.get("is_regression"):
+                options["label_names"] = config["label_list"]
+    result = export_from_run(args.model, args.out, **options)
+    return {"saved_model": str(result["saved_model"])}
 
 
 def _add_convert(subparsers):

@@ -71,6 +71,7 @@ class TaskData:
         self.max_seq_length = max_seq_length
         self.label_list = None
         self.is_regression = False
+        self.text_pair = False
         if self.kind == "glue":
             from keras_bert_impl.data.glue import GLUE_TASKS
 
@@ -93,6 +94,7 @@ class TaskData:
             examples = read_glue(self.task_name, data_dir, split).examples
             texts = [e.text_a for e in examples]
             if examples and examples[0].text_b is not None:
+                self.text_pair = True
                 texts = (texts, [e.text_b for e in examples])
             x = _to_numpy(self.preprocessor()(texts))
             if self.is_regression:
@@ -292,6 +294,7 @@ def run_finetuning(
         "task_kind": task.kind,
         "label_list": task.label_list,
         "is_regression": task.is_regression,
+        "text_pair": task.text_pair,
         "max_seq_length": max_seq_length,
         "preset": str(preset),
         "lowercase": tokenizer.lowercase,

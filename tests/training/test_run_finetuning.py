@@ -58,6 +58,18 @@ def test_finetune_evaluate_predict_sst2_from_the_minilm_preset(
         assert line["label"] in ("0", "1")
         assert sum(line["probabilities"]) == pytest.approx(1.0, abs=1e-5)
 
+    # The run directory exports to a SavedModel that serves the same labels.
+    import tensorflow as tf
+
+    assert main(["export", f"--model={run}", f"--out={tmp_path / 'serving'}"]) == 0
+    served = tf.saved_model.load(_last_json(capsys)["saved_model"])
+    outputs = served.signatures["serving_default"](
+        text=tf.constant(["a gorgeous, witty, seductive movie.", "plain text line"])
+    )
+    assert [label.decode() for label in outputs["label"].numpy()] == [
+        line["label"] for line in lines
+    ]
+
     # Running the finished command again resumes at the planned step: no training.
     assert main(flags) == 0
     assert _last_json(capsys)["global_step"] == 97 // 16

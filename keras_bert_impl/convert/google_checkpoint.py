@@ -14,8 +14,8 @@ import re
 from keras_bert_impl.convert.weight_map import CheckpointMismatchError
 from keras_bert_impl.convert.weight_map import assign_weights
 from keras_bert_impl.convert.weight_map import backbone_weight_map
+from keras_bert_impl.convert.weight_map import build_converted_model
 from keras_bert_impl.convert.weight_map import pretraining_heads_weight_map
-from keras_bert_impl.models.bert_backbone import BertBackbone
 from keras_bert_impl.models.bert_pretrainer import BertPretrainer
 
 CONFIG_FILE = "bert_config.json"
@@ -172,21 +172,17 @@ def from_google_checkpoint(
         config = json.load(file)
     reader, shapes = _open_checkpoint(prefix)
 
-    has_heads = any(name.startswith("cls/") for name in shapes)
-    if with_heads is True and not has_heads:
-        raise CheckpointMismatchError(
-            f"{prefix} has no pretraining heads (cls/predictions/*, "
-            "cls/seq_relationship/*); load it with with_heads=False."
-        )
-    build_heads = has_heads if with_heads == "auto" else bool(with_heads)
-
-    arguments = backbone_config_from_google(config)
-    arguments.update(overrides)
-    backbone = BertBackbone(**arguments, dtype=dtype)
+    model = build_converted_model(
+        backbone_config_from_google(config),
+        overrides,
+        dtype,
+        has_heads=any(name.startswith("cls/") for name in shapes),
+        with_heads=with_heads,
+        where=f"{prefix} (cls/predictions/*, cls/seq_relationship/*)",
+    )
+    backbone = model.backbone if isinstance(model, BertPretrainer) else model
     specs = backbone_weight_map(backbone)
-    model = backbone
-    if build_heads:
-        model = BertPretrainer(backbone)
+    if isinstance(model, BertPretrainer):
         specs = specs + pretraining_heads_weight_map(model)
 
     expected = {spec.google_name for spec in specs}
@@ -195,7 +191,10 @@ def from_google_checkpoint(
         for name in shapes
         if name not in expected
         and not _TRAINING_STATE.search(name)
-        and (name.startswith("bert/") or (build_heads and name.startswith("cls/")))
+        and (
+            name.startswith("bert/")
+            or (isinstance(model, BertPretrainer) and name.startswith("cls/"))
+        )
     )
     if unexpected:
         raise CheckpointMismatchError(

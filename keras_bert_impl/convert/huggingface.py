@@ -8,8 +8,8 @@ import numpy as np
 from keras_bert_impl.convert.weight_map import CheckpointMismatchError
 from keras_bert_impl.convert.weight_map import assign_weights
 from keras_bert_impl.convert.weight_map import backbone_weight_map
+from keras_bert_impl.convert.weight_map import build_converted_model
 from keras_bert_impl.convert.weight_map import pretraining_heads_weight_map
-from keras_bert_impl.models.bert_backbone import BertBackbone
 from keras_bert_impl.models.bert_pretrainer import BertPretrainer
 
 # Hugging Face `hidden_act` names and ours.
@@ -156,25 +156,20 @@ def from_huggingface(folder, with_heads="auto", dtype=None, **overrides):
         config = json.load(file)
     tensors, checkpoint = _read_canonical_tensors(folder)
     prefix = _backbone_prefix(tensors, checkpoint)
-    has_heads = (
-        "cls.predictions.bias" in tensors or "cls.seq_relationship.weight" in tensors
+    model = build_converted_model(
+        backbone_config_from_huggingface(config),
+        overrides,
+        dtype,
+        has_heads="cls.predictions.bias" in tensors
+        or "cls.seq_relationship.weight" in tensors,
+        with_heads=with_heads,
+        where=f"{checkpoint} (cls.predictions.*, cls.seq_relationship.*)",
     )
-    if with_heads is True and not has_heads:
-        raise CheckpointMismatchError(
-            f"{checkpoint} has no pretraining heads (cls.predictions.*, "
-            "cls.seq_relationship.*); load it with with_heads=False."
-        )
-    build_heads = has_heads if with_heads == "auto" else bool(with_heads)
-
-    arguments = backbone_config_from_huggingface(config)
-    arguments.update(overrides)
-    backbone = BertBackbone(**arguments, dtype=dtype)
+    backbone = model.backbone if isinstance(model, BertPretrainer) else model
     specs = [
         (spec, prefix + spec.huggingface_name) for spec in backbone_weight_map(backbone)
     ]
-    model = backbone
-    if build_heads:
-        model = BertPretrainer(backbone)
+    if isinstance(model, BertPretrainer):
         specs += [
             (spec, spec.huggingface_name)
             for spec in pretraining_heads_weight_map(model)

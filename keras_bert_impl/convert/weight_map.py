@@ -192,3 +192,26 @@ def assign_weights(specs, lookup, source, checkpoint):
     # Nothing is assigned until every tensor has been checked.
     for spec, value in zip(specs, values):
         spec.variable.assign(value.astype(spec.variable.dtype))
+
+
+def build_converted_model(arguments, overrides, dtype, has_heads, with_heads, where):
+    """The `BertBackbone` or `BertPretrainer` a converter fills.
+
+    Args:
+        arguments: `BertBackbone` arguments read from the checkpoint's config.
+        overrides: arguments that replace those.
+        dtype: dtype policy of the model.
+        has_heads: whether the checkpoint holds the MLM and NSP heads.
+        with_heads: `"auto"` (heads when present), True (required) or False.
+        where: the checkpoint and its head names, for the error message.
+    """
+    from keras_bert_impl.models.bert_backbone import BertBackbone
+    from keras_bert_impl.models.bert_pretrainer import BertPretrainer
+
+    if with_heads is True and not has_heads:
+        raise CheckpointMismatchError(
+            f"{where} has no pretraining heads; load it with with_heads=False."
+        )
+    backbone = BertBackbone(**{**arguments, **overrides}, dtype=dtype)
+    build_heads = has_heads if with_heads == "auto" else bool(with_heads)
+    return BertPretrainer(backbone) if build_heads else backbone

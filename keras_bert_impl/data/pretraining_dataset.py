@@ -25,15 +25,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-FEATURE_NAMES = (
-    "input_ids",
-    "input_mask",
-    "segment_ids",
-    "masked_lm_positions",
-    "masked_lm_ids",
-    "masked_lm_weights",
-    "next_sentence_labels",
-)
+from keras_bert_impl.data.pretraining_data import FEATURE_NAMES
 
 
 def feature_spec(max_seq_length, max_predictions_per_seq):

@@ -103,7 +103,7 @@ def run_demo(
     train_text, heldout_text, num_train, num_heldout = write_default_corpus(corpus_dir)
     print(f"      {num_train} training and {num_heldout} held-out documents")
 
-    _step(2, f"Learning a {DEMO_VOCABULARY_SIZE}-token WordPiece vocabulary")
+    _step(2, f"Learning a WordPiece vocabulary of up to {DEMO_VOCABULARY_SIZE} tokens")
     vocab_file = output_dir / "vocab.txt"
     if not vocab_file.is_file():
         learn_vocabulary(

@@ -3,6 +3,41 @@ import math
 import keras
 from keras import ops
 
+ATTENTION_IMPLEMENTATIONS = ("auto", "einsum", "dot_product_attention")
+
+
+def _accelerator_present():
+    """Whether Keras sees a GPU or TPU (cached: checked once per process)."""
+    global _ACCELERATOR
+    if _ACCELERATOR is None:
+        try:
+            devices = keras.distribution.list_devices()
+        except (AttributeError, NotImplementedError, RuntimeError):
+            devices = []  # torch: keras.distribution is not available
+        _ACCELERATOR = any(
+            str(device).split(":")[0].lower() in ("gpu", "tpu") for device in devices
+        )
+    return _ACCELERATOR
+
+
+_ACCELERATOR = None
+
+
+def set_attention_implementation(model, implementation):
+    """Sets `attention_implementation` of every `BertSelfAttention` in `model`.
+
+    Takes effect the next time the model's functions are traced: call it before
+    the first `fit`/`predict`, or recompile (`model.compile(...)`) afterwards.
+    """
+    if implementation not in ATTENTION_IMPLEMENTATIONS:
+        raise ValueError(
+            f"implementation must be one of {ATTENTION_IMPLEMENTATIONS}; "
+            f"got {implementation!r}."
+        )
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, BertSelfAttention):
+            layer.attention_implementation = implementation
+
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
 class BertSelfAttention(keras.layers.Layer):
@@ -14,11 +49,23 @@ class BertSelfAttention(keras.layers.Layer):
     conversion is a copy (Hugging Face's are the transposes). The softmax runs
     in float32 under mixed precision.
 
+    Two implementations of the same math: `"einsum"` (scores, float32 softmax,
+    dropout on the probabilities, weighted sum) and `"dot_product_attention"`
+    (`keras.ops.dot_product_attention`: a fused flash-attention kernel on GPU and
+    TPU, float32 softmax; it has no dropout, so while training with `dropout > 0`
+    the einsum path runs instead). `"auto"` (the default) takes the fused op on
+    GPU/TPU and einsum on CPU, where it is as fast or faster (see
+    benchmarks/README.md). Use `set_attention_implementation(model, ...)` to
+    change it on a built model.
+
     Args:
         num_heads: int. Attention heads; `hidden_dim` must divide by it.
         hidden_dim: int. Model width.
         dropout: float. Dropout on the attention probabilities.
         initializer_range: float. Stddev of the truncated-normal initializer.
+        attention_implementation: `"auto"`, `"einsum"` or
+            `"dot_product_attention"` (see above). Not part of the math: every
+            choice gives the same outputs (to float rounding).
 
     Example:
     ```python
@@ -28,13 +75,30 @@ class BertSelfAttention(keras.layers.Layer):
     """
 
     def __init__(
-        self, num_heads, hidden_dim, dropout=0.1, initializer_range=0.02, **kwargs
+        self,
+        num_heads,
+        hidden_dim,
+        dropout=0.1,
+        initializer_range=0.02,
+        attention_implementation="auto",
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if hidden_dim % num_heads:
             raise ValueError(
                 f"hidden_dim={hidden_dim} must be a multiple of num_heads={num_heads}."
             )
+        if attention_implementation not in ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(
+                f"attention_implementation must be one of {ATTENTION_IMPLEMENTATIONS}"
+                f"; got {attention_implementation!r}."
+            )
+        self.attention_implementation = attention_implementation
+        # XLA on CPU (JAX) runs the two attention contractions 2-3x faster with
+        # the heads as a leading batch dimension than on the (batch, seq, heads,
+        # dim) layout the projections produce, transposes included (see
+        # benchmarks/README.md). TF's kernels are indifferent. Same math either way.
+        self._heads_first = keras.backend.backend() == "jax"
         self.num_heads = num_heads
         self.hidden_dim = hidden_dim
         self.dropout = dropout
@@ -69,12 +133,45 @@ class BertSelfAttention(keras.layers.Layer):
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         return ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
 
+    def _use_fused_attention(self, training):
+        implementation = self.attention_implementation
+        if implementation == "auto":
+            implementation = (
+                "dot_product_attention" if _accelerator_present() else "einsum"
+            )
+        if implementation == "einsum":
+            return False
+        # The fused op has no dropout on the probabilities.
+        return not (training and self.dropout > 0)
+
     def call(self, inputs, padding_mask=None, training=False):
         query = self._split_heads(self.query_dense(inputs))
         key = self._split_heads(self.key_dense(inputs))
         value = self._split_heads(self.value_dense(inputs))
 
-        scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
+        if self._use_fused_attention(training):
+            mask = None
+            if padding_mask is not None:
+                mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+            context = ops.dot_product_attention(
+                query, key, value, mask=mask, scale=1.0 / math.sqrt(self.head_dim)
+            )
+        else:
+            context = self._einsum_attention(
+                query, key, value, padding_mask, training=training
+            )
+        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        context = ops.reshape(context, (batch, length, self.hidden_dim))
+        return self.output_dense(context)
+
+    def _einsum_attention(self, query, key, value, padding_mask, training):
+        if self._heads_first:
+            query, key, value = (
+                ops.transpose(x, (0, 2, 1, 3)) for x in (query, key, value)
+            )
+            scores = ops.einsum("bhqd,bhkd->bhqk", query, key)
+        else:
+            scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
         scores = ops.cast(scores, "float32") / math.sqrt(self.head_dim)
         if padding_mask is not None:
             # Padded keys get a large negative score; queries are left alone, as in
@@ -85,10 +182,10 @@ class BertSelfAttention(keras.layers.Layer):
         probabilities = ops.cast(probabilities, self.compute_dtype)
         probabilities = self.probabilities_dropout(probabilities, training=training)
 
-        context = ops.einsum("bhqk,bkhd->bqhd", probabilities, value)
-        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
-        context = ops.reshape(context, (batch, length, self.hidden_dim))
-        return self.output_dense(context)
+        if self._heads_first:
+            context = ops.einsum("bhqk,bhkd->bhqd", probabilities, value)
+            return ops.transpose(context, (0, 2, 1, 3))
+        return ops.einsum("bhqk,bkhd->bqhd", probabilities, value)
 
     def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
         return tuple(inputs_shape[:-1]) + (self.hidden_dim,)
@@ -101,6 +198,7 @@ class BertSelfAttention(keras.layers.Layer):
                 "hidden_dim": self.hidden_dim,
                 "dropout": self.dropout,
                 "initializer_range": self.initializer_range,
+                "attention_implementation": self.attention_implementation,
             }
         )
         return config

@@ -40,3 +40,48 @@ def test_config_round_trip():
         BertSelfAttention.from_config(layer.get_config()).get_config()
         == layer.get_config()
     )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_implementations_agree(dtype):
+    from keras_bert_impl.layers.bert_self_attention import set_attention_implementation
+
+    rng = np.random.default_rng(1)
+    inputs = rng.normal(size=(3, 6, 16)).astype("float32")
+    # Row 2 is all padding (as the filler rows of length bucketing).
+    padding_mask = np.array([[1] * 6, [1, 1, 1, 0, 0, 0], [0] * 6], "int32")
+    layer = BertSelfAttention(
+        num_heads=4, hidden_dim=16, attention_implementation="einsum", dtype=dtype
+    )
+    expected = keras.ops.convert_to_numpy(layer(inputs, padding_mask=padding_mask))
+    set_attention_implementation(layer, "dot_product_attention")
+    assert layer.attention_implementation == "dot_product_attention"
+    found = keras.ops.convert_to_numpy(layer(inputs, padding_mask=padding_mask))
+    atol = 1e-5 if dtype == "float32" else 2e-2
+    np.testing.assert_allclose(
+        found.astype("float32"), expected.astype("float32"), atol=atol
+    )
+    assert np.isfinite(found.astype("float32")).all()
+
+
+def test_fused_attention_falls_back_to_einsum_for_dropout_in_training():
+    layer = BertSelfAttention(
+        num_heads=2, hidden_dim=8, attention_implementation="dot_product_attention"
+    )
+    assert layer._use_fused_attention(training=False)
+    assert not layer._use_fused_attention(training=True)
+    layer = BertSelfAttention(
+        num_heads=2,
+        hidden_dim=8,
+        dropout=0.0,
+        attention_implementation="dot_product_attention",
+    )
+    assert layer._use_fused_attention(training=True)
+    assert not BertSelfAttention(
+        2, 8, attention_implementation="einsum"
+    )._use_fused_attention(training=False)
+
+
+def test_unknown_attention_implementation_fails():
+    with pytest.raises(ValueError, match="attention_implementation"):
+        BertSelfAttention(num_heads=2, hidden_dim=8, attention_implementation="flash")

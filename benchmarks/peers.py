@@ -1,0 +1,311 @@
+"""The contenders: our package, keras-hub (same Keras backend) and transformers (torch).
+
+Every builder returns a zero-argument callable that runs one unit of work (one
+train step, one inference batch, one end-to-end pass over a list of strings)
+and blocks until its results are on the host. Weights are random: only speed is
+measured here (correctness against the same peers is in tests/convert).
+"""
+
+import numpy as np
+from _common import SHARED
+
+VOCAB = SHARED / "vocab" / "uncased" / "vocab.txt"
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def pretraining_batch(config, batch, length, num_masks, seed=0):
+    """A random pretraining batch in the package's `fit` format (numpy)."""
+    rng = np.random.default_rng(seed)
+    vocab = config["vocabulary_size"]
+    positions = np.stack(
+        [
+            np.sort(rng.choice(np.arange(1, length), num_masks, replace=False))
+            for _ in range(batch)
+        ]
+    ).astype("int32")
+    segment_ids = np.zeros((batch, length), "int32")
+    segment_ids[:, length // 2 :] = 1
+    x = {
+        "token_ids": rng.integers(999, vocab, (batch, length)).astype("int32"),
+        "segment_ids": segment_ids,
+        "padding_mask": np.ones((batch, length), "int32"),
+        "mask_positions": positions,
+    }
+    y = {
+        "mlm_logits": rng.integers(999, vocab, (batch, num_masks)).astype("int32"),
+        "nsp_logits": rng.integers(0, 2, (batch,)).astype("int32"),
+    }
+    sample_weight = {
+        "mlm_logits": np.ones((batch, num_masks), "float32"),
+        "nsp_logits": np.ones((batch,), "float32"),
+    }
+    return x, y, sample_weight
+
+
+def encoder_batch(config, batch, length, seed=0):
+    x, _, _ = pretraining_batch(config, batch, length, 1, seed)
+    x.pop("mask_positions")
+    return x
+
+
+# ---------------------------------------------------------------- train step
+
+
+def ours_pretrainer(config, dropout=0.1, jit_compile="auto", steps_per_execution=1):
+    from keras_bert_impl.models import BertBackbone
+    from keras_bert_impl.models import BertPretrainer
+
+    backbone = BertBackbone(**config, dropout=dropout)
+    pretrainer = BertPretrainer(backbone)
+    pretrainer.compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    return pretrainer
+
+
+def ours_train_step(config, batch, length, num_masks, **options):
+    pretrainer = ours_pretrainer(config, **options)
+    x, y, sample_weight = pretraining_batch(config, batch, length, num_masks)
+
+    def step():
+        pretrainer.train_on_batch(x, y, sample_weight=sample_weight)
+
+    step.model = pretrainer
+    return step
+
+
+def _bert_adamw():
+    """Our pretraining optimizer (BERT's AdamW), for the keras-hub peer too."""
+    try:
+        from keras_bert_impl.training.optimizers import create_optimizer
+    except ImportError:
+        import keras
+
+        return keras.optimizers.AdamW(
+            1e-4, weight_decay=0.01, epsilon=1e-6, global_clipnorm=1.0
+        )
+    return create_optimizer("adamw", learning_rate=1e-4)
+
+
+def keras_hub_train_step(config, batch, length, num_masks, jit_compile="auto"):
+    """keras-hub's `BertMaskedLM`: the masked-LM head only (it has no NSP head)."""
+    import keras
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(**config, dropout=0.1)
+    model = keras_hub.models.BertMaskedLM(backbone)
+    # The same optimizer and loss as ours, so the step differs only by the model.
+    model.compile(
+        optimizer=_bert_adamw(),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
+        jit_compile=jit_compile,
+    )
+    x, y, sample_weight = pretraining_batch(config, batch, length, num_masks)
+
+    def step():
+        model.train_on_batch(
+            x, y["mlm_logits"], sample_weight=sample_weight["mlm_logits"]
+        )
+
+    step.model = model
+    return step
+
+
+def _hf_config(config, dropout=0.1):
+    import transformers
+
+    return transformers.BertConfig(
+        vocab_size=config["vocabulary_size"],
+        hidden_size=config["hidden_dim"],
+        num_hidden_layers=config["num_layers"],
+        num_attention_heads=config["num_heads"],
+        intermediate_size=config["intermediate_dim"],
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+        max_position_embeddings=512,
+    )
+
+
+def transformers_train_step(config, batch, length, num_masks):
+    """`BertForPreTraining` with AdamW and grad clipping, as its Trainer does."""
+    import torch
+    import transformers
+
+    model = transformers.BertForPreTraining(_hf_config(config)).train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6
+    )
+    x, y, _ = pretraining_batch(config, batch, length, num_masks)
+    labels = np.full((batch, length), -100, "int64")
+    np.put_along_axis(labels, x["mask_positions"], y["mlm_logits"], axis=1)
+    inputs = {
+        "input_ids": torch.from_numpy(x["token_ids"].astype("int64")),
+        "token_type_ids": torch.from_numpy(x["segment_ids"].astype("int64")),
+        "attention_mask": torch.from_numpy(x["padding_mask"].astype("int64")),
+        "labels": torch.from_numpy(labels),
+        "next_sentence_label": torch.from_numpy(y["nsp_logits"].astype("int64")),
+    }
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = model(**inputs).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        loss.item()
+
+    step.model = model
+    return step
+
+
+# ---------------------------------------------------------------- inference
+
+
+def ours_inference_step(config, batch, length, jit_compile="auto"):
+    from keras_bert_impl.models import BertBackbone
+
+    backbone = BertBackbone(**config)
+    if jit_compile != "auto":
+        backbone.compile(jit_compile=jit_compile)
+    x = encoder_batch(config, batch, length)
+
+    def step():
+        backbone.predict_on_batch(x)
+
+    step.model = backbone
+    return step
+
+
+def keras_hub_inference_step(config, batch, length):
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(**config)
+    x = encoder_batch(config, batch, length)
+
+    def step():
+        backbone.predict_on_batch(x)
+
+    step.model = backbone
+    return step
+
+
+def transformers_inference_step(config, batch, length):
+    import torch
+    import transformers
+
+    model = transformers.BertModel(_hf_config(config)).eval()
+    x = encoder_batch(config, batch, length)
+    inputs = {
+        "input_ids": torch.from_numpy(x["token_ids"].astype("int64")),
+        "token_type_ids": torch.from_numpy(x["segment_ids"].astype("int64")),
+        "attention_mask": torch.from_numpy(x["padding_mask"].astype("int64")),
+    }
+
+    def step():
+        with torch.inference_mode():
+            model(**inputs).pooler_output.numpy()
+
+    step.model = model
+    return step
+
+
+# ---------------------------------------------------------------- real text
+
+
+def read_sst2_dev(limit=None):
+    path = SHARED / "glue" / "SST-2" / "dev.tsv"
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    sentences = [line.split("\t")[0] for line in lines if line.strip()]
+    return sentences[:limit] if limit else sentences
+
+
+def ours_text_embedder(config, batch, sequence_length, bucket_lengths):
+    """Strings -> pooled embeddings, in input order, with length bucketing.
+
+    The package's `BertPreprocessor` runs once over all the strings (eager tf
+    ops), `bucketed_batches` cuts them into batches of at most
+    `len(bucket_lengths)` shapes, and the backbone embeds each batch.
+    """
+    from keras_bert_impl.data.length_bucketing import bucketed_batches
+    from keras_bert_impl.models import BertBackbone
+    from keras_bert_impl.tokenizers import BertPreprocessor
+    from keras_bert_impl.tokenizers import BertTokenizer
+
+    backbone = BertBackbone(**config)
+    preprocessor = BertPreprocessor(
+        BertTokenizer(VOCAB), sequence_length=sequence_length
+    )
+
+    def embed(sentences):
+        features = preprocessor(list(sentences))
+        output = np.zeros((len(sentences), config["hidden_dim"]), "float32")
+        shapes = set()
+        for rows, inputs in bucketed_batches(features, batch, bucket_lengths):
+            shapes.add(inputs["token_ids"].shape)
+            pooled = backbone.predict_on_batch(inputs)["pooled_output"]
+            output[rows] = np.asarray(pooled)[: len(rows)]
+        embed.shapes = sorted(shapes)
+        return output
+
+    embed.model = backbone
+    return embed
+
+
+def keras_hub_text_embedder(config, batch, sequence_length):
+    """keras-hub's own pipeline: its preprocessor at a fixed length, its backbone."""
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(**config)
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=str(VOCAB), lowercase=True)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+        tokenizer, sequence_length=sequence_length
+    )
+
+    def embed(sentences):
+        # The same route as ours: the preprocessor over all strings at once,
+        # then the backbone batch by batch (no tf.data tracing cost either).
+        features = {
+            key: np.asarray(value)
+            for key, value in preprocessor(list(sentences)).items()
+        }
+        outputs = []
+        for start in range(0, len(sentences), batch):
+            inputs = {
+                key: value[start : start + batch] for key, value in features.items()
+            }
+            outputs.append(
+                np.asarray(backbone.predict_on_batch(inputs)["pooled_output"])
+            )
+        return np.concatenate(outputs)
+
+    embed.model = backbone
+    return embed
+
+
+def transformers_text_embedder(config, batch, sequence_length):
+    """Hugging Face's fast tokenizer, length-sorted batches, dynamic padding."""
+    import torch
+    import transformers
+
+    model = transformers.BertModel(_hf_config(config)).eval()
+    tokenizer = transformers.BertTokenizer(vocab=str(VOCAB))
+
+    def embed(sentences):
+        encoded = tokenizer(
+            list(sentences), truncation=True, max_length=sequence_length
+        )
+        order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+        output = np.zeros((len(sentences), config["hidden_dim"]), "float32")
+        with torch.inference_mode():
+            for start in range(0, len(order), batch):
+                rows = order[start : start + batch]
+                padded = tokenizer.pad(
+                    {key: [encoded[key][r] for r in rows] for key in encoded},
+                    return_tensors="pt",
+                )
+                output[rows] = model(**padded).pooler_output.numpy()
+        return output
+
+    embed.model = model
+    return embed

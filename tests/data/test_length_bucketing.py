@@ -1,0 +1,184 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_bert_impl.data.length_bucketing import bucket_by_length
+from keras_bert_impl.data.length_bucketing import bucket_lengths_for
+from keras_bert_impl.models import BertBackbone
+
+
+def _padded_examples(lengths, sequence_length=16, seed=0):
+    rng = np.random.default_rng(seed)
+    count = len(lengths)
+    token_ids = np.zeros((count, sequence_length), "int32")
+    segment_ids = np.zeros((count, sequence_length), "int32")
+    padding_mask = np.zeros((count, sequence_length), "int32")
+    for row, length in enumerate(lengths):
+        token_ids[row, :length] = rng.integers(5, 50, size=length)
+        segment_ids[row, length // 2 : length] = 1
+        padding_mask[row, :length] = 1
+    return {
+        "token_ids": token_ids,
+        "segment_ids": segment_ids,
+        "padding_mask": padding_mask,
+        "index": np.arange(count, dtype="int32"),
+    }
+
+
+LENGTHS = [3, 16, 5, 9, 4, 12, 7, 2, 8, 15, 6, 1]
+
+
+def test_batches_take_only_bucket_lengths_and_keep_every_token():
+    examples = _padded_examples(LENGTHS)
+    dataset = tf.data.Dataset.from_tensor_slices(examples)
+    batches = list(
+        bucket_by_length(
+            dataset, batch_size=3, bucket_lengths=(4, 8, 16)
+        ).as_numpy_iterator()
+    )
+    seen = []
+    for batch in batches:
+        width = batch["token_ids"].shape[1]
+        assert width in (4, 8, 16)
+        for row, index in enumerate(batch["index"]):
+            length = LENGTHS[index]
+            # The smallest bucket that holds the example.
+            assert width == min(b for b in (4, 8, 16) if b >= length)
+            for key in ("token_ids", "segment_ids", "padding_mask"):
+                np.testing.assert_array_equal(
+                    batch[key][row, :length], examples[key][index, :length]
+                )
+                assert not batch[key][row, length:].any()
+            seen.append(int(index))
+    assert sorted(seen) == list(range(len(LENGTHS)))
+
+
+def test_tuples_pass_labels_through_and_drop_remainder():
+    examples = _padded_examples(LENGTHS)
+    labels = np.arange(len(LENGTHS), dtype="int32") * 10
+    dataset = tf.data.Dataset.from_tensor_slices((examples, labels))
+    batches = list(
+        bucket_by_length(
+            dataset, batch_size=2, bucket_lengths=(8, 16), drop_remainder=True
+        ).as_numpy_iterator()
+    )
+    for x, y in batches:
+        assert x["token_ids"].shape[0] == 2
+        np.testing.assert_array_equal(y, x["index"] * 10)
+
+
+def test_already_ragged_examples_are_padded_to_their_bucket():
+    sequences = tf.ragged.constant([[1, 2, 3], [4, 5, 6, 7, 8, 9]], dtype=tf.int32)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        {"token_ids": sequences, "padding_mask": tf.ones_like(sequences)}
+    )
+    batches = list(bucket_by_length(dataset, 4, (4, 8)).as_numpy_iterator())
+    widths = sorted(batch["token_ids"].shape[1] for batch in batches)
+    assert widths == [4, 8]
+
+
+def test_backbone_outputs_do_not_change_with_the_bucket_padding():
+    backbone = BertBackbone(
+        vocabulary_size=50,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
+    )
+    examples = _padded_examples(LENGTHS)
+    reference = backbone.predict_on_batch(
+        {k: examples[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+    )
+    dataset = tf.data.Dataset.from_tensor_slices(examples)
+    for batch in bucket_by_length(dataset, 4, (4, 8, 16)).as_numpy_iterator():
+        index = batch.pop("index")
+        outputs = backbone.predict_on_batch(batch)
+        np.testing.assert_allclose(
+            outputs["pooled_output"], reference["pooled_output"][index], atol=1e-5
+        )
+        for row, example in enumerate(index):
+            length = LENGTHS[example]
+            np.testing.assert_allclose(
+                outputs["sequence_output"][row, :length],
+                reference["sequence_output"][example, :length],
+                atol=1e-5,
+            )
+
+
+def test_too_long_examples_fail():
+    dataset = tf.data.Dataset.from_tensor_slices(_padded_examples(LENGTHS))
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        list(bucket_by_length(dataset, 4, (4, 8)).as_numpy_iterator())
+
+
+def test_arguments_are_checked():
+    dataset = tf.data.Dataset.from_tensor_slices(_padded_examples([2, 3]))
+    with pytest.raises(ValueError, match="increasing"):
+        bucket_by_length(dataset, 2, (8, 4))
+    with pytest.raises(ValueError, match="one size per bucket"):
+        bucket_by_length(dataset, 2, (4, 8), bucket_batch_sizes=[2])
+    with pytest.raises(ValueError, match="unbatched"):
+        bucket_by_length(dataset.batch(2), 2, (4, 8))
+    with pytest.raises(ValueError, match="padding_mask"):
+        bucket_by_length(tf.data.Dataset.range(3), 2, (4, 8))
+
+
+def test_bucket_lengths_for():
+    assert bucket_lengths_for(128) == (16, 24, 32, 40, 56, 72, 96, 128)
+    assert bucket_lengths_for(128, num_buckets=3, shortest=32) == (32, 64, 128)
+    assert bucket_lengths_for(128, num_buckets=4) == (16, 32, 64, 128)
+    assert bucket_lengths_for(100, num_buckets=3) == (16, 40, 100)
+    assert bucket_lengths_for(8) == (8,)
+
+
+def test_pad_to_batch_size_fills_partial_batches_with_empty_rows():
+    examples = _padded_examples(LENGTHS)
+    labels = np.arange(len(LENGTHS), dtype="int32") + 1
+    dataset = tf.data.Dataset.from_tensor_slices((examples, labels))
+    batches = list(
+        bucket_by_length(
+            dataset, 5, (4, 8, 16), pad_to_batch_size=True
+        ).as_numpy_iterator()
+    )
+    real = []
+    for x, y in batches:
+        assert x["token_ids"].shape[0] == 5 and y.shape == (5,)
+        keep = x["padding_mask"].any(axis=1)
+        assert not y[~keep].any() and not x["token_ids"][~keep].any()
+        real.extend(x["index"][keep].tolist())
+    assert sorted(real) == list(range(len(LENGTHS)))
+
+
+def test_bucketed_batches_cover_every_example_once_in_few_shapes():
+    from keras_bert_impl.data.length_bucketing import bucketed_batches
+
+    examples = _padded_examples(LENGTHS)
+    seen, shapes = [], set()
+    for rows, batch in bucketed_batches(examples, 3, (4, 8, 16)):
+        shapes.add(batch["token_ids"].shape)
+        width = batch["token_ids"].shape[1]
+        longest = max(LENGTHS[index] for index in rows)
+        assert width == min(b for b in (4, 8, 16) if b >= longest)
+        for position, index in enumerate(rows):
+            length = LENGTHS[index]
+            np.testing.assert_array_equal(
+                batch["token_ids"][position, :length],
+                examples["token_ids"][index, :length],
+            )
+            assert not batch["token_ids"][position, length:].any()
+            assert batch["index"][position] == index
+        assert not batch["padding_mask"][len(rows) :].any()
+        seen.extend(rows.tolist())
+    assert sorted(seen) == list(range(len(LENGTHS)))
+    assert shapes <= {(3, 4), (3, 8), (3, 16)}
+    # Sorted by length: batches hold neighbours, the first the shortest three.
+    first_rows, _ = next(bucketed_batches(examples, 3, (4, 8, 16)))
+    assert sorted(LENGTHS[i] for i in first_rows) == sorted(LENGTHS)[:3]
+
+
+def test_bucketed_batches_reject_too_long_examples():
+    from keras_bert_impl.data.length_bucketing import bucketed_batches
+
+    with pytest.raises(ValueError, match="more than the last bucket"):
+        list(bucketed_batches(_padded_examples(LENGTHS), 3, (4, 8)))

@@ -15,7 +15,9 @@ def small_sst2(shared_data, tmp_path):
     folder = tmp_path / "SST-2"
     folder.mkdir()
     for split, rows in (("train", 97), ("dev", 41)):
-        lines = (shared_data / "glue" / "SST-2" / f"{split}.tsv").read_text().splitlines()
+        lines = (
+            (shared_data / "glue" / "SST-2" / f"{split}.tsv").read_text().splitlines()
+        )
         (folder / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n")
     return folder
 

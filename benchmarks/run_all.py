@@ -148,6 +148,7 @@ def _summarise(timings, matmuls, flops_per_unit, items_per_unit, item):
     summary = {
         "matmul_gflops": {k: round(v / 1e9, 1) for k, v in per_framework.items()},
         "machine_gflops": round(_common.median(rate_per_round) / 1e9, 1),
+        "machine_gflops_per_round": [round(r / 1e9, 1) for r in rate_per_round],
         "peers": {},
     }
     for name in peers:

@@ -425,12 +425,10 @@ def _owner_script(args, script, tiny_flags, output_name):
     if not path.is_file():
         return {"status": f"{script} is not there yet (its owner writes it)"}
     output = os.path.join(args.output_dir, f"{_common.backend_name()}_{output_name}")
-    command = [
-        sys.executable,
-        os.path.relpath(path, ROOT),
-        "--output",
-        os.path.relpath(output, ROOT),
-    ]
+    shown = os.path.abspath(output)
+    if shown.startswith(str(ROOT) + os.sep):
+        shown = os.path.relpath(shown, ROOT)
+    command = [sys.executable, os.path.relpath(path, ROOT), "--output", shown]
     if args.tiny:
         help_text = subprocess.run(
             [sys.executable, str(path), "--help"],

@@ -13,6 +13,7 @@ import re
 
 from keras_bert_impl.convert.weight_map import CheckpointMismatchError
 from keras_bert_impl.convert.weight_map import assign_weights
+from keras_bert_impl.convert.weight_map import backbone_arguments_from_bert_config
 from keras_bert_impl.convert.weight_map import backbone_weight_map
 from keras_bert_impl.convert.weight_map import build_converted_model
 from keras_bert_impl.convert.weight_map import pretraining_heads_weight_map
@@ -92,25 +93,13 @@ def find_google_checkpoint(folder_or_prefix, bert_config_file=None):
 
 def backbone_config_from_google(config):
     """Maps a `bert_config.json` dict to `BertBackbone` arguments."""
-    hidden_act = config.get("hidden_act", "gelu")
-    if hidden_act not in HIDDEN_ACT_TO_ACTIVATION:
-        raise ValueError(
-            f"Unsupported hidden_act {hidden_act!r} in {CONFIG_FILE}; supported: "
-            f"{sorted(HIDDEN_ACT_TO_ACTIVATION)}."
-        )
-    return {
-        "vocabulary_size": config["vocab_size"],
-        "num_layers": config["num_hidden_layers"],
-        "num_heads": config["num_attention_heads"],
-        "hidden_dim": config["hidden_size"],
-        "intermediate_dim": config["intermediate_size"],
-        "dropout": config.get("hidden_dropout_prob", 0.1),
-        "max_sequence_length": config.get("max_position_embeddings", 512),
-        "num_segments": config.get("type_vocab_size", 16),
-        "activation": HIDDEN_ACT_TO_ACTIVATION[hidden_act],
-        "layer_norm_epsilon": LAYER_NORM_EPSILON,
-        "initializer_range": config.get("initializer_range", 0.02),
-    }
+    return backbone_arguments_from_bert_config(
+        config,
+        HIDDEN_ACT_TO_ACTIVATION,
+        CONFIG_FILE,
+        default_num_segments=16,
+        layer_norm_epsilon=LAYER_NORM_EPSILON,
+    )
 
 
 def _open_checkpoint(prefix):

@@ -7,6 +7,7 @@ import numpy as np
 
 from keras_bert_impl.convert.weight_map import CheckpointMismatchError
 from keras_bert_impl.convert.weight_map import assign_weights
+from keras_bert_impl.convert.weight_map import backbone_arguments_from_bert_config
 from keras_bert_impl.convert.weight_map import backbone_weight_map
 from keras_bert_impl.convert.weight_map import build_converted_model
 from keras_bert_impl.convert.weight_map import pretraining_heads_weight_map
@@ -37,30 +38,18 @@ BACKBONE_PREFIXES = ("", "bert.", "model.")
 
 def backbone_config_from_huggingface(config):
     """Maps a Hugging Face `BertConfig` dict to `BertBackbone` arguments."""
-    hidden_act = config.get("hidden_act", "gelu")
-    if hidden_act not in HIDDEN_ACT_TO_ACTIVATION:
-        raise ValueError(
-            f"Unsupported hidden_act {hidden_act!r} in config.json; supported: "
-            f"{sorted(HIDDEN_ACT_TO_ACTIVATION)}."
-        )
     if config.get("position_embedding_type", "absolute") != "absolute":
         raise ValueError(
             "Only absolute position embeddings are BERT's; config.json has "
             f"position_embedding_type={config['position_embedding_type']!r}."
         )
-    return {
-        "vocabulary_size": config["vocab_size"],
-        "num_layers": config["num_hidden_layers"],
-        "num_heads": config["num_attention_heads"],
-        "hidden_dim": config["hidden_size"],
-        "intermediate_dim": config["intermediate_size"],
-        "dropout": config.get("hidden_dropout_prob", 0.1),
-        "max_sequence_length": config.get("max_position_embeddings", 512),
-        "num_segments": config.get("type_vocab_size", 2),
-        "activation": HIDDEN_ACT_TO_ACTIVATION[hidden_act],
-        "layer_norm_epsilon": config.get("layer_norm_eps", 1e-12),
-        "initializer_range": config.get("initializer_range", 0.02),
-    }
+    return backbone_arguments_from_bert_config(
+        config,
+        HIDDEN_ACT_TO_ACTIVATION,
+        "config.json",
+        default_num_segments=2,
+        layer_norm_epsilon=config.get("layer_norm_eps", 1e-12),
+    )
 
 
 def huggingface_config_from_backbone(backbone):

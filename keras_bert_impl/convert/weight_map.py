@@ -215,3 +215,40 @@ def build_converted_model(arguments, overrides, dtype, has_heads, with_heads, wh
     backbone = BertBackbone(**{**arguments, **overrides}, dtype=dtype)
     build_heads = has_heads if with_heads == "auto" else bool(with_heads)
     return BertPretrainer(backbone) if build_heads else backbone
+
+
+def backbone_arguments_from_bert_config(
+    config, activations, config_name, default_num_segments, layer_norm_epsilon
+):
+    """`BertBackbone` arguments from a BERT config dict (Google's or Hugging Face's).
+
+    Both formats share the original `bert_config.json` keys; they differ in
+    what `hidden_act` means (`activations`), in the segment-table default and
+    in where the LayerNorm epsilon comes from.
+
+    Args:
+        config: the parsed config dict.
+        activations: dict from `hidden_act` names to our activation names.
+        config_name: the config file's name, for the error message.
+        default_num_segments: `type_vocab_size` when the config has none.
+        layer_norm_epsilon: the LayerNorm epsilon of the checkpoint.
+    """
+    hidden_act = config.get("hidden_act", "gelu")
+    if hidden_act not in activations:
+        raise ValueError(
+            f"Unsupported hidden_act {hidden_act!r} in {config_name}; supported: "
+            f"{sorted(activations)}."
+        )
+    return {
+        "vocabulary_size": config["vocab_size"],
+        "num_layers": config["num_hidden_layers"],
+        "num_heads": config["num_attention_heads"],
+        "hidden_dim": config["hidden_size"],
+        "intermediate_dim": config["intermediate_size"],
+        "dropout": config.get("hidden_dropout_prob", 0.1),
+        "max_sequence_length": config.get("max_position_embeddings", 512),
+        "num_segments": config.get("type_vocab_size", default_num_segments),
+        "activation": activations[hidden_act],
+        "layer_norm_epsilon": layer_norm_epsilon,
+        "initializer_range": config.get("initializer_range", 0.02),
+    }

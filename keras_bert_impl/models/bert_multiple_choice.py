@@ -1,6 +1,7 @@
 import keras
 
 from keras_bert_impl.models.bert_task import BertTask
+from keras_bert_impl.models.bert_task import output_head
 
 
 class _MergeChoices(keras.layers.Layer):
@@ -86,16 +87,8 @@ class BertMultipleChoice(BertTask):
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.merge_choices = _MergeChoices(name="merge_choices")
-        self.output_dropout = keras.layers.Dropout(
-            dropout, dtype=backbone.dtype_policy, name="output_dropout"
-        )
-        self.output_dense = keras.layers.Dense(
-            1,
-            kernel_initializer=keras.initializers.TruncatedNormal(
-                stddev=backbone.initializer_range
-            ),
-            dtype=backbone.dtype_policy,
-            name="choice_logits",
+        self.output_dropout, self.output_dense = output_head(
+            backbone, 1, dropout, dense_name="choice_logits"
         )
         self.split_choices = _SplitChoices(num_choices, dtype="float32", name="outputs")
 

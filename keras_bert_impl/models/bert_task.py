@@ -90,6 +90,26 @@ def _takes_labels(preprocessor):
     return "y" in parameters and "sample_weight" in parameters
 
 
+def output_head(backbone, units, dropout, dense_name):
+    """The dropout + dense pair every task head ends with, as the paper's heads.
+
+    The dense kernel is initialized like the backbone's (truncated normal,
+    `initializer_range`); both layers follow the backbone's dtype policy.
+    """
+    output_dropout = keras.layers.Dropout(
+        dropout, dtype=backbone.dtype_policy, name="output_dropout"
+    )
+    output_dense = keras.layers.Dense(
+        units,
+        kernel_initializer=keras.initializers.TruncatedNormal(
+            stddev=backbone.initializer_range
+        ),
+        dtype=backbone.dtype_policy,
+        name=dense_name,
+    )
+    return output_dropout, output_dense
+
+
 class BertTask(PresetMixin, keras.Model):
     """Base of the models that put a head on a `BertBackbone`.
 

@@ -1,6 +1,7 @@
 import keras
 
 from keras_bert_impl.models.bert_task import BertTask
+from keras_bert_impl.models.bert_task import output_head
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -64,16 +65,8 @@ class BertTokenClassifier(BertTask):
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
-        self.output_dropout = keras.layers.Dropout(
-            dropout, dtype=backbone.dtype_policy, name="output_dropout"
-        )
-        self.output_dense = keras.layers.Dense(
-            num_classes,
-            kernel_initializer=keras.initializers.TruncatedNormal(
-                stddev=backbone.initializer_range
-            ),
-            dtype=backbone.dtype_policy,
-            name="logits",
+        self.output_dropout, self.output_dense = output_head(
+            backbone, num_classes, dropout, dense_name="logits"
         )
 
         # === Functional Model ===

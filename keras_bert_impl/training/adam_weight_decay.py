@@ -1,13 +1,12 @@
 import keras
 
-from keras_bert_impl.training.gradients import clip_across_replicas
-from keras_bert_impl.training.gradients import densify
+from keras_bert_impl.training.gradients import BertGradientHandling
 from keras_bert_impl.training.variable_patterns import BERT_WEIGHT_DECAY_EXCLUSIONS
 from keras_bert_impl.training.variable_patterns import matches_any
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class AdamWeightDecay(keras.optimizers.AdamW):
+class AdamWeightDecay(BertGradientHandling, keras.optimizers.AdamW):
     """`keras.optimizers.AdamW` with BERT's defaults and weight-decay exclusions.
 
     Adam with decoupled weight decay (`w -= lr * weight_decay * w` before the
@@ -74,17 +73,6 @@ class AdamWeightDecay(keras.optimizers.AdamW):
         # Keras' own API, fed the matched variables instead of name patterns.
         self.exclude_from_weight_decay(var_list=excluded)
         super().build(var_list)
-
-    def apply(self, grads, trainable_variables=None):
-        # Sparse TF embedding gradients with repeated ids would get wrong
-        # second moments (see `gradients.densify`).
-        return super().apply(densify(grads), trainable_variables)
-
-    def _clip_gradients(self, grads):
-        # Under a TF strategy, clip by the norm of the summed gradient, not of
-        # each replica's share (see `gradients.clip_across_replicas`).
-        clipped = clip_across_replicas(self, grads)
-        return super()._clip_gradients(grads) if clipped is None else clipped
 
     def get_config(self):
         config = super().get_config()

@@ -62,3 +62,21 @@ def clip_across_replicas(optimizer, grads):
         scales = [scale] * len(present)
     scaled = iter([g * s for g, s in zip(present, scales)])
     return [None if g is None else next(scaled) for g in grads]
+
+
+class BertGradientHandling:
+    """Mixin of BERT's optimizers: dense embedding gradients, cross-replica clipping.
+
+    Put it before the Keras optimizer class in the bases.
+    """
+
+    def apply(self, grads, trainable_variables=None):
+        # Sparse TF embedding gradients with repeated ids would get wrong
+        # second moments (see `gradients.densify`).
+        return super().apply(densify(grads), trainable_variables)
+
+    def _clip_gradients(self, grads):
+        # Under a TF strategy, clip by the norm of the summed gradient, not of
+        # each replica's share (see `gradients.clip_across_replicas`).
+        clipped = clip_across_replicas(self, grads)
+        return super()._clip_gradients(grads) if clipped is None else clipped

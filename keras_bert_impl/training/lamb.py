@@ -1,14 +1,13 @@
 import keras
 from keras import ops
 
-from keras_bert_impl.training.gradients import clip_across_replicas
-from keras_bert_impl.training.gradients import densify
+from keras_bert_impl.training.gradients import BertGradientHandling
 from keras_bert_impl.training.variable_patterns import BERT_WEIGHT_DECAY_EXCLUSIONS
 from keras_bert_impl.training.variable_patterns import matches_any
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class Lamb(keras.optimizers.Optimizer):
+class Lamb(BertGradientHandling, keras.optimizers.Optimizer):
     """LAMB (You et al. 2019, arXiv:1904.00962), as tf-addons / tf-models-official.
 
     Per variable `w` with gradient `g` at step `t` (1-based):
@@ -126,17 +125,6 @@ class Lamb(keras.optimizers.Optimizer):
             )
             update = ops.multiply(ops.cast(ratio, dtype), update)
         self.assign_sub(variable, ops.multiply(lr, update))
-
-    def apply(self, grads, trainable_variables=None):
-        # Sparse TF embedding gradients with repeated ids would get wrong
-        # second moments (see `gradients.densify`).
-        return super().apply(densify(grads), trainable_variables)
-
-    def _clip_gradients(self, grads):
-        # Under a TF strategy, clip by the norm of the summed gradient, not of
-        # each replica's share (see `gradients.clip_across_replicas`).
-        clipped = clip_across_replicas(self, grads)
-        return super()._clip_gradients(grads) if clipped is None else clipped
 
     def get_config(self):
         config = super().get_config()

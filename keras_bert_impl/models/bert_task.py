@@ -6,6 +6,7 @@ import keras
 from keras_bert_impl.models.bert_backbone import BertBackbone
 from keras_bert_impl.models.preset_mixin import PREPROCESSOR_CONFIG_FILE
 from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
+from keras_bert_impl.models.preset_mixin import TASK_LABELS_KEY
 from keras_bert_impl.models.preset_mixin import TASK_WEIGHTS_FILE
 from keras_bert_impl.models.preset_mixin import PresetMixin
 from keras_bert_impl.models.preset_mixin import _read_json
@@ -41,6 +42,10 @@ def _is_dataset(value):
 
 def _num_examples(x):
     """Length of the first array-like leaf of `x`, or None."""
+    if isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, bytes)):
+        return len(x)  # a list of strings is one input, not many leaves
+    if isinstance(x, (list, tuple)) and x and isinstance(x[0], (list, tuple)):
+        return _num_examples(x[0])  # a pair of string lists
     for leaf in keras.tree.flatten(x):
         shape = getattr(leaf, "shape", None)
         if shape is not None and len(shape) and shape[0] is not None:
@@ -68,6 +73,25 @@ class _FrozenFeatures(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return self.extractor.compute_output_shape(input_shape)
+
+
+def _bucketable_length(element_spec):
+    """The padded length of batched preprocessed data, when it may be bucketed.
+
+    Length bucketing trims the inputs' sequence axis; it applies when the
+    inputs are the backbone's `(batch, sequence)` dict and no label or weight
+    has a sequence axis of its own (token-level labels are not trimmed).
+    """
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element_spec)
+    if not isinstance(x, dict) or "padding_mask" not in x:
+        return None
+    shape = x["padding_mask"].shape
+    if shape.rank != 2 or shape[1] is None:
+        return None
+    for spec in keras.tree.flatten((y, sample_weight)):
+        if spec is not None and spec.shape.rank > 1 and spec.shape[1] == shape[1]:
+            return None
+    return int(shape[1])
 
 
 def _as_json(value):
@@ -314,22 +338,46 @@ class BertTask(PresetMixin, keras.Model):
         return has_strings
 
     def _as_preprocessed_data(
-        self, x, y=None, sample_weight=None, batch_size=None, shuffle=False
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        batch_size=None,
+        shuffle=False,
+        by_length=True,
     ):
-        """`(x, y, sample_weight, batch_size)` for Keras, strings preprocessed."""
+        """`(x, y, sample_weight, batch_size)` for Keras, strings preprocessed.
+
+        In-memory strings are tokenized in `tf.data` and, with `by_length`,
+        batched by length (`bucket_by_length`, which reorders them): each batch
+        is padded only to the smallest of a few lengths that holds its longest
+        member, not to the preprocessor's `sequence_length`, so short texts
+        cost little and the model still sees a bounded number of shapes. A
+        dataset the caller batched keeps its batches.
+        """
         if not self._needs_preprocessing(x):
             return x, y, sample_weight, batch_size
         import tensorflow as tf
 
+        batch_size = batch_size or 32
+        bucketed = by_length and not _is_dataset(x)
         if not _is_dataset(x):
             data = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
             x = tf.data.Dataset.from_tensor_slices(data)
             if shuffle:
                 x = x.shuffle(int(x.cardinality()), reshuffle_each_iteration=True)
-            x = x.batch(batch_size or 32)
+            x = x.batch(batch_size)
         elif y is not None or sample_weight is not None:
             raise ValueError("With a dataset `x`, put labels and weights in it.")
         x = x.map(self._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE)
+        sequence_length = _bucketable_length(x.element_spec)
+        if bucketed and sequence_length:
+            from keras_bert_impl.data.length_bucketing import bucket_by_length
+            from keras_bert_impl.data.length_bucketing import bucket_lengths_for
+
+            x = bucket_by_length(
+                x.unbatch(), batch_size, bucket_lengths_for(sequence_length)
+            )
         return x.prefetch(tf.data.AUTOTUNE), None, None, None
 
     def _as_preprocessed_validation(self, validation_data, batch_size):
@@ -392,6 +440,17 @@ class BertTask(PresetMixin, keras.Model):
         if validation_data is not None and _is_dataset(validation_data):
             kwargs.pop("validation_batch_size", None)
         if self._needs_preprocessing(x):
+            if not _is_dataset(x) and steps_per_epoch is None:
+                # Length-bucketed batches have no count in advance: plan the
+                # schedule on the number of full batches.
+                examples = _num_examples(x)
+                self._plan_schedule(
+                    x,
+                    batch_size,
+                    epochs,
+                    -(-examples // (batch_size or 32)),
+                    initial_epoch,
+                )
             # Raw strings become a tf.data pipeline, shuffled (or not) here.
             shuffle = kwargs.pop("shuffle", True) and not _is_dataset(x)
             x, y, sample_weight, batch_size = self._as_preprocessed_data(
@@ -424,8 +483,81 @@ class BertTask(PresetMixin, keras.Model):
         )
 
     def predict(self, x, batch_size=None, **kwargs):
-        x, _, _, batch_size = self._as_preprocessed_data(x, batch_size=batch_size)
+        in_memory_strings = self._needs_preprocessing(x) and not _is_dataset(x)
+        x, _, _, batch_size = self._as_preprocessed_data(
+            x, batch_size=batch_size, by_length=False
+        )
+        if in_memory_strings and _bucketable_length(x.element_spec):
+            return self._predict_by_length(x, batch_size or 32, **kwargs)
         return super().predict(x, batch_size=batch_size, **kwargs)
+
+    def _predict_by_length(self, dataset, batch_size, **kwargs):
+        """`predict` on preprocessed strings, length-bucketed, in input order.
+
+        The texts are tokenized, sorted by length and cut into batches that
+        are trimmed to a few bucket lengths (`bucketed_batches`); each length
+        is predicted in one call. Outputs with a sequence axis are padded back
+        to the preprocessor's `sequence_length` and are zero past each text's
+        end.
+        """
+        import numpy as np
+
+        from keras_bert_impl.data.length_bucketing import bucketed_batches
+
+        features = None
+        for batch in dataset.unbatch().batch(4096):  # every example, in order
+            batch = keras.tree.map_structure(np.asarray, batch)
+            features = (
+                batch
+                if features is None
+                else keras.tree.map_structure(
+                    lambda *parts: np.concatenate(parts), features, batch
+                )
+            )
+        sequence_length = features["padding_mask"].shape[1]
+        by_width = {}
+        for rows, batch in bucketed_batches(features, batch_size):
+            by_width.setdefault(batch["padding_mask"].shape[1], []).append(
+                (rows, batch)
+            )
+        # An output whose second axis is unknown in the graph follows the text.
+        follows_text = [
+            len(output.shape) > 1 and output.shape[1] is None
+            for output in keras.tree.flatten(self.outputs)
+        ]
+        results = None
+        for width, batches in sorted(by_width.items()):
+            inputs = keras.tree.map_structure(
+                lambda *parts: np.concatenate(parts), *[b for _, b in batches]
+            )
+            outputs = super().predict(inputs, batch_size=batch_size, **kwargs)
+            flat_outputs = keras.tree.flatten(outputs)
+            if results is None:
+                results = [
+                    np.zeros(
+                        (len(features["padding_mask"]),)
+                        + ((sequence_length,) if text_axis else ())
+                        + output.shape[1 + text_axis :],
+                        output.dtype,
+                    )
+                    for output, text_axis in zip(flat_outputs, follows_text)
+                ]
+            start = 0
+            for rows, _ in batches:
+                for result, output, text_axis in zip(
+                    results, flat_outputs, follows_text
+                ):
+                    part = output[start : start + len(rows)]
+                    if text_axis:
+                        result[rows, :width] = part
+                    else:
+                        result[rows] = part
+                start += batch_size
+        padding = features["padding_mask"] == 0
+        for result, text_axis in zip(results, follows_text):
+            if text_axis:
+                result[padding] = 0
+        return keras.tree.pack_sequence_as(outputs, results)
 
     # === Feature-based heads ===
     def _frozen_features(self, inputs, feature_layers):
@@ -471,6 +603,7 @@ class BertTask(PresetMixin, keras.Model):
             )
             if same_head:
                 task = load_serialized(task_file)
+                task.labels = saved.get(TASK_LABELS_KEY)
                 if load_weights:
                     load_weights_checked(
                         task, preset_dir / TASK_WEIGHTS_FILE, preset_dir
@@ -495,6 +628,8 @@ class BertTask(PresetMixin, keras.Model):
         serialized = keras.saving.serialize_keras_object(self)
         # A preset holds a model to use or fine-tune, not a training state.
         serialized.pop("compile_config", None)
+        if getattr(self, "labels", None) is not None:
+            serialized[TASK_LABELS_KEY] = list(self.labels)
         _write_json(preset_dir / TASK_CONFIG_FILE, serialized)
         # The weights alone: a preset carries no optimizer state.
         optimizer = getattr(self, "optimizer", None)

@@ -13,14 +13,14 @@ TINY_VOCABULARY = [
 ]  # fmt: skip
 
 
-def tiny_backbone(dropout=0.0, **kwargs):
+def tiny_backbone(dropout=0.0, max_sequence_length=16, **kwargs):
     return BertBackbone(
         vocabulary_size=len(TINY_VOCABULARY),
         num_layers=1,
         num_heads=2,
         hidden_dim=16,
         intermediate_dim=32,
-        max_sequence_length=16,
+        max_sequence_length=max_sequence_length,
         dropout=dropout,
         **kwargs,
     )

@@ -81,3 +81,51 @@ def test_strings_without_a_preprocessor_fail_clearly():
     classifier = BertClassifier(tiny_backbone(), num_classes=2)
     with pytest.raises(ValueError, match="has no preprocessor"):
         classifier.predict(["no preprocessor attached"], verbose=0)
+
+
+def _texts_of_many_lengths(count, seed=0):
+    from tests.models.task_test_utils import TINY_VOCABULARY
+
+    rng = np.random.default_rng(seed)
+    words = TINY_VOCABULARY[5:]
+    return [
+        " ".join(rng.choice(words, size=rng.integers(1, 45))) for _ in range(count)
+    ]
+
+
+def test_strings_are_batched_by_length_and_predicted_in_input_order():
+    from keras_bert_impl.models import BertTokenClassifier
+    from tests.models.task_test_utils import call
+
+    backbone = tiny_backbone(max_sequence_length=64)
+    preprocessor = tiny_preprocessor(sequence_length=64)
+    texts = _texts_of_many_lengths(37)
+    packed = preprocessor(texts)
+    mask = keras.ops.convert_to_numpy(packed["padding_mask"]).astype(bool)
+
+    classifier = BertClassifier(backbone, 3, preprocessor=preprocessor)
+    # Every batch is padded to one of a few lengths, most shorter than 64.
+    dataset = classifier._as_preprocessed_data(texts, np.zeros(37), batch_size=8)[0]
+    widths = [int(x["padding_mask"].shape[1]) for x, _ in dataset]
+    assert set(widths) <= {16, 24, 32, 40, 48, 64} and min(widths) < 64, widths
+    assert sum(len(x["padding_mask"]) for x, _ in dataset) == 37
+    # Predictions come back in input order and equal the full-length ones.
+    logits = classifier.predict(texts, batch_size=8, verbose=0)
+    np.testing.assert_allclose(logits, call(classifier, packed), atol=1e-5)
+
+    tagger = BertTokenClassifier(backbone, 5, preprocessor=preprocessor)
+    tags = tagger.predict(texts, batch_size=8, verbose=0)
+    assert tags.shape == (37, 64, 5)
+    np.testing.assert_allclose(tags[mask], call(tagger, packed)[mask], atol=1e-5)
+    assert not tags[~mask].any()  # past each text's end: zeros
+
+
+def test_a_string_fit_plans_its_schedule_on_the_number_of_batches():
+    classifier = BertClassifier(
+        tiny_backbone(max_sequence_length=64),
+        2,
+        preprocessor=tiny_preprocessor(sequence_length=64),
+    )
+    texts = _texts_of_many_lengths(40)
+    classifier.fit(texts, np.arange(40) % 2, batch_size=8, epochs=2, verbose=0)
+    assert classifier._planned_train_steps == 10

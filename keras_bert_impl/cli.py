@@ -226,13 +226,21 @@ def _run_evaluate(args):
 
 def _add_predict(subparsers):
     parser = subparsers.add_parser(
-        "predict", help="one JSON object per input line from a fine-tuned run"
+        "predict",
+        help="one JSON object per input line from a fine-tuned run",
+        description="Prints one JSON object per input line: GLUE "
+        '{"text_a", "text_b"} -> {"label", "probabilities"} (or {"score"}); '
+        'conll2003 {"text_a"} (words separated by spaces) -> {"tags"}, one per '
+        'word; squad, squad_v2 {"question", "context"} -> {"answer", "start", '
+        '"end"}; swag {"sent1", "sent2", "ending0".."ending3"} (SWAG\'s CSV '
+        'columns, sent2 optional) -> {"label": ending index, "probabilities"}. '
+        'A plain text line reads as {"text_a": line}.',
     )
     parser.add_argument("--model", required=True, help="run directory of finetune")
     parser.add_argument(
         "--input",
         required=True,
-        help="JSON lines ({'text_a', 'text_b'} or {'question', 'context'}) or text",
+        help="JSON lines (fields as above) or plain text lines",
     )
     parser.add_argument("--batch_size", type=int, default=32)
     parser.set_defaults(handler=_run_predict)
@@ -277,15 +285,20 @@ def _run_export(args):
 def _add_convert(subparsers):
     parser = subparsers.add_parser(
         "convert",
-        help="a Google TF1, Hugging Face or keras-hub checkpoint into a preset",
+        help="a Google TF1, Hugging Face, keras-hub or keras-bert checkpoint "
+        "into a preset",
     )
-    parser.add_argument("--source", required=True, help="checkpoint folder")
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="checkpoint folder (a task preset also takes a finetune run)",
+    )
     parser.add_argument(
         "--preset", required=True, help="preset name (written to the cache) or folder"
     )
     parser.add_argument(
         "--source_format",
-        choices=("auto", "google", "huggingface", "keras_hub"),
+        choices=("auto", "google", "huggingface", "keras_hub", "keras_bert"),
         default="auto",
     )
     parser.set_defaults(handler=_run_convert)
@@ -308,10 +321,15 @@ def _run_presets(args):
 
     rows = list_presets()
     width = max((len(row["name"]) for row in rows), default=4)
-    print(f"{'name':<{width}}  {'parameters':>12}  weights")
+    task_width = max((len(row["task"] or "backbone") for row in rows), default=4)
+    print(f"{'name':<{width}}  {'task':<{task_width}}  {'parameters':>12}  weights")
     for row in rows:
         weights = "present" if row["weights_present"] else "absent"
-        print(f"{row['name']:<{width}}  {row['parameters']:>12,}  {weights}")
+        task = row["task"] or "backbone"
+        print(
+            f"{row['name']:<{width}}  {task:<{task_width}}  "
+            f"{row['parameters']:>12,}  {weights}"
+        )
     return None
 
 

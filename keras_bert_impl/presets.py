@@ -18,10 +18,14 @@ import hashlib
 import pathlib
 import re
 
+from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
+from keras_bert_impl.data.glue import GLUE_TASKS
 from keras_bert_impl.models.preset_mixin import BACKBONE_WEIGHTS_FILE
 from keras_bert_impl.models.preset_mixin import CONFIG_FILE
 from keras_bert_impl.models.preset_mixin import METADATA_FILE
 from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
+from keras_bert_impl.models.preset_mixin import TASK_LABELS_KEY
+from keras_bert_impl.models.preset_mixin import TASK_RECIPE_KEY
 from keras_bert_impl.models.preset_mixin import TASK_WEIGHTS_FILE
 from keras_bert_impl.models.preset_mixin import TOKENIZER_CONFIG_FILE
 from keras_bert_impl.models.preset_mixin import VOCABULARY_FILE
@@ -104,6 +108,120 @@ def _google(archive, vocabulary, lowercase, description):
     }
 
 
+PAPER = "Devlin et al. 2018, BERT (arXiv:1810.04805)"
+GOOGLE_README = "https://github.com/google-research/bert/blob/master/README.md"
+HUGGINGFACE_URL = "https://huggingface.co"
+# What every fine-tuning run of the original scripts shares.
+_ORIGINAL_SCHEDULE = {"warmup_proportion": 0.1, "weight_decay": 0.01}
+_ORIGINAL_SCHEDULE_CITATION = (
+    "warmup_proportion 0.1: the --warmup_proportion default of run_classifier.py "
+    "and run_squad.py; weight_decay 0.01: optimization.py's AdamWeightDecayOptimizer "
+    "(google-research/bert)"
+)
+GLUE_RECIPE = {
+    **_ORIGINAL_SCHEDULE,
+    "learning_rate": 2e-5,
+    "learning_rate_candidates": [5e-5, 4e-5, 3e-5, 2e-5],
+    "batch_size": 32,
+    "epochs": 3,
+    "max_seq_length": 128,
+}
+GLUE_CITATIONS = [
+    f"{PAPER}, section 4.1: batch size 32, 3 epochs for all GLUE tasks, learning "
+    "rate chosen on Dev among 5e-5, 4e-5, 3e-5 and 2e-5 (per-task choices not "
+    "published)",
+    f"{GOOGLE_README}, run_classifier.py MRPC example: --max_seq_length=128 "
+    "--train_batch_size=32 --learning_rate=2e-5 --num_train_epochs=3.0 (Dev "
+    "accuracy 84.6%, 84-88% across runs)",
+    _ORIGINAL_SCHEDULE_CITATION,
+]
+SQUAD_RECIPE = {
+    **_ORIGINAL_SCHEDULE,
+    "learning_rate": 5e-5,
+    "batch_size": 32,
+    "epochs": 3,
+    "max_seq_length": 384,
+    "doc_stride": 128,
+    "max_query_length": 64,
+}
+SQUAD_CITATIONS = [
+    f"{PAPER}, section 4.2 (SQuAD v1.1): 3 epochs, learning rate 5e-5, batch size 32",
+    "max_seq_length 384, doc_stride 128, max_query_length 64: run_squad.py's flag "
+    "defaults (google-research/bert)",
+    f"{GOOGLE_README}, run_squad.py examples (not the paper's values): BERT-Base "
+    "--train_batch_size=12 --learning_rate=3e-5 --num_train_epochs=2.0 "
+    "--max_seq_length=384 --doc_stride=128 (Dev F1 88.41, EM 81.25); BERT-Large "
+    "on a TPU the same with --train_batch_size=24 (Dev F1 90.87, EM 84.39)",
+    _ORIGINAL_SCHEDULE_CITATION,
+]
+NER_RECIPE = {
+    **_ORIGINAL_SCHEDULE,
+    "learning_rate": 5e-5,
+    "learning_rate_candidates": [5e-5, 3e-5, 2e-5],
+    "batch_size": 32,
+    "epochs": 3,
+    "max_seq_length": 128,
+}
+NER_CITATIONS = [
+    f"{PAPER}, section 5.3: the token classifier reads each word's first "
+    "sub-token; appendix A.3: batch size 16 or 32, learning rate 5e-5, 3e-5 or "
+    "2e-5, 2 to 4 epochs work well across tasks (no CoNLL-2003 values published)",
+    _ORIGINAL_SCHEDULE_CITATION,
+]
+
+
+def _glue_task(task_name, dataset):
+    """The `task` of a GLUE classification preset (see `_fine_tuned`)."""
+    return {
+        "class_name": "BertClassifier",
+        "arguments": {"num_classes": len(GLUE_TASKS[task_name].label_list)},
+        "labels": list(GLUE_TASKS[task_name].label_list),
+        "dataset": dataset,
+        "fine_tuning": GLUE_RECIPE,
+        "citations": GLUE_CITATIONS,
+    }
+
+
+SQUAD_TASK = {
+    "class_name": "BertQuestionAnswerer",
+    "arguments": {},
+    "labels": None,
+    "dataset": "SQuAD v1.1",
+    "fine_tuning": SQUAD_RECIPE,
+    "citations": SQUAD_CITATIONS,
+}
+
+
+def _fine_tuned(
+    backbone, repository, task, license, description, fine_tuned_with="gelu"
+):
+    """A task preset: `backbone`'s architecture and vocabulary with a fine-tuned head.
+
+    Args:
+        backbone: the `PRESETS` entry whose architecture and vocabulary it uses.
+        repository: the public Hugging Face repository of the fine-tuned weights.
+        task: dict with `class_name` (the task model), `arguments` (its
+            constructor arguments), `labels` (class names in class-id order, or
+            None), `dataset`, `fine_tuning` (the recipe) and `citations`.
+        license: the license of the fine-tuned weights.
+        description: one line for `keras-bert presets`.
+        fine_tuned_with: the activation the checkpoint runs (transformers'
+            "gelu" is the exact one).
+    """
+    return {
+        "backbone": backbone,
+        "activation": fine_tuned_with,
+        "task": task,
+        "description": description,
+        "license": license,
+        "source": {
+            "format": "huggingface",
+            "repository": repository,
+            "url": f"{HUGGINGFACE_URL}/{repository}",
+        },
+    }
+
+
 # One entry per shipped preset. Google's releases: github.com/google-research/bert
 # (the four small English models: Turc et al. 2019, "Well-Read Students Learn Better").
 PRESETS = {
@@ -176,6 +294,54 @@ PRESETS = {
         "BERT-Base multilingual, cased: 104 languages, 12 layers, 768 hidden, "
         "12 heads.",
     ),
+    # Task presets: fine-tuned checkpoints published on the Hugging Face hub.
+    "bert_base_en_uncased_sst2": _fine_tuned(
+        "bert_base_en_uncased",
+        "textattack/bert-base-uncased-SST-2",
+        _glue_task("sst-2", "SST-2 (GLUE): label 0 negative, 1 positive"),
+        "not stated on the model card",
+        "BERT-Base uncased fine-tuned on SST-2 sentiment (GLUE): BertClassifier, "
+        "2 classes.",
+    ),
+    "bert_base_en_uncased_mrpc": _fine_tuned(
+        "bert_base_en_uncased",
+        "textattack/bert-base-uncased-MRPC",
+        _glue_task("mrpc", "MRPC (GLUE) sentence pairs: label 1 paraphrase, 0 not"),
+        "not stated on the model card",
+        "BERT-Base uncased fine-tuned on MRPC paraphrase pairs (GLUE): "
+        "BertClassifier, 2 classes.",
+    ),
+    "bert_base_en_uncased_squad": _fine_tuned(
+        "bert_base_en_uncased",
+        "csarron/bert-base-uncased-squad-v1",
+        SQUAD_TASK,
+        "not stated on the model card",
+        "BERT-Base uncased fine-tuned on SQuAD v1.1: BertQuestionAnswerer.",
+    ),
+    "bert_large_en_uncased_wwm_squad": _fine_tuned(
+        "bert_large_en_uncased_wwm",
+        "google-bert/bert-large-uncased-whole-word-masking-finetuned-squad",
+        SQUAD_TASK,
+        LICENSE,
+        "BERT-Large uncased, whole word masking, fine-tuned on SQuAD v1.1: "
+        "BertQuestionAnswerer.",
+    ),
+    "bert_base_en_conll2003": _fine_tuned(
+        "bert_base_en",
+        "dslim/bert-base-NER",
+        {
+            "class_name": "BertTokenClassifier",
+            "arguments": {"num_classes": len(CONLL2003_NER_LABELS)},
+            # Converting reorders the checkpoint's classes (its id2label) to these.
+            "labels": list(CONLL2003_NER_LABELS),
+            "dataset": "CoNLL-2003 English NER, IOB2 tags",
+            "fine_tuning": NER_RECIPE,
+            "citations": NER_CITATIONS,
+        },
+        "MIT",
+        "BERT-Base cased fine-tuned on CoNLL-2003 NER: BertTokenClassifier, 9 "
+        "IOB2 tags.",
+    ),
     "all_minilm_l6_v2": {
         # Architecture, weights and vocabulary come from the installed package.
         "huggingface_package": {
@@ -196,6 +362,20 @@ PRESETS = {
         },
     },
 }
+
+
+def task_head_parameter_count(hidden_dim, task_config):
+    """Parameters of a fine-tuning head: one dense layer from the hidden states.
+
+    `BertClassifier` and `BertTokenClassifier` map to `num_classes` logits,
+    `BertQuestionAnswerer` to a start and an end logit.
+
+    Example:
+    >>> task_head_parameter_count(768, {"num_classes": 2})
+    1538
+    """
+    units = task_config.get("num_classes", 2)
+    return hidden_dim * units + units
 
 
 def backbone_parameter_count(config):
@@ -393,7 +573,10 @@ def _package_folder(package):
 
 
 def _preset_files(name, entry):
-    """The three JSON documents of a shipped preset (builds the backbone once)."""
+    """The JSON documents of a shipped preset (builds the model once).
+
+    config.json, tokenizer.json and metadata.json; task.json for a task preset.
+    """
     import keras
 
     from keras_bert_impl.models.bert_backbone import BertBackbone
@@ -439,28 +622,63 @@ def _preset_files(name, entry):
             },
         }
     else:
-        architecture = entry["architecture"]
-        archive_folder = entry["source"]["archive"].removesuffix(".zip")
+        # A task preset has the architecture and vocabulary of its backbone's.
+        task = entry.get("task")
+        base = PRESETS[entry["backbone"]] if task else entry
+        architecture = dict(base["architecture"])
+        if task:
+            architecture["activation"] = entry["activation"]
+            source_folder = entry["source"]["repository"].split("/")[-1]
+            metadata["license"] = entry["license"]
+            metadata["fine_tuning_citations"] = task["citations"]
+            metadata["also_converts_from"] = (
+                "a `keras-bert finetune` run directory (or its model/ folder) "
+                f"of a {task['class_name']} on {task['dataset']}"
+            )
+        else:
+            source_folder = entry["source"]["archive"].removesuffix(".zip")
         metadata["convert_command"] = (
-            f"keras-bert convert --source path/to/{archive_folder} --preset {name}"
+            f"keras-bert convert --source path/to/{source_folder} --preset {name}"
         )
         tokenizer = {
             "vocabulary_file": VOCABULARY_FILE,
-            **VOCABULARIES[entry["vocabulary"]],
-            "lowercase": entry["lowercase"],
+            **VOCABULARIES[base["vocabulary"]],
+            "lowercase": base["lowercase"],
             "strip_accents": None,
         }
     backbone = BertBackbone(**architecture, name="bert_backbone")
     parameters = backbone.count_params()
     if parameters != backbone_parameter_count(architecture):
         raise AssertionError(f"{name}: parameter arithmetic disagrees with Keras.")
-    metadata["parameter_count"] = parameters
-    config = keras.saving.serialize_keras_object(backbone)
-    return {
-        CONFIG_FILE: config,
+    files = {
+        CONFIG_FILE: keras.saving.serialize_keras_object(backbone),
         TOKENIZER_CONFIG_FILE: tokenizer,
         METADATA_FILE: metadata,
     }
+    if "task" in entry:
+        files[TASK_CONFIG_FILE], parameters = _task_file(backbone, entry["task"])
+    metadata["parameter_count"] = parameters
+    return files
+
+
+def _task_file(backbone, task):
+    """A task preset's task.json (untrained head on `backbone`) and parameter count."""
+    import keras
+
+    from keras_bert_impl import models
+
+    model = getattr(models, task["class_name"])(backbone, **task["arguments"])
+    parameters = model.count_params()
+    expected = backbone_parameter_count(backbone.get_config())
+    expected += task_head_parameter_count(backbone.hidden_dim, task["arguments"])
+    if parameters != expected:
+        raise AssertionError(f"{task}: parameter arithmetic disagrees with Keras.")
+    serialized = keras.saving.serialize_keras_object(model)
+    # A preset holds a model to use or fine-tune, not a training state.
+    serialized.pop("compile_config", None)
+    serialized[TASK_LABELS_KEY] = task["labels"]
+    serialized[TASK_RECIPE_KEY] = task["fine_tuning"]
+    return serialized, parameters
 
 
 def write_shipped_presets(root=None, names=None):

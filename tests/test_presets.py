@@ -15,6 +15,7 @@ from keras_bert_impl.presets import file_sha256
 from keras_bert_impl.presets import list_presets
 from keras_bert_impl.presets import preset_vocabulary
 from keras_bert_impl.presets import read_vocabulary_tokens
+from keras_bert_impl.presets import task_head_parameter_count
 from keras_bert_impl.presets import tokenizer_from_preset
 from keras_bert_impl.presets import write_shipped_presets
 from tests.huggingface_reference import minilm_folder
@@ -34,6 +35,21 @@ DOCUMENTED_PARAMETERS = {
     "bert_base_zh": 102_267_648,
     "bert_base_multi": 177_853_440,
     "all_minilm_l6_v2": 22_713_216,
+    # Task presets: the backbone plus one dense layer (hidden x outputs + bias),
+    # e.g. transformers' BertForSequenceClassification(bert-base-uncased):
+    # 109,483,778.
+    "bert_base_en_uncased_sst2": 109_483_778,
+    "bert_base_en_uncased_mrpc": 109_483_778,
+    "bert_base_en_uncased_squad": 109_483_778,
+    "bert_large_en_uncased_wwm_squad": 335_143_938,
+    "bert_base_en_conll2003": 108_317_193,
+}
+TASK_PRESETS = {
+    "bert_base_en_uncased_sst2": "BertClassifier",
+    "bert_base_en_uncased_mrpc": "BertClassifier",
+    "bert_base_en_uncased_squad": "BertQuestionAnswerer",
+    "bert_large_en_uncased_wwm_squad": "BertQuestionAnswerer",
+    "bert_base_en_conll2003": "BertTokenClassifier",
 }
 # Built for real: TINY, BASE and MiniLM. The others (LARGE: 1.3 GB and 10-30 s
 # to initialize on 2 cores) are counted from their config by the arithmetic
@@ -60,7 +76,11 @@ def test_shipped_presets_are_the_documented_ones():
 @pytest.mark.parametrize("name", sorted(DOCUMENTED_PARAMETERS))
 def test_parameter_count_from_config_and_metadata(name):
     config = _shipped(name, "config.json")["config"]
-    assert backbone_parameter_count(config) == DOCUMENTED_PARAMETERS[name]
+    parameters = backbone_parameter_count(config)
+    if name in TASK_PRESETS:
+        task = _shipped(name, "task.json")["config"]
+        parameters += task_head_parameter_count(config["hidden_dim"], task)
+    assert parameters == DOCUMENTED_PARAMETERS[name]
     assert (
         _shipped(name, "metadata.json")["parameter_count"]
         == (DOCUMENTED_PARAMETERS[name])
@@ -83,12 +103,14 @@ def test_builds_untrained_with_the_documented_parameter_count(name):
 def test_every_preset_matches_its_table_entry():
     for name, entry in PRESETS.items():
         config = _shipped(name, "config.json")["config"]
-        if "architecture" in entry:
-            assert {k: config[k] for k in entry["architecture"]} == (
-                entry["architecture"]
-            )
+        architecture = PRESETS[entry.get("backbone", name)].get("architecture")
+        if architecture is not None:
+            expected = {**architecture, **{"activation": entry.get("activation")}}
+            if "task" not in entry:
+                expected["activation"] = architecture["activation"]
+            assert {k: config[k] for k in expected} == expected
         metadata = _shipped(name, "metadata.json")
-        assert metadata["license"] == "Apache-2.0"
+        assert metadata["license"] == entry.get("license", "Apache-2.0")
         assert metadata["source"] == entry["source"]
         if entry["source"]["format"] == "google":
             assert metadata["source"]["url"].startswith(
@@ -184,3 +206,69 @@ def test_list_presets_reports_weights(cache):
     row = {r["name"]: r for r in list_presets()}["bert_tiny_en_uncased"]
     assert row["weights_present"] and row["path"] == str(cache / "bert_tiny_en_uncased")
     BertBackbone.from_preset("bert_tiny_en_uncased")
+
+
+def test_task_presets_carry_their_head_labels_and_recipe():
+    from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
+    from keras_bert_impl.data.glue import GLUE_TASKS
+
+    assert {n for n, e in PRESETS.items() if "task" in e} == set(TASK_PRESETS)
+    for name, class_name in TASK_PRESETS.items():
+        task = _shipped(name, "task.json")
+        assert task["class_name"] == class_name
+        assert task["fine_tuning"] == PRESETS[name]["task"]["fine_tuning"]
+        recipe = task["fine_tuning"]
+        assert (recipe["warmup_proportion"], recipe["weight_decay"]) == (0.1, 0.01)
+        metadata = _shipped(name, "metadata.json")
+        assert metadata["source"]["url"].startswith("https://huggingface.co/")
+        assert metadata["convert_command"].endswith(f"--preset {name}")
+        # Same vocabulary as the backbone preset it fine-tunes.
+        assert _shipped(name, "tokenizer.json") == _shipped(
+            PRESETS[name]["backbone"], "tokenizer.json"
+        )
+    assert _shipped("bert_base_en_uncased_sst2", "task.json")["labels"] == list(
+        GLUE_TASKS["sst-2"].label_list
+    )
+    assert _shipped("bert_base_en_conll2003", "task.json")["labels"] == list(
+        CONLL2003_NER_LABELS
+    )
+    # The paper's values (arXiv:1810.04805 sections 4.1 and 4.2).
+    squad = _shipped("bert_base_en_uncased_squad", "task.json")["fine_tuning"]
+    assert (squad["learning_rate"], squad["batch_size"], squad["epochs"]) == (
+        5e-5,
+        32,
+        3,
+    )
+    assert (squad["max_seq_length"], squad["doc_stride"]) == (384, 128)
+    glue = _shipped("bert_base_en_uncased_mrpc", "task.json")["fine_tuning"]
+    assert (glue["batch_size"], glue["epochs"]) == (32, 3)
+    assert glue["learning_rate_candidates"] == [5e-5, 4e-5, 3e-5, 2e-5]
+
+
+# Built for real, one per task class (BASE); MRPC and the LARGE SQuAD preset
+# are counted by the arithmetic above.
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bert_base_en_uncased_sst2",
+        "bert_base_en_uncased_squad",
+        "bert_base_en_conll2003",
+    ],
+)
+def test_task_presets_build_untrained(name):
+    from keras_bert_impl import models
+
+    task_class = getattr(models, TASK_PRESETS[name])
+    model = task_class.from_preset(name, load_weights=False)
+    assert type(model) is task_class
+    assert model.count_params() == DOCUMENTED_PARAMETERS[name]
+    assert model.labels == _shipped(name, "task.json")["labels"]
+    assert model.backbone.activation == "gelu"  # transformers' exact GELU
+    with pytest.raises(FileNotFoundError) as error:
+        task_class.from_preset(name)
+    message = str(error.value)
+    assert f"Preset '{name}' has no weights" in message
+    assert "keras-bert convert --source path/to/" in message
+    assert PRESETS[name]["source"]["url"] in message
+    with pytest.raises(FileNotFoundError, match=f"--preset {name}"):
+        BertBackbone.from_preset(name)

@@ -11,7 +11,12 @@ from keras_bert_impl.convert.weight_map import backbone_arguments_from_bert_conf
 from keras_bert_impl.convert.weight_map import backbone_weight_map
 from keras_bert_impl.convert.weight_map import build_converted_model
 from keras_bert_impl.convert.weight_map import pretraining_heads_weight_map
+from keras_bert_impl.convert.weight_map import task_head_weight_map
+from keras_bert_impl.models.bert_backbone import BertBackbone
+from keras_bert_impl.models.bert_classifier import BertClassifier
 from keras_bert_impl.models.bert_pretrainer import BertPretrainer
+from keras_bert_impl.models.bert_question_answerer import BertQuestionAnswerer
+from keras_bert_impl.models.bert_token_classifier import BertTokenClassifier
 
 # Hugging Face `hidden_act` names and ours.
 HIDDEN_ACT_TO_ACTIVATION = {
@@ -119,59 +124,107 @@ def from_huggingface(folder, with_heads="auto", dtype=None, **overrides):
     Args:
         folder: path holding `config.json` and `model.safetensors` or
             `pytorch_model.bin` (saved by `BertModel`, `BertForPreTraining`,
-            `BertForMaskedLM`, ...).
-        with_heads: `"auto"` returns a `BertPretrainer` when the checkpoint
-            holds the masked-LM and NSP heads, else a `BertBackbone`; `True`
-            requires the heads; `False` returns only the backbone.
+            `BertForMaskedLM`, `BertForSequenceClassification`,
+            `BertForTokenClassification`, `BertForQuestionAnswering`, ...).
+        with_heads: `"auto"` returns the model of the heads the checkpoint
+            holds: a `BertClassifier`, `BertTokenClassifier` or
+            `BertQuestionAnswerer` for a fine-tuned head (`classifier.*`,
+            `qa_outputs.*`), a `BertPretrainer` for the masked-LM and NSP
+            heads, else a `BertBackbone`; `True` requires the pretraining
+            heads; `False` returns only the backbone.
         dtype: dtype policy of the built model.
         **overrides: `BertBackbone` arguments that replace the config's
             (e.g. `dropout=0.0`).
 
     Returns:
-        A `BertBackbone` or `BertPretrainer` whose outputs match the source's.
+        A `BertBackbone`, `BertPretrainer` or task model whose outputs match
+        the source's.
 
     Example:
     ```python
     pretrainer = from_huggingface("bert-base-uncased/")
+    tagger = from_huggingface("bert-base-NER/")  # a BertTokenClassifier
     ```
     """
-    folder = pathlib.Path(folder)
-    config_file = folder / "config.json"
+    config, tensors, checkpoint = read_huggingface_checkpoint(folder)
+    arguments = backbone_config_from_huggingface(config)
+    task_class = task_class_of_checkpoint(config, tensors, checkpoint)
+    if with_heads == "auto" and task_class is not None:
+        backbone = BertBackbone(**{**arguments, **overrides}, dtype=dtype)
+        model = _task_model(task_class, backbone, config, tensors)
+    else:
+        model = build_converted_model(
+            arguments,
+            overrides,
+            dtype,
+            has_heads="cls.predictions.bias" in tensors
+            or "cls.seq_relationship.weight" in tensors,
+            with_heads=with_heads,
+            where=f"{checkpoint} (cls.predictions.*, cls.seq_relationship.*)",
+        )
+    assign_huggingface_tensors(model, tensors, checkpoint)
+    return model
+
+
+def read_huggingface_checkpoint(folder):
+    """`(config, tensors, checkpoint file)` of a Hugging Face folder.
+
+    Tensor names are canonical: pre-2020 `LayerNorm.gamma`/`beta` read as
+    `LayerNorm.weight`/`bias`.
+    """
+    config_file = pathlib.Path(folder) / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(
             f"{folder} has no config.json: not a Hugging Face folder."
         )
     with open(config_file, encoding="utf-8") as file:
         config = json.load(file)
-    tensors, checkpoint = _read_canonical_tensors(folder)
-    prefix = _backbone_prefix(tensors, checkpoint)
-    model = build_converted_model(
-        backbone_config_from_huggingface(config),
-        overrides,
-        dtype,
-        has_heads="cls.predictions.bias" in tensors
-        or "cls.seq_relationship.weight" in tensors,
-        with_heads=with_heads,
-        where=f"{checkpoint} (cls.predictions.*, cls.seq_relationship.*)",
+    return (config, *_read_canonical_tensors(folder))
+
+
+def huggingface_labels(config):
+    """The class names of a fine-tuned folder's `id2label`, in class-id order.
+
+    `None` when there are none or they are transformers' placeholders
+    (`LABEL_0`, `LABEL_1`, ...), which say nothing about the classes.
+    """
+    id2label = config.get("id2label") or {}
+    labels = [id2label[key] for key in sorted(id2label, key=int)]
+    if all(label == f"LABEL_{index}" for index, label in enumerate(labels)):
+        return None
+    return labels
+
+
+def task_class_of_checkpoint(config, tensors, checkpoint):
+    """The task model of the checkpoint's fine-tuning head (None without one).
+
+    `BertForSequenceClassification` and `BertForTokenClassification` both
+    name their head `classifier`; `architectures` tells them apart.
+    """
+    architectures = " ".join(config.get("architectures") or [])
+    if "qa_outputs.weight" in tensors:
+        return BertQuestionAnswerer
+    if "classifier.weight" not in tensors:
+        return None
+    if "MultipleChoice" in architectures:
+        raise CheckpointMismatchError(
+            f"{checkpoint} holds a {architectures} head, which has no class "
+            "count in config.json; convert it with with_heads=False."
+        )
+    if "TokenClassification" in architectures:
+        return BertTokenClassifier
+    return BertClassifier
+
+
+def _task_model(task_class, backbone, config, tensors):
+    if task_class is BertQuestionAnswerer:
+        return BertQuestionAnswerer(backbone)
+    dropout = config.get("classifier_dropout")
+    if dropout is None:
+        dropout = config.get("hidden_dropout_prob", 0.1)
+    return task_class(
+        backbone, num_classes=tensors["classifier.weight"].shape[0], dropout=dropout
     )
-    backbone = model.backbone if isinstance(model, BertPretrainer) else model
-    specs = [
-        (spec, prefix + spec.huggingface_name) for spec in backbone_weight_map(backbone)
-    ]
-    if isinstance(model, BertPretrainer):
-        specs += [
-            (spec, spec.huggingface_name)
-            for spec in pretraining_heads_weight_map(model)
-        ]
-    assign_weights(
-        [spec for spec, _ in specs],
-        _prefixed_lookup(
-            tensors, dict((s.huggingface_name, name) for s, name in specs)
-        ),
-        "huggingface",
-        checkpoint,
-    )
-    return model
 
 
 def _read_canonical_tensors(folder):
@@ -196,6 +249,65 @@ def _backbone_prefix(tensors, checkpoint):
     return prefix
 
 
+def _head_weight_map(model):
+    """WeightSpecs of the heads on a model's backbone (none for a backbone)."""
+    if isinstance(model, BertPretrainer):
+        return pretraining_heads_weight_map(model)
+    if isinstance(model, BertBackbone):
+        return []
+    return task_head_weight_map(model)
+
+
+def assign_huggingface_tensors(model, tensors, checkpoint, class_order=None):
+    """Fills a backbone, pretrainer or task model from Hugging Face-named tensors.
+
+    Every tensor's name and shape is checked before anything is assigned
+    (`CheckpointMismatchError` names each missing or misshapen one). The
+    backbone's tensors may sit under any of `BACKBONE_PREFIXES`; heads are
+    top-level (`cls.*`, `classifier.*`, `qa_outputs.*`).
+    `BertForTokenClassification` and `BertForQuestionAnswering` have no
+    pooler: for the models that do not read it, a missing pooler keeps its
+    initial weights.
+
+    Args:
+        model: `BertBackbone`, `BertPretrainer` or task model to fill.
+        tensors: dict from Hugging Face names to numpy arrays.
+        checkpoint: what to name in errors (the file or folder).
+        class_order: optional, for a `classifier` head: the checkpoint's class
+            index of each of the model's classes (reorders the head's rows).
+    """
+    backbone = model if isinstance(model, BertBackbone) else model.backbone
+    prefix = _backbone_prefix(tensors, checkpoint)
+    backbone_specs = backbone_weight_map(backbone)
+    reads_pooler = not isinstance(model, (BertTokenClassifier, BertQuestionAnswerer))
+    if not reads_pooler and f"{prefix}pooler.dense.weight" not in tensors:
+        backbone_specs = [
+            spec
+            for spec in backbone_specs
+            if not spec.huggingface_name.startswith("pooler.")
+        ]
+    head_specs = _head_weight_map(model)
+    full_names = {
+        spec.huggingface_name: prefix + spec.huggingface_name for spec in backbone_specs
+    }
+    full_names.update(
+        {spec.huggingface_name: spec.huggingface_name for spec in head_specs}
+    )
+
+    def lookup(name):
+        value = tensors.get(full_names[name])
+        reorder = (
+            class_order is not None
+            and name.startswith("classifier.")
+            and value is not None
+            and value.shape[0] == len(class_order)
+        )
+        return value[list(class_order)] if reorder else value
+
+    assign_weights(backbone_specs + head_specs, lookup, "huggingface", checkpoint)
+    return model
+
+
 def load_huggingface_weights(backbone, folder):
     """Fills an existing `BertBackbone` with the weights of a Hugging Face folder.
 
@@ -216,22 +328,24 @@ def load_huggingface_weights(backbone, folder):
     ```
     """
     tensors, checkpoint = _read_canonical_tensors(folder)
-    prefix = _backbone_prefix(tensors, checkpoint)
-    specs = backbone_weight_map(backbone)
-    assign_weights(
-        specs,
-        lambda name: tensors.get(prefix + name),
-        "huggingface",
-        checkpoint,
-    )
-    return backbone
+    return assign_huggingface_tensors(backbone, tensors, checkpoint)
 
 
-def _prefixed_lookup(tensors, full_names):
-    def lookup(name):
-        return tensors.get(full_names[name])
+def huggingface_tensors(model):
+    """Every weight of a backbone, pretrainer or task model, as Hugging Face names it.
 
-    return lookup
+    Names and layouts are those of `BertModel` for a backbone and of the
+    `BertFor*` classes (backbone under `bert.`) for a model with heads.
+    """
+    backbone = model if isinstance(model, BertBackbone) else model.backbone
+    prefix = "" if model is backbone else "bert."
+    tensors = {
+        prefix + spec.huggingface_name: _huggingface_value(spec)
+        for spec in backbone_weight_map(backbone)
+    }
+    for spec in _head_weight_map(model):
+        tensors[spec.huggingface_name] = _huggingface_value(spec)
+    return tensors
 
 
 def to_huggingface(model, folder):
@@ -243,23 +357,22 @@ def to_huggingface(model, folder):
     """
     from safetensors.numpy import save_file
 
+    if not isinstance(model, (BertBackbone, BertPretrainer)):
+        raise ValueError(
+            f"to_huggingface saves a BertBackbone or BertPretrainer, not a "
+            f"{type(model).__name__}; save its .backbone instead."
+        )
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     backbone = model.backbone if isinstance(model, BertPretrainer) else model
     config = huggingface_config_from_backbone(backbone)
-    tensors = {}
-    prefix = ""
+    tensors = huggingface_tensors(model)
     if isinstance(model, BertPretrainer):
-        prefix = "bert."
-        for spec in pretraining_heads_weight_map(model):
-            tensors[spec.huggingface_name] = _huggingface_value(spec)
         # transformers ties the decoder to the word embeddings; it still expects
         # the decoder's bias alias.
         tensors["cls.predictions.decoder.bias"] = tensors["cls.predictions.bias"]
     else:
         config["architectures"] = ["BertModel"]
-    for spec in backbone_weight_map(backbone):
-        tensors[prefix + spec.huggingface_name] = _huggingface_value(spec)
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
     with open(folder / "config.json", "w", encoding="utf-8") as file:
         json.dump(config, file, indent=2)

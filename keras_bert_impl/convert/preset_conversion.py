@@ -9,29 +9,47 @@ import os
 import pathlib
 import warnings
 
+import keras
+
 from keras_bert_impl import __version__
 from keras_bert_impl.convert.google_checkpoint import find_google_checkpoint
 from keras_bert_impl.convert.google_checkpoint import from_google_checkpoint
+from keras_bert_impl.convert.huggingface import assign_huggingface_tensors
+from keras_bert_impl.convert.huggingface import backbone_config_from_huggingface
 from keras_bert_impl.convert.huggingface import from_huggingface
+from keras_bert_impl.convert.huggingface import huggingface_labels
+from keras_bert_impl.convert.huggingface import huggingface_tensors
+from keras_bert_impl.convert.huggingface import read_huggingface_checkpoint
+from keras_bert_impl.convert.huggingface import task_class_of_checkpoint
 from keras_bert_impl.convert.keras_hub import VOCABULARY_FILE as KERAS_HUB_VOCABULARY
 from keras_bert_impl.convert.keras_hub import from_keras_hub
 from keras_bert_impl.models.bert_pretrainer import BertPretrainer
+from keras_bert_impl.models.bert_task import BertTask
 from keras_bert_impl.models.preset_mixin import BACKBONE_WEIGHTS_FILE
 from keras_bert_impl.models.preset_mixin import CONFIG_FILE
 from keras_bert_impl.models.preset_mixin import METADATA_FILE
 from keras_bert_impl.models.preset_mixin import PREPROCESSOR_CONFIG_FILE
+from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
+from keras_bert_impl.models.preset_mixin import TASK_LABELS_KEY
+from keras_bert_impl.models.preset_mixin import TASK_RECIPE_KEY
 from keras_bert_impl.models.preset_mixin import TASK_WEIGHTS_FILE
 from keras_bert_impl.models.preset_mixin import TOKENIZER_CONFIG_FILE
 from keras_bert_impl.models.preset_mixin import VOCABULARY_FILE
 from keras_bert_impl.models.preset_mixin import _read_json
 from keras_bert_impl.models.preset_mixin import _write_json
+from keras_bert_impl.models.preset_mixin import load_preset_model
 from keras_bert_impl.models.preset_mixin import presets_home
 from keras_bert_impl.models.preset_mixin import shipped_presets_dir
 from keras_bert_impl.models.preset_mixin import staged_directory
 from keras_bert_impl.presets import file_sha256
 from keras_bert_impl.presets import read_vocabulary_tokens
 
-SOURCE_FORMATS = ("google", "huggingface", "keras_hub")
+SOURCE_FORMATS = ("google", "huggingface", "keras_hub", "keras_bert")
+# A `keras-bert finetune` run directory (training/run_finetuning.py writes it):
+# `model/` is a task preset folder; the vocabulary, casing and class names sit
+# beside it.
+RUN_MODEL_DIR = "model"
+RUN_CONFIG_FILE = "run_config.json"
 # Config entries that fix the shapes of the weights: a known preset's must match.
 ARCHITECTURE_KEYS = (
     "vocabulary_size",
@@ -55,13 +73,14 @@ def detect_source_format(source):
         if pathlib.Path(f"{path}.index").is_file():
             return "google"
         raise FileNotFoundError(f"{path} is neither a folder nor a TF checkpoint.")
-    config_file = path / "config.json"
+    config_file = _keras_bert_folder(path) / CONFIG_FILE
     if config_file.is_file():
         config = _read_json(config_file)
-        if "class_name" in config and "keras_hub" in json.dumps(
-            [config.get("module"), config.get("registered_name")]
-        ):
+        registration = json.dumps([config.get("module"), config.get("registered_name")])
+        if "class_name" in config and "keras_hub" in registration:
             return "keras_hub"
+        if "class_name" in config and "keras_bert_impl" in registration:
+            return "keras_bert"
         weights = ("model.safetensors", "pytorch_model.bin")
         if "model_type" in config or any((path / w).is_file() for w in weights):
             return "huggingface"
@@ -70,9 +89,24 @@ def detect_source_format(source):
     raise ValueError(
         f"Cannot tell which checkpoint format {path} holds: expected a Google TF1 "
         "release (bert_config.json + bert_model.ckpt.*), a Hugging Face folder "
-        "(config.json + model.safetensors) or a keras-hub preset (config.json + "
-        "model.weights.h5). Pass source_format= to say which."
+        "(config.json + model.safetensors), a keras-hub preset (config.json + "
+        "model.weights.h5) or a keras-bert preset or `keras-bert finetune` run "
+        "(config.json + task.json + task.weights.h5, or model/ holding them). "
+        "Pass source_format= to say which."
     )
+
+
+def _keras_bert_folder(source):
+    """The preset folder of a keras-bert source (a finetune run: its `model/`)."""
+    path = pathlib.Path(source).expanduser()
+    run_model = path / RUN_MODEL_DIR
+    return run_model if (run_model / CONFIG_FILE).is_file() else path
+
+
+def _run_config(folder):
+    """The run_config.json beside a finetune run's `model/` folder ({} elsewhere)."""
+    path = folder.parent / RUN_CONFIG_FILE
+    return _read_json(path) if folder.name == RUN_MODEL_DIR and path.is_file() else {}
 
 
 def _source_vocabulary(source, source_format):
@@ -83,6 +117,16 @@ def _source_vocabulary(source, source_format):
         vocabulary = find_google_checkpoint(path)[2] if path.is_dir() else None
         vocabulary = vocabulary or folder / VOCABULARY_FILE
         return vocabulary, None
+    if source_format == "keras_bert":
+        folder = _keras_bert_folder(path)
+        run_config = _run_config(folder)
+        lowercase = run_config.get("lowercase")
+        if lowercase is None and (folder / TOKENIZER_CONFIG_FILE).is_file():
+            lowercase = _read_json(folder / TOKENIZER_CONFIG_FILE).get("lowercase")
+        vocabulary = folder / VOCABULARY_FILE
+        if not vocabulary.is_file() and run_config:
+            vocabulary = folder.parent / VOCABULARY_FILE
+        return vocabulary, lowercase
     if source_format == "keras_hub":
         tokenizer_file = folder / "tokenizer.json"
         lowercase = None
@@ -173,9 +217,9 @@ def _check_known_vocabulary(name, vocabulary_sha256, vocabulary_file):
     return tokenizer, metadata
 
 
-def _check_known_architecture(name, backbone):
+def _check_known_architecture(name, converted):
+    """Raises unless `converted` (backbone arguments) has preset `name`'s shapes."""
     config = _read_json(shipped_presets_dir() / name / CONFIG_FILE)["config"]
-    converted = backbone.get_config()
     differences = [
         f"{key}: checkpoint {converted[key]}, preset {config[key]}"
         for key in ARCHITECTURE_KEYS
@@ -187,6 +231,93 @@ def _check_known_architecture(name, backbone):
             + "; ".join(differences)
             + "). Convert it into another name or a directory instead."
         )
+
+
+def _shipped_task(name):
+    """The shipped task.json of a known task preset (None for other outputs)."""
+    path = shipped_presets_dir() / name / TASK_CONFIG_FILE if name else None
+    return _read_json(path) if path is not None and path.is_file() else None
+
+
+def _load_source(source, source_format, with_heads):
+    """`(model, class names or None)` of a checkpoint, whichever heads it holds."""
+    if source_format == "google":
+        return from_google_checkpoint(source, with_heads=with_heads), None
+    if source_format == "keras_hub":
+        return from_keras_hub(source), None
+    if source_format == "keras_bert":
+        folder = _keras_bert_folder(source)
+        model = load_preset_model(folder)
+        labels = getattr(model, "labels", None)
+        return model, labels or _run_config(folder).get("label_list")
+    model = from_huggingface(source, with_heads=with_heads)
+    config = _read_json(pathlib.Path(source).expanduser() / CONFIG_FILE)
+    return model, huggingface_labels(config)
+
+
+def _class_order(source_labels, preset_labels, source, name):
+    """For each of the preset's classes, the source's index of it.
+
+    None when either side names no classes or both list them in one order.
+    """
+    if not source_labels or not preset_labels:
+        return None
+    source_labels, preset_labels = list(source_labels), list(preset_labels)
+    if source_labels == preset_labels:
+        return None
+    if sorted(source_labels) != sorted(preset_labels):
+        raise ValueError(
+            f"{source} classifies into {source_labels}; preset '{name}' into "
+            f"{preset_labels}. Convert it into another name or a directory."
+        )
+    return [source_labels.index(label) for label in preset_labels]
+
+
+def _known_task_model(name, saved_task, source, source_format):
+    """The task model of a known task preset, filled from the source's weights.
+
+    The head (class, arguments) is the shipped task.json's, the architecture
+    the source's (checked against the preset's); every tensor is checked by
+    name and shape, and a classifier's rows are put in the preset's class order.
+    """
+    if source_format == "huggingface":
+        config, tensors, checkpoint = read_huggingface_checkpoint(
+            pathlib.Path(source).expanduser()
+        )
+        architecture = backbone_config_from_huggingface(config)
+        source_class = task_class_of_checkpoint(config, tensors, checkpoint)
+        source_labels = huggingface_labels(config)
+    elif source_format == "keras_bert":
+        source_model, source_labels = _load_source(source, source_format, "auto")
+        checkpoint = _keras_bert_folder(source)
+        source_class = type(source_model)
+    else:
+        raise ValueError(
+            f"Task preset '{name}' converts from a Hugging Face folder or a "
+            "keras-bert preset (a `keras-bert finetune` run or its model/), not "
+            f"from a {source_format} checkpoint ({source})."
+        )
+    expected = saved_task["class_name"]
+    if source_class is None or source_class.__name__ != expected:
+        found = f"a {source_class.__name__}" if source_class else "no fine-tuned"
+        raise ValueError(
+            f"{source} holds {found} head; preset '{name}' is a {expected}."
+        )
+    if source_format == "keras_bert":
+        architecture = source_model.backbone.get_config()
+        tensors = huggingface_tensors(source_model)
+    _check_known_architecture(name, architecture)
+    serialized = json.loads(json.dumps(saved_task))
+    serialized["config"]["backbone"]["config"].update(architecture)
+    task = keras.saving.deserialize_keras_object(serialized)
+    preset_labels = saved_task.get(TASK_LABELS_KEY)
+    assign_huggingface_tensors(
+        task,
+        tensors,
+        checkpoint,
+        class_order=_class_order(source_labels, preset_labels, source, name),
+    )
+    return task, preset_labels
 
 
 def convert_to_preset(
@@ -255,15 +386,14 @@ def convert_to_preset(
             known_name, vocabulary_sha256, vocabulary_file
         )
 
-    if source_format == "google":
-        model = from_google_checkpoint(source, with_heads=with_heads)
-    elif source_format == "huggingface":
-        model = from_huggingface(source, with_heads=with_heads)
+    known_task = _shipped_task(known_name)
+    if known_task is not None:
+        model, labels = _known_task_model(known_name, known_task, source, source_format)
     else:
-        model = from_keras_hub(source)
-    backbone = model.backbone if isinstance(model, BertPretrainer) else model
-    if known_name is not None:
-        _check_known_architecture(known_name, backbone)
+        model, labels = _load_source(source, source_format, with_heads)
+    backbone = model.backbone if isinstance(model, BertTask) else model
+    if known_name is not None and known_task is None:
+        _check_known_architecture(known_name, backbone.get_config())
     if tokens is not None and len(tokens) > backbone.vocabulary_size:
         raise ValueError(
             f"Vocabulary {vocabulary_file} has {len(tokens)} tokens, more than the "
@@ -288,23 +418,38 @@ def convert_to_preset(
                 else _guess_lowercase(tokens)
             )
 
+    # A fine-tuned head (not the pretraining heads) is the preset's model.
+    is_task = isinstance(model, BertTask) and not isinstance(model, BertPretrainer)
+    recipe = (known_task or {}).get(TASK_RECIPE_KEY)
+    preprocessor = None
+    if tokenizer is not None:
+        sequence_length = (recipe or {}).get("max_seq_length")
+        preprocessor = _preprocessor(tokens, tokenizer, sequence_length)
+    if is_task:
+        model.labels = labels
+        if getattr(model, "preprocessor", None) is None:
+            model.preprocessor = preprocessor
+
     with staged_directory(target) as staging:
         model._write_preset_files(staging)
         weights_file = staging / (
-            TASK_WEIGHTS_FILE
-            if isinstance(model, BertPretrainer)
-            else BACKBONE_WEIGHTS_FILE
+            TASK_WEIGHTS_FILE if isinstance(model, BertTask) else BACKBONE_WEIGHTS_FILE
         )
+        if recipe is not None:
+            task_file = staging / TASK_CONFIG_FILE
+            _write_json(task_file, {**_read_json(task_file), TASK_RECIPE_KEY: recipe})
         if tokenizer is not None:
             (staging / VOCABULARY_FILE).write_bytes(vocabulary_bytes)
             _write_json(staging / TOKENIZER_CONFIG_FILE, tokenizer)
-            preprocessor = _preprocessor_config(tokens, tokenizer)
-            if preprocessor is not None:
-                _write_json(staging / PREPROCESSOR_CONFIG_FILE, preprocessor)
+            if preprocessor is not None and not is_task:
+                _write_json(
+                    staging / PREPROCESSOR_CONFIG_FILE,
+                    keras.saving.serialize_keras_object(preprocessor),
+                )
         metadata.update(
             {
                 "name": known_name or target.name,
-                "parameter_count": backbone.count_params(),
+                "parameter_count": (model if is_task else backbone).count_params(),
                 "weights": {
                     "file": weights_file.name,
                     "bytes": weights_file.stat().st_size,
@@ -315,6 +460,7 @@ def convert_to_preset(
                     "path": str(pathlib.Path(source).expanduser().resolve()),
                     "activation": backbone.activation,
                     "pretraining_heads": isinstance(model, BertPretrainer),
+                    "task": type(model).__name__ if is_task else None,
                 },
                 "converted_with": f"keras_bert_impl {__version__}",
             }
@@ -329,15 +475,19 @@ def convert_to_preset(
     return target
 
 
-def _preprocessor_config(tokens, tokenizer):
-    """The serialized `BertPreprocessor` of the preset (None if unavailable)."""
+def _preprocessor(tokens, tokenizer, sequence_length=None):
+    """The preset's `BertPreprocessor` (None if the vocabulary makes none).
+
+    Args:
+        tokens: the vocabulary.
+        tokenizer: the preset's tokenizer.json (`lowercase`, `strip_accents`).
+        sequence_length: packed length; default `BertPreprocessor`'s.
+    """
     try:
         from keras_bert_impl.tokenizers.bert_preprocessor import BertPreprocessor
         from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
     except ImportError:
         return None
-    import keras
-
     try:
         word_piece = BertTokenizer(
             tokens,
@@ -346,9 +496,11 @@ def _preprocessor_config(tokens, tokenizer):
         )
     except ValueError as error:  # e.g. a vocabulary without "[MASK]".
         warnings.warn(
-            f"No preprocessor.json written: the vocabulary does not make a "
+            f"No preprocessor written: the vocabulary does not make a "
             f"BertTokenizer ({error})",
             stacklevel=3,
         )
         return None
-    return keras.saving.serialize_keras_object(BertPreprocessor(word_piece))
+    if sequence_length is None:
+        return BertPreprocessor(word_piece)
+    return BertPreprocessor(word_piece, sequence_length=sequence_length)

@@ -150,6 +150,34 @@ def pretraining_heads_weight_map(pretrainer):
     ]
 
 
+def task_head_weight_map(task):
+    """WeightSpecs of a fine-tuning head: `BertFor*`'s and the original scripts'.
+
+    `BertClassifier` and `BertTokenClassifier` end in one dense layer, Hugging
+    Face's `classifier` (`run_classifier.py`'s `output_weights`/`output_bias`);
+    `BertQuestionAnswerer`'s span layer is `qa_outputs` (`run_squad.py`'s
+    `cls/squad/output_weights`). The original stores these kernels as
+    `(units, H)`, like Hugging Face.
+    """
+    span_dense = getattr(task, "span_dense", None)
+    if span_dense is not None:
+        dense, huggingface_name, google_prefix = span_dense, "qa_outputs", "cls/squad/"
+    else:
+        dense, huggingface_name, google_prefix = task.output_dense, "classifier", ""
+    return [
+        WeightSpec(
+            dense.kernel,
+            f"{huggingface_name}.weight",
+            f"{google_prefix}output_weights",
+            True,
+            True,
+        ),
+        WeightSpec(
+            dense.bias, f"{huggingface_name}.bias", f"{google_prefix}output_bias"
+        ),
+    ]
+
+
 class CheckpointMismatchError(ValueError):
     """A checkpoint tensor is missing or has the wrong shape."""
 

@@ -16,6 +16,10 @@ CONFIG_FILE = "config.json"
 BACKBONE_WEIGHTS_FILE = "model.weights.h5"
 TASK_CONFIG_FILE = "task.json"
 TASK_WEIGHTS_FILE = "task.weights.h5"
+# task.json entries beside the serialized task model: its class names, in
+# class-id order, and the fine-tuning recipe it was (or is to be) trained with.
+TASK_LABELS_KEY = "labels"
+TASK_RECIPE_KEY = "fine_tuning"
 PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
 METADATA_FILE = "metadata.json"
 TOKENIZER_CONFIG_FILE = "tokenizer.json"
@@ -311,6 +315,22 @@ def backbone_from_preset_dir(preset_dir, load_weights=True, **overrides):
         preset_dir,
         task_weights if (preset_dir / TASK_CONFIG_FILE).is_file() else backbone_weights,
     )
+
+
+def load_preset_model(preset_dir):
+    """The model a preset folder holds: its task model (any class), else its backbone.
+
+    A task model gets the class names task.json records as `labels` (None
+    when it records none).
+    """
+    preset_dir = pathlib.Path(preset_dir)
+    task_file = preset_dir / TASK_CONFIG_FILE
+    if not task_file.is_file():
+        return backbone_from_preset_dir(preset_dir)
+    task = load_serialized(task_file)
+    load_weights_checked(task, preset_dir / TASK_WEIGHTS_FILE, preset_dir)
+    task.labels = _read_json(task_file).get(TASK_LABELS_KEY)
+    return task
 
 
 def write_backbone_preset(backbone, preset_dir, include_weights=True):

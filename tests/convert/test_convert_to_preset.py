@@ -15,6 +15,8 @@ from tests.convert.google_reference import bert_config
 from tests.convert.google_reference import google_tensors
 from tests.convert.google_reference import tiny_vocabulary
 from tests.convert.google_reference import write_google_checkpoint
+from tests.convert.huggingface_task_reference import random_bert_for_task
+from tests.convert.huggingface_task_reference import task_outputs
 from tests.huggingface_reference import minilm_folder
 from tests.huggingface_reference import random_batch
 from tests.huggingface_reference import random_bert_for_pretraining
@@ -188,3 +190,189 @@ def test_truncated_or_corrupt_preset_weights_are_clear_errors(sources, cache):
     weights.write_bytes(b"\0" * len(data))
     with pytest.raises(ValueError, match="corrupt, truncated or does not fit"):
         BertBackbone.from_preset("tiny")
+
+
+# A tiny stand-in for the shipped task presets: the generator writes it from
+# table entries like PRESETS' (architecture and vocabulary of the test sources).
+TINY_LABELS = ["O", "B-X", "I-X"]
+
+
+@pytest.fixture
+def task_presets(tmp_path, monkeypatch, sources):
+    from keras_bert_impl import presets
+    from keras_bert_impl.convert import preset_conversion
+    from keras_bert_impl.models import preset_mixin
+    from tests.huggingface_reference import TINY_CONFIG
+
+    vocabulary = sources / "huggingface" / "vocab.txt"
+    monkeypatch.setitem(
+        presets.VOCABULARIES,
+        "tiny",
+        {
+            "vocabulary_sha256": presets.file_sha256(vocabulary),
+            "vocabulary_size": 97,
+            "vocabulary_bytes": vocabulary.stat().st_size,
+        },
+    )
+    architecture = {
+        "vocabulary_size": 97,
+        "num_layers": TINY_CONFIG["num_hidden_layers"],
+        "num_heads": TINY_CONFIG["num_attention_heads"],
+        "hidden_dim": TINY_CONFIG["hidden_size"],
+        "intermediate_dim": TINY_CONFIG["intermediate_size"],
+        "max_sequence_length": TINY_CONFIG["max_position_embeddings"],
+    }
+    monkeypatch.setitem(
+        presets.PRESETS,
+        "tiny_base",
+        {"architecture": architecture, "vocabulary": "tiny", "lowercase": True},
+    )
+    tasks = {
+        "tiny_sst2": ("BertClassifier", {"num_classes": 2}, ["0", "1"]),
+        "tiny_ner": ("BertTokenClassifier", {"num_classes": 3}, TINY_LABELS),
+        "tiny_squad": ("BertQuestionAnswerer", {}, None),
+    }
+    for name, (class_name, arguments, labels) in tasks.items():
+        task = {
+            "class_name": class_name,
+            "arguments": arguments,
+            "labels": labels,
+            "dataset": "tiny",
+            "fine_tuning": {**presets.SQUAD_RECIPE, "max_seq_length": 24},
+            "citations": ["test"],
+        }
+        entry = presets._fine_tuned(
+            "tiny_base", f"someone/{name}", task, "MIT", f"{name} for tests"
+        )
+        monkeypatch.setitem(presets.PRESETS, name, entry)
+    shipped = presets.write_shipped_presets(tmp_path / "shipped", list(tasks))
+    for module in (preset_conversion, preset_mixin):
+        monkeypatch.setattr(module, "shipped_presets_dir", lambda: shipped)
+    return shipped
+
+
+def _huggingface_task(folder, architecture, vocabulary_folder, **config):
+    model = random_bert_for_task(folder, architecture, seed=1, **config)
+    shutil.copy(vocabulary_folder / "vocab.txt", folder / "vocab.txt")
+    return model
+
+
+def test_huggingface_tagger_into_a_task_preset(sources, task_presets, tmp_path, cache):
+    from keras_bert_impl.models import BertTokenClassifier
+
+    # The checkpoint numbers its classes in another order than the preset.
+    id2label = {0: "B-X", 1: "O", 2: "I-X"}
+    reference = _huggingface_task(
+        tmp_path / "ner",
+        "BertForTokenClassification",
+        sources / "huggingface",
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+    )
+    untrained = BertTokenClassifier.from_preset("tiny_ner", load_weights=False)
+    assert (
+        untrained.labels == TINY_LABELS
+        and untrained.count_params()
+        == (
+            json.loads((task_presets / "tiny_ner" / "metadata.json").read_text())[
+                "parameter_count"
+            ]
+        )
+    )
+    with pytest.raises(FileNotFoundError, match="--preset tiny_ner.*someone/tiny_ner"):
+        BertTokenClassifier.from_preset("tiny_ner")
+
+    path = convert_to_preset(tmp_path / "ner", "tiny_ner")
+    assert path == cache / "tiny_ner" and _leftovers(cache) == ["tiny_ner"]
+    assert {"task.json", "task.weights.h5", "vocab.txt"} <= set(_leftovers(path))
+    task_json = json.loads((path / "task.json").read_text())
+    assert task_json["labels"] == TINY_LABELS
+    assert task_json["fine_tuning"]["max_seq_length"] == 24
+    metadata = json.loads((path / "metadata.json").read_text())
+    assert metadata["converted_from"]["task"] == "BertTokenClassifier"
+    assert metadata["parameter_count"] == untrained.count_params()
+
+    tagger = BertTokenClassifier.from_preset("tiny_ner")
+    assert tagger.labels == TINY_LABELS
+    assert tagger.preprocessor.sequence_length == 24
+    batch = {k: v for k, v in random_batch(97, seed=5).items() if k != "mask_positions"}
+    padding = batch["padding_mask"].astype(bool)
+    expected = task_outputs(reference, batch)[..., [1, 0, 2]]  # as TINY_LABELS
+    found = tagger.predict(batch, verbose=0)
+    np.testing.assert_allclose(found[padding], expected[padding], atol=1e-5, rtol=0)
+    backbone = BertBackbone.from_preset("tiny_ner")
+    np.testing.assert_array_equal(
+        backbone.get_weights()[0], tagger.backbone.get_weights()[0]
+    )
+
+
+def test_question_answerer_into_a_task_preset(sources, task_presets, tmp_path):
+    from keras_bert_impl.models import BertQuestionAnswerer
+
+    reference = _huggingface_task(
+        tmp_path / "qa", "BertForQuestionAnswering", sources / "huggingface"
+    )
+    convert_to_preset(tmp_path / "qa", "tiny_squad")
+    answerer = BertQuestionAnswerer.from_preset("tiny_squad")
+    batch = {k: v for k, v in random_batch(97, seed=6).items() if k != "mask_positions"}
+    padding = batch["padding_mask"].astype(bool)
+    expected = task_outputs(reference, batch)
+    found = answerer.predict(batch, verbose=0)
+    for name in ("start_logits", "end_logits"):
+        np.testing.assert_allclose(
+            found[name][padding], expected[name][padding], atol=1e-5, rtol=0
+        )
+
+
+def test_head_of_the_wrong_shape_leaves_nothing(sources, task_presets, tmp_path, cache):
+    _huggingface_task(
+        tmp_path / "three",
+        "BertForSequenceClassification",
+        sources / "huggingface",
+        num_labels=3,
+    )
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"tensor 'classifier.weight' has shape \(3, 32\), expected \(2, 32\)",
+    ):
+        convert_to_preset(tmp_path / "three", "tiny_sst2")
+    assert _leftovers(cache) == []
+    with pytest.raises(ValueError, match="holds a BertClassifier head; preset "):
+        convert_to_preset(tmp_path / "three", "tiny_ner")
+    assert _leftovers(cache) == []
+
+
+def test_finetune_run_into_a_task_preset(sources, task_presets, tmp_path, cache):
+    from keras_bert_impl.models import BertClassifier
+
+    source = _huggingface_task(
+        tmp_path / "sst2", "BertForSequenceClassification", sources / "huggingface"
+    )
+    # A run directory as `keras-bert finetune` writes it: model/ (a task
+    # preset), run_config.json and vocab.txt beside it.
+    run = tmp_path / "run"
+    trained = convert_to_preset(tmp_path / "sst2", str(tmp_path / "converted"))
+    shutil.copytree(trained, run / "model")
+    shutil.copy(sources / "huggingface" / "vocab.txt", run / "vocab.txt")
+    (run / "model" / "vocab.txt").unlink()
+    (run / "run_config.json").write_text(
+        json.dumps({"label_list": ["0", "1"], "lowercase": True})
+    )
+    assert detect_source_format(run) == "keras_bert"
+    convert_to_preset(run, "tiny_sst2")
+    classifier = BertClassifier.from_preset("tiny_sst2")
+    assert classifier.labels == ["0", "1"]
+    batch = {k: v for k, v in random_batch(97, seed=7).items() if k != "mask_positions"}
+    np.testing.assert_allclose(
+        classifier.predict(batch, verbose=0),
+        task_outputs(source, batch),
+        atol=1e-5,
+        rtol=0,
+    )
+
+
+def test_unknown_task_preset_lists_close_names():
+    from keras_bert_impl.models import BertClassifier
+
+    with pytest.raises(ValueError, match="Did you mean: bert_base_en_uncased_sst2"):
+        BertClassifier.from_preset("bert_base_en_uncased_sst")

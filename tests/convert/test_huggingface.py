@@ -7,8 +7,12 @@ import pytest
 from keras_bert_impl.convert import CheckpointMismatchError
 from keras_bert_impl.convert import from_huggingface
 from keras_bert_impl.convert import to_huggingface
+from keras_bert_impl.convert.huggingface import huggingface_labels
 from keras_bert_impl.models import BertBackbone
 from keras_bert_impl.models import BertPretrainer
+from tests.convert.huggingface_task_reference import TASK_CLASSES
+from tests.convert.huggingface_task_reference import random_bert_for_task
+from tests.convert.huggingface_task_reference import task_outputs
 from tests.huggingface_reference import huggingface_outputs
 from tests.huggingface_reference import minilm_folder
 from tests.huggingface_reference import random_batch
@@ -267,3 +271,34 @@ def test_pretraining_loss_and_gradients_match_transformers(tmp_path):
         np.testing.assert_allclose(
             gradients[spec.variable.path], expected, atol=1e-5, err_msg=name
         )
+
+
+@pytest.mark.parametrize("architecture", sorted(TASK_CLASSES))
+def test_fine_tuned_heads_match_transformers(tmp_path, architecture):
+    labels = {"id2label": {0: "B-X", 1: "O", 2: "I-X"}, "label2id": None}
+    labels["label2id"] = {v: k for k, v in labels["id2label"].items()}
+    extra = {} if architecture == "BertForQuestionAnswering" else labels
+    reference_model = random_bert_for_task(tmp_path, architecture, **extra)
+    model = from_huggingface(tmp_path)
+    assert type(model).__name__ == TASK_CLASSES[architecture]
+    batch = _backbone_inputs(random_batch(vocab_size=97))
+    expected = task_outputs(reference_model, batch)
+    found = model.predict(batch, verbose=0)
+    padding = batch["padding_mask"].astype(bool)
+    if architecture == "BertForSequenceClassification":
+        np.testing.assert_allclose(found, expected, atol=1e-5, rtol=0)
+    elif architecture == "BertForTokenClassification":
+        np.testing.assert_allclose(found[padding], expected[padding], atol=1e-5, rtol=0)
+    else:
+        for name in ("start_logits", "end_logits"):
+            np.testing.assert_allclose(
+                found[name][padding], expected[name][padding], atol=1e-5, rtol=0
+            )
+    config = json.loads((tmp_path / "config.json").read_text())
+    expected_labels = None if not extra else ["B-X", "O", "I-X"]
+    assert huggingface_labels(config) == expected_labels
+
+
+def test_placeholder_labels_name_no_classes():
+    assert huggingface_labels({"id2label": {"0": "LABEL_0", "1": "LABEL_1"}}) is None
+    assert huggingface_labels({}) is None

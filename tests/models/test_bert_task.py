@@ -88,9 +88,7 @@ def _texts_of_many_lengths(count, seed=0):
 
     rng = np.random.default_rng(seed)
     words = TINY_VOCABULARY[5:]
-    return [
-        " ".join(rng.choice(words, size=rng.integers(1, 45))) for _ in range(count)
-    ]
+    return [" ".join(rng.choice(words, size=rng.integers(1, 45))) for _ in range(count)]
 
 
 def test_strings_are_batched_by_length_and_predicted_in_input_order():

@@ -41,6 +41,7 @@ def export_saved_model(
     text_pair=False,
     label_names=None,
     default_tag="O",
+    doc_stride=128,
     max_query_length=64,
     max_answer_length=30,
     null_score_diff_threshold=None,
@@ -52,7 +53,8 @@ def export_saved_model(
     - `serving_default`: a batch of raw strings (`tf.string`, shape
       `(batch,)`), tokenized and packed in the graph exactly like
       `preprocessor` does (empty strings and over-long text included: text is
-      truncated to the preprocessor's `sequence_length`).
+      truncated to the preprocessor's `sequence_length`, except a question
+      answerer's contexts, which are split into windows).
     - `serve_token_ids`: `token_ids`, `segment_ids`, `padding_mask` (int32,
       `(batch, sequence)`, sequence at most the backbone's
       `max_sequence_length`), the same outputs minus the ones that need text.
@@ -76,21 +78,34 @@ def export_saved_model(
       `tag_ids` (-1 there and on padding), `num_words` `(batch,)` and the
       token-level `logits`. `serve_token_ids` gives `logits` and per-token
       `tag_ids`.
-    - `BertQuestionAnswerer`: inputs `question` and `context`. One window per
-      question: the question cut to `max_query_length` pieces, the context to
-      what fits in the rest of the sequence (the first window of
-      `SquadFeaturizer`). The answer is the span of context pieces, at most
-      `max_answer_length` long, with the highest `start_logit + end_logit`
-      (searched over all spans, so it is `SquadFeaturizer.postprocess`'s best
-      answer whenever its n-best lists hold that span). Outputs `answer` (the
-      context's text between the span's character offsets), `start`, `end`
-      (character offsets into `context`, Python `str` indices; -1 and `""`
-      when there is no answer), `score`, `start_token`, `end_token`
-      (positions in the packed sequence) and `start_logits`, `end_logits`.
+    - `BertQuestionAnswerer`: inputs `question` and `context`, answered as
+      SQuAD fine-tuning evaluates (`SquadFeaturizer`, run_squad.py): the
+      question cut to `max_query_length` pieces, the context split into
+      windows that fill the rest of the sequence, each starting `doc_stride`
+      pieces after the previous one, the last one reaching the end; the model
+      reads every window of every question as one batch. The answer is the
+      span of context pieces, at most `max_answer_length` long, with the
+      highest `start_logit + end_logit` over all windows, each span read in
+      the window where its first piece has the most context
+      (`_check_is_max_context`). The search covers every span, so it is
+      `SquadFeaturizer.postprocess`'s best answer whenever that one's n-best
+      lists hold the span (always with `n_best_size >= sequence_length`);
+      among exactly equal scores it takes the lowest start, then end, of the
+      first window, where `postprocess` orders by logit rank. Outputs
+      `answer` (the context's text between the span's character offsets),
+      `start`, `end` (character offsets into `context`, Python `str`
+      indices; -1 and `""` when there is no answer), `score`, `start_token`,
+      `end_token` (indices of the span's first and last piece in the
+      tokenized context), `num_windows` and `start_logits`, `end_logits`
+      `(batch, windows, sequence)` (zero past a question's `num_windows`).
       With `null_score_diff_threshold` (SQuAD v2.0) there is no answer when
-      `start_logits[0] + end_logits[0]` beats the best span's score by more
-      than the threshold. Contexts longer than one window are cut: the answer
-      is searched in the first window only.
+      the null score, the lowest `start_logits[0] + end_logits[0]` of the
+      question's windows, beats the best span's score by more than the
+      threshold. `serve_token_ids` answers each row on its own as one
+      window; it also outputs, per start token, the end token of its best
+      span and that span's score (`span_end_tokens`, -1, and `span_scores`,
+      -inf, where no span starts), from which a client that makes its own
+      windows picks the best span across them.
     - `BertBackbone`: input `text` (or `text_a`, `text_b`). Outputs
       `pooled_output` `(batch, hidden)`, `sequence_output` `(batch,
       sequence, hidden)` and `padding_mask`.
@@ -114,6 +129,8 @@ def export_saved_model(
             preprocessor; without any, labels are served as ids.
         default_tag: str. Token classifier: tag of words that get no
             prediction.
+        doc_stride: int. Question answerer: pieces between the starts of a
+            context's windows (128 in the paper).
         max_query_length: int. Question answerer: longest question, in pieces.
         max_answer_length: int. Question answerer: longest answer, in pieces.
         null_score_diff_threshold: None, or a float for SQuAD v2.0 models (see
@@ -141,6 +158,7 @@ def export_saved_model(
         text_pair=text_pair,
         label_names=label_names,
         default_tag=default_tag,
+        doc_stride=doc_stride,
         max_query_length=max_query_length,
         max_answer_length=max_answer_length,
         null_score_diff_threshold=null_score_diff_threshold,
@@ -412,14 +430,18 @@ class _QuestionAnswererHead(_Head):
     def __init__(
         self,
         model,
+        doc_stride=128,
         max_query_length=64,
         max_answer_length=30,
         null_score_diff_threshold=None,
         **unused,
     ):
         super().__init__(model)
+        if int(doc_stride) < 1:
+            raise ValueError(f"`doc_stride` must be >= 1: {doc_stride}")
         if int(max_answer_length) < 1:
             raise ValueError(f"`max_answer_length` must be >= 1: {max_answer_length}")
+        self.doc_stride = int(doc_stride)
         self.max_query_length = int(max_query_length)
         self.max_answer_length = int(max_answer_length)
         self.null_score_diff_threshold = null_score_diff_threshold
@@ -444,64 +466,210 @@ class _QuestionAnswererHead(_Head):
         valid = span_ok[None] & context[:, :, None] & context[:, None, :]
         scores = start_logits[:, :, None] + end_logits[:, None, :]
         scores = ops.where(valid, scores, float("-inf"))
-        flat = ops.reshape(scores, (-1, length * length))
-        best = ops.cast(ops.argmax(flat, axis=-1), "int32")
-        score = ops.max(flat, axis=-1)
-        has_answer = ops.any(ops.reshape(valid, (-1, length * length)), axis=-1)
+        # Per start token its best span, then the best start: the string
+        # signature re-runs the second step over the windows of a context.
+        has_span = ops.any(valid, axis=2)
+        span_scores = ops.max(scores, axis=2)
+        span_end_tokens = ops.where(
+            has_span, ops.cast(ops.argmax(scores, axis=2), "int32"), -1
+        )
+        start_token = ops.cast(ops.argmax(span_scores, axis=1), "int32")
+        end_token = ops.take_along_axis(span_end_tokens, start_token[:, None], axis=1)
+        score = ops.max(span_scores, axis=1)
+        has_answer = ops.any(has_span, axis=1)
         if self.null_score_diff_threshold is not None:
             null_score = start_logits[:, 0] + end_logits[:, 0]
             has_answer = has_answer & ops.logical_not(
                 ops.greater(null_score - score, float(self.null_score_diff_threshold))
             )
-        none = ops.full_like(best, -1)
+        none = ops.full_like(start_token, -1)
         return {
             "start_logits": start_logits,
             "end_logits": end_logits,
-            "start_token": ops.where(has_answer, best // length, none),
-            "end_token": ops.where(has_answer, best % length, none),
+            "start_token": ops.where(has_answer, start_token, none),
+            "end_token": ops.where(has_answer, end_token[:, 0], none),
             "score": ops.where(has_answer, score, ops.zeros_like(score)),
+            "span_end_tokens": span_end_tokens,
+            "span_scores": span_scores,
         }
 
     def string_outputs(self, question, context):
         preprocessor = self.preprocessor
+        sequence_length = preprocessor.sequence_length
         tokenizer = preprocessor.tokenizer
+        batch_size = tf.shape(question)[0]
         query = tokenizer.tokenize(question)
         document, starts, ends = tokenizer.tokenize_with_offsets(context, unit="char")
-        # SquadFeaturizer's first window: the question cut to
-        # `max_query_length`, the context to what fits after it.
         query_length = tf.minimum(
             tf.cast(query.row_lengths(), tf.int32),
-            min(self.max_query_length, preprocessor.sequence_length - 4),
+            min(self.max_query_length, sequence_length - 4),
         )
         query = _head(query, query_length)
-        document_length = tf.minimum(
-            tf.cast(document.row_lengths(), tf.int32),
-            preprocessor.sequence_length - 3 - query_length,
+        document_length = tf.cast(document.row_lengths(), tf.int32)
+        windows = _context_windows(
+            document_length, sequence_length - 3 - query_length, self.doc_stride
         )
-        document = _head(document, document_length)
-        starts = _head(starts, document_length)
-        ends = _head(ends, document_length)
-        inputs = preprocessor.packer((query, document))
+        example = windows["example"]
+        document_start = tf.cast(document.row_starts(), tf.int32)
+        first_piece = tf.gather(document_start, example) + windows["start"]
+        window_pieces = tf.gather(
+            document.flat_values,
+            tf.ragged.range(first_piece, first_piece + windows["length"]),
+        )
+        inputs = preprocessor.packer((tf.gather(query, example), window_pieces))
         outputs = self._run_token_ids_fn(inputs)
 
-        has_answer = outputs["start_token"] >= 0
-        first = tf.cast(starts.row_starts(), tf.int32) - query_length - 2
-        start_index = tf.maximum(first + outputs["start_token"], 0)
-        end_index = tf.maximum(first + outputs["end_token"], 0)
+        # `piece`: index in the context of the piece at each packed position.
+        window_offset = windows["start"] - tf.gather(query_length, example) - 2
+        piece = window_offset[:, None] + tf.range(sequence_length)[None, :]
+        has_max_context = _has_max_context(
+            piece,
+            windows,
+            max_offset=(sequence_length - 4) // self.doc_stride,
+        )
+        # run_squad.py's candidates: spans starting where their window gives
+        # the start piece its most context; the best one over the windows
+        # (the first window on ties, as its stable sort). Positions that
+        # start none score the lowest float: what `unsorted_segment_max`
+        # gives a group of them (not -inf).
+        no_span = tf.float32.min
+        candidate = has_max_context & (outputs["span_end_tokens"] >= 0)
+        span_scores = tf.where(candidate, outputs["span_scores"], no_span)
+        window_score = tf.reduce_max(span_scores, axis=1)
+        score = tf.math.unsorted_segment_max(window_score, example, batch_size)
+        is_best = tf.equal(window_score, tf.gather(score, example))
+        window_ids = tf.range(tf.shape(example)[0])
+        window = tf.math.unsorted_segment_min(
+            tf.where(is_best, window_ids, tf.shape(example)[0]), example, batch_size
+        )
+        start_token = tf.gather(
+            tf.argmax(span_scores, axis=1, output_type=tf.int32), window
+        )
+        end_token = tf.gather_nd(
+            outputs["span_end_tokens"], tf.stack([window, start_token], axis=1)
+        )
+        has_answer = score > no_span
+        if self.null_score_diff_threshold is not None:
+            # SQuAD v2.0: the null score is the lowest over the windows.
+            null_scores = outputs["start_logits"][:, 0] + outputs["end_logits"][:, 0]
+            null_score = tf.math.unsorted_segment_min(null_scores, example, batch_size)
+            has_answer &= ~(null_score - score > float(self.null_score_diff_threshold))
+
+        offset = tf.gather(window_offset, window)
+        start_piece = tf.where(has_answer, offset + start_token, -1)
+        end_piece = tf.where(has_answer, offset + end_token, -1)
         # Gathers from a zero-length tensor fail even when masked: pad by one.
-        start = tf.gather(tf.concat([starts.flat_values, [0]], 0), start_index)
-        end = tf.gather(tf.concat([ends.flat_values, [0]], 0), end_index)
+        start = tf.gather(
+            tf.concat([starts.flat_values, [0]], 0),
+            tf.maximum(document_start + start_piece, 0),
+        )
+        end = tf.gather(
+            tf.concat([ends.flat_values, [0]], 0),
+            tf.maximum(document_start + end_piece, 0),
+        )
         start = tf.where(has_answer, start, -1)
         end = tf.where(has_answer, end, -1)
         answer = tf.strings.substr(
             context, tf.maximum(start, 0), tf.maximum(end - start, 0), unit="UTF8_CHAR"
         )
-        outputs.update(
-            answer=tf.where(has_answer, answer, ""),
-            start=start,
-            end=end,
-        )
-        return outputs
+        count = windows["count"]
+        return {
+            "answer": tf.where(has_answer, answer, ""),
+            "start": start,
+            "end": end,
+            "score": tf.where(has_answer, score, 0.0),
+            "start_token": start_piece,
+            "end_token": end_piece,
+            "num_windows": count,
+            "start_logits": tf.RaggedTensor.from_row_lengths(
+                outputs["start_logits"], count
+            ).to_tensor(0.0),
+            "end_logits": tf.RaggedTensor.from_row_lengths(
+                outputs["end_logits"], count
+            ).to_tensor(0.0),
+        }
+
+
+def _context_windows(document_length, room, doc_stride):
+    """`SquadFeaturizer`'s windows over each context, all in one flat batch.
+
+    Args:
+        document_length: `(batch,)` int32, pieces of each context.
+        room: `(batch,)` int32, places for context pieces in a window (the
+            sequence length minus the question and `[CLS] [SEP] [SEP]`).
+        doc_stride: int, pieces between window starts.
+
+    Returns:
+        dict of int32 tensors. Per window, `(windows,)`: `example` (the row of
+        its context), `index` (its number in that context), `start` and
+        `length` (its first piece in the context, and its pieces). Per
+        context, `(batch,)`: `count` (windows: at least one, empty for an
+        empty context), `step` (pieces between window starts), `room` and
+        `document_length` (the arguments).
+    """
+    # Windows start every `step` pieces until one reaches the end.
+    step = tf.minimum(doc_stride, room)
+    count = 1 + (tf.maximum(document_length - room, 0) + step - 1) // step
+    example = tf.repeat(tf.range(tf.size(count)), count)
+    index = tf.cast(tf.ragged.range(count).flat_values, tf.int32)
+    start = index * tf.gather(step, example)
+    length = tf.minimum(
+        tf.gather(document_length, example) - start, tf.gather(room, example)
+    )
+    return {
+        "example": example,
+        "index": index,
+        "start": start,
+        "length": length,
+        "count": count,
+        "step": step,
+        "room": room,
+        "document_length": document_length,
+    }
+
+
+def _has_max_context(piece, windows, max_offset):
+    """Whether each window is the one that gives the piece its most context.
+
+    `_check_is_max_context` of run_squad.py (and `SquadFeaturizer`): among
+    the windows holding a piece, the best scores `min(pieces left of it,
+    pieces right of it) + 0.01 * window length`, the first one on ties. A
+    piece lies in at most `max_offset` windows before and after any window
+    holding it, so only those neighbours are compared.
+
+    Args:
+        piece: `(windows, sequence)` int32, the context piece at each
+            position of each window (any value where the window has none).
+        windows: the dict of `_context_windows`.
+        max_offset: int, `(sequence_length - 4) // doc_stride`.
+
+    Returns:
+        `(windows, sequence)` bool, False where the window holds no piece.
+    """
+    example = windows["example"]
+    offsets = tf.range(-max_offset, max_offset + 1)
+    # The neighbouring windows `k` of each window, `(windows, offsets)`.
+    k = windows["index"][:, None] + offsets[None, :]
+    k_start = k * tf.gather(windows["step"], example)[:, None]
+    k_length = tf.minimum(
+        tf.gather(windows["document_length"], example)[:, None] - k_start,
+        tf.gather(windows["room"], example)[:, None],
+    )
+    k_exists = (k >= 0) & (k < tf.gather(windows["count"], example)[:, None])
+    left = piece[:, :, None] - k_start[:, None, :]
+    right = (k_start + k_length - 1)[:, None, :] - piece[:, :, None]
+    holds = k_exists[:, None, :] & (left >= 0) & (right >= 0)
+    # float64 as run_squad.py's Python floats, so ties are the same ties.
+    context_score = (
+        tf.cast(tf.minimum(left, right), tf.float64)
+        + 0.01 * tf.cast(k_length, tf.float64)[:, None, :]
+    )
+    own_score = context_score[:, :, max_offset : max_offset + 1]
+    beaten = holds & (
+        ((offsets < 0) & (context_score >= own_score))
+        | ((offsets > 0) & (context_score > own_score))
+    )
+    return holds[:, :, max_offset] & ~tf.reduce_any(beaten, axis=2)
 
 
 def _head(ragged, lengths):

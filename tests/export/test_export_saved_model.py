@@ -48,13 +48,27 @@ NER_TEXTS = [
     "EU rejects German call to boycott British lamb " * 3,  # cut by the length
     "Zürich , naïve !",
 ]
-QUESTIONS = ["who is he ?", "where ?", "", "what ?", "who ?"]
-CONTEXTS = [
-    "He is Bob , the builder .",
-    "In Paris .",
-    "no question here",
+# Question answering: short windows, so that contexts span several.
+QA_SEQUENCE_LENGTH = 32
+QA_DOC_STRIDE = 8
+QA_MAX_QUERY_LENGTH = 6
+QUESTIONS = [
+    "who is he ?",
+    "where is the quick brown fox going this time ?",  # cut to 6 pieces
     "",
-    "a long story about a fox and a dog " * 4,  # longer than one window
+    "what ?",
+    "who ?",
+    "which city ?",
+    "what ?",
+]
+CONTEXTS = [
+    "He is Bob , the builder .",  # one window
+    "a long story about a quick fox and a lazy dog . " * 5,  # several windows
+    "no question here",
+    "",  # no context: no answer
+    "fox dog cat " * 30,  # many windows of repeated pieces
+    "Zürich ist schön, naïve café; 東京 is big. " * 6,  # character offsets
+    "   ",
 ]
 
 # Runs in a fresh interpreter: keras, keras_bert_impl and jax are made
@@ -197,7 +211,28 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
         tagger, root / "tagger", preprocessor, label_names=CONLL2003_NER_LABELS
     )
     answerer = BertQuestionAnswerer(_backbone(vocabulary_size))
-    export_saved_model(answerer, root / "answerer", preprocessor, max_query_length=5)
+    qa_preprocessor = BertPreprocessor(tokenizer, sequence_length=QA_SEQUENCE_LENGTH)
+    qa_options = {
+        "doc_stride": QA_DOC_STRIDE,
+        "max_query_length": QA_MAX_QUERY_LENGTH,
+    }
+    export_saved_model(answerer, root / "answerer", qa_preprocessor, **qa_options)
+    # SQuAD v2.0: a threshold amid the reference's null odds, so that some
+    # questions get no answer and some an answer.
+    null_odds = sorted(
+        value
+        for value in _squad_reference(tokenizer, answerer, 0.0)["null_odds"].values()
+        if np.isfinite(value)
+    )
+    middle = len(null_odds) // 2
+    threshold = (null_odds[middle - 1] + null_odds[middle]) / 2
+    export_saved_model(
+        answerer,
+        root / "answerer_v2",
+        qa_preprocessor,
+        null_score_diff_threshold=threshold,
+        **qa_options,
+    )
 
     ids = {name: _numpy(value).tolist() for name, value in preprocessor(TEXTS).items()}
     jobs = {
@@ -221,6 +256,16 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
             "serving_default",
             {"question": QUESTIONS, "context": CONTEXTS},
         ),
+        "answerer_v2": (
+            str(root / "answerer_v2"),
+            "serving_default",
+            {"question": QUESTIONS, "context": CONTEXTS},
+        ),
+        "answerer_empty_batch": (
+            str(root / "answerer"),
+            "serving_default",
+            {"question": [], "context": []},
+        ),
     }
     return {
         "results": _serve(server, jobs),
@@ -232,6 +277,7 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
         "backbone": backbone,
         "tagger": tagger,
         "answerer": answerer,
+        "null_score_diff_threshold": threshold,
     }
 
 
@@ -305,33 +351,86 @@ def test_tagger_serves_the_featurizer_tags_per_word(served):
         assert results["tags"][row] == expected[index]
 
 
-def test_answerer_serves_the_featurizer_best_span(served):
-    results = served["results"]["answerer"]
+def _squad_reference(tokenizer, answerer, null_score_diff_threshold=None):
+    """`SquadFeaturizer`'s answers: featurize, `predict` every window, n-best search.
+
+    `n_best_size` covers every position, so its n-best lists hold every span
+    (the export searches them all); only spans of exactly equal scores, which
+    random float logits do not have, could be ordered differently. SQuAD
+    v2.0 when a threshold is given.
+    """
     featurizer = SquadFeaturizer(
-        served["tokenizer"],
-        sequence_length=SEQUENCE_LENGTH,
-        doc_stride=4,
-        max_query_length=5,
-        n_best_size=SEQUENCE_LENGTH,
+        tokenizer,
+        sequence_length=QA_SEQUENCE_LENGTH,
+        doc_stride=QA_DOC_STRIDE,
+        max_query_length=QA_MAX_QUERY_LENGTH,
+        n_best_size=QA_SEQUENCE_LENGTH,
         max_answer_length=30,
+        version_2_with_negative=null_score_diff_threshold is not None,
+        null_score_diff_threshold=null_score_diff_threshold or 0.0,
     )
     examples = [
         SquadExample(str(index), question, context, (), False)
         for index, (question, context) in enumerate(zip(QUESTIONS, CONTEXTS))
     ]
     features = featurizer.featurize(examples)
-    predictions = _call(served["answerer"], features["x"])
-    expected = featurizer.postprocess(features, predictions)["predictions"]
+    predictions = keras.tree.map_structure(
+        _numpy, answerer.predict(features["x"], batch_size=64, verbose=0)
+    )
+    result = featurizer.postprocess(features, predictions)
+    result.update(features=features, logits=predictions)
+    return result
+
+
+def _assert_answers_are_context_substrings(results):
     for index, context in enumerate(CONTEXTS):
         answer = results["answer"][index]
         start, end = results["start"][index], results["end"][index]
-        assert answer == (context[start:end] if start >= 0 else "")
-        windows = int(np.sum(features["example_index"] == index))
-        if windows == 1:  # one window: the exported search is the featurizer's
-            assert answer == expected[str(index)], (index, context)
-        else:  # the export reads the first window only
-            assert 0 <= start < end <= len(context)
+        assert answer == (context[start:end] if start >= 0 else ""), index
+
+
+def test_answerer_serves_the_featurizer_answers_over_all_windows(served):
+    results = served["results"]["answerer"]
+    expected = _squad_reference(served["tokenizer"], served["answerer"])
+    features = expected["features"]
+    windows = np.bincount(features["example_index"], minlength=len(CONTEXTS))
+    assert results["num_windows"] == windows.tolist()
+    assert windows.max() >= 8  # contexts many windows long
+    # The same windows, in the same order: the same logits.
+    width = max(windows)
+    served_logits = np.asarray(results["start_logits"]).reshape(
+        -1, width, QA_SEQUENCE_LENGTH
+    )
+    for index, count in enumerate(windows):
+        rows = features["example_index"] == index
+        np.testing.assert_allclose(
+            served_logits[index, :count],
+            expected["logits"]["start_logits"][rows],
+            atol=1e-5,
+        )
+    assert results["answer"] == [
+        expected["predictions"][str(index)] for index in range(len(CONTEXTS))
+    ]
+    _assert_answers_are_context_substrings(results)
     assert results["answer"][3] == "" and results["start"][3] == -1  # no context
+    # Some answers lie past the first window (which the old export only read).
+    first_window = np.searchsorted(features["example_index"], range(len(CONTEXTS)))
+    first_window_end = features["token_end_chars"][first_window].max(axis=1)
+    assert np.sum(np.asarray(results["start"]) >= first_window_end) >= 2
+
+
+def test_answerer_v2_serves_no_answer_as_the_featurizer(served):
+    results = served["results"]["answerer_v2"]
+    expected = _squad_reference(
+        served["tokenizer"], served["answerer"], served["null_score_diff_threshold"]
+    )
+    answers = [expected["predictions"][str(index)] for index in range(len(CONTEXTS))]
+    assert results["answer"] == answers
+    with_context = [answers[index] for index in (0, 1, 2, 4, 5)]
+    assert "" in with_context and any(with_context)  # both outcomes
+    _assert_answers_are_context_substrings(results)
+    empty = served["results"]["answerer_empty_batch"]
+    assert empty["answer"] == [] and empty["num_windows"] == []
 
 
 def test_unsupported_models_and_missing_preprocessor_are_clear_errors(tmp_path):

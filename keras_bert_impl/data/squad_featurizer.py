@@ -221,10 +221,11 @@ class SquadFeaturizer:
         Returns:
             dict with `predictions` (question id -> answer text, "" for no
             answer), `nbest` (question id -> list of dicts `text`,
-            `probability`, `start_logit`, `end_logit`, best first) and, for
-            v2.0, `null_odds` (question id -> null score minus the best
-            non-null score; larger means more likely unanswerable: the
-            `no_answer_probabilities` of `evaluate_squad_v2`).
+            `char_start`, `char_end` (the text's offsets in the context, -1
+            for no answer), `probability`, `start_logit`, `end_logit`, best
+            first) and, for v2.0, `null_odds` (question id -> null score minus
+            the best non-null score; larger means more likely unanswerable:
+            the `no_answer_probabilities` of `evaluate_squad_v2`).
         """
         if null_score_diff_threshold is None:
             null_score_diff_threshold = self.null_score_diff_threshold
@@ -301,24 +302,19 @@ class SquadFeaturizer:
         for _, start_logit, end_logit, window, start, end in candidates:
             if len(nbest) >= self.n_best_size:
                 break
-            if window is None:
-                text = ""
-            else:
-                char_start = features["token_start_chars"][window][start]
-                char_end = features["token_end_chars"][window][end]
+            text, char_start, char_end = "", -1, -1
+            if window is not None:
+                char_start = int(features["token_start_chars"][window][start])
+                char_end = int(features["token_end_chars"][window][end])
                 text = example.context[char_start:char_end]
             if text in seen:
                 continue
             seen.add(text)
-            nbest.append(
-                {"text": text, "start_logit": start_logit, "end_logit": end_logit}
-            )
+            nbest.append(_entry(text, char_start, char_end, start_logit, end_logit))
         if self.version_2_with_negative and "" not in seen:
-            nbest.append(
-                {"text": "", "start_logit": null_logits[0], "end_logit": null_logits[1]}
-            )
+            nbest.append(_entry("", -1, -1, *null_logits))
         if not nbest:
-            nbest.append({"text": "", "start_logit": 0.0, "end_logit": 0.0})
+            nbest.append(_entry("", -1, -1, 0.0, 0.0))
         scores = np.array([e["start_logit"] + e["end_logit"] for e in nbest])
         probabilities = np.exp(scores - scores.max())
         probabilities /= probabilities.sum()
@@ -326,6 +322,17 @@ class SquadFeaturizer:
             entry["probability"] = float(probability)
         best_non_null = next((entry for entry in nbest if entry["text"]), None)
         return nbest, null_score, best_non_null
+
+
+def _entry(text, char_start, char_end, start_logit, end_logit):
+    """One n-best answer; `char_start`/`char_end` are -1 for "no answer"."""
+    return {
+        "text": text,
+        "char_start": char_start,
+        "char_end": char_end,
+        "start_logit": start_logit,
+        "end_logit": end_logit,
+    }
 
 
 def _top_indices(logits, count):

@@ -8,8 +8,9 @@ from keras_bert_impl.data.data_format_error import DataFormatError
 from keras_bert_impl.data.data_format_error import read_utf8_text
 
 SWAG_NUM_CHOICES = 4
-_ENDING_COLUMNS = tuple(f"ending{index}" for index in range(SWAG_NUM_CHOICES))
-_REQUIRED_COLUMNS = ("video-id", "fold-ind", "sent1", "sent2") + _ENDING_COLUMNS
+SWAG_ENDING_COLUMNS = tuple(f"ending{index}" for index in range(SWAG_NUM_CHOICES))
+"""The CSV columns of the candidate endings, in label order."""
+_REQUIRED_COLUMNS = ("video-id", "fold-ind", "sent1", "sent2") + SWAG_ENDING_COLUMNS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +134,7 @@ def read_swag(path):
                 fold_index=fields[position["fold-ind"]],
                 context=fields[position["sent1"]],
                 start_ending=fields[position["sent2"]],
-                endings=tuple(fields[position[name]] for name in _ENDING_COLUMNS),
+                endings=tuple(fields[position[name]] for name in SWAG_ENDING_COLUMNS),
                 label=label,
             )
         )

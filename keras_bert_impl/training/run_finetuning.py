@@ -105,39 +105,42 @@ class TaskData:
             return x, y, examples
         if self.kind == "ner":
             from keras_bert_impl.data.conll import read_conll2003
-            from keras_bert_impl.data.ner_featurizer import NerFeaturizer
 
             name = {"train": ("train.txt",), "dev": ("valid.txt", "dev.txt")}[split]
             sentences = read_conll2003(_one_file(data_dir, name, split))
-            featurizer = NerFeaturizer(
-                self.tokenizer, self.label_list, self.max_seq_length
-            )
-            features = featurizer.featurize(sentences)
+            features = self.featurizer().featurize(sentences)
             return features["x"], features["labels"], (sentences, features)
         if self.kind == "squad":
             from keras_bert_impl.data.squad import read_squad
 
             examples = read_squad(_one_file(data_dir, (f"{split}*.json",), split))
-            features = self.squad_featurizer().featurize(
-                examples, training=split == "train"
-            )
+            features = self.featurizer().featurize(examples, training=split == "train")
             return features["x"], features.get("y"), (examples, features)
         from keras_bert_impl.data.swag import read_swag
-        from keras_bert_impl.data.swag_featurizer import SwagFeaturizer
 
         name = {"train": ("train.csv",), "dev": ("val.csv", "dev.csv")}[split]
         examples = read_swag(_one_file(data_dir, name, split))
-        features = SwagFeaturizer(self.tokenizer, self.max_seq_length).featurize(
-            examples
-        )
+        features = self.featurizer().featurize(examples)
         return features["x"], features["labels"], examples
 
-    def squad_featurizer(self):
+    def featurizer(self):
+        """The NER, SQuAD or SWAG featurizer of the task (GLUE: `preprocessor`)."""
+        if self.kind == "ner":
+            from keras_bert_impl.data.ner_featurizer import NerFeaturizer
+
+            return NerFeaturizer(self.tokenizer, self.label_list, self.max_seq_length)
+        if self.kind == "swag":
+            from keras_bert_impl.data.swag_featurizer import SwagFeaturizer
+
+            return SwagFeaturizer(self.tokenizer, self.max_seq_length)
         from keras_bert_impl.data.squad_featurizer import SquadFeaturizer
 
         return SquadFeaturizer(
             self.tokenizer,
             sequence_length=self.max_seq_length,
+            # run_squad.py's 64-piece questions, but at most half of a short
+            # window: the context needs the rest.
+            max_query_length=min(64, self.max_seq_length // 2),
             version_2_with_negative=self.task_name == "squad_v2",
         )
 
@@ -160,10 +163,11 @@ class TaskData:
         if self.kind == "squad":
             from keras_bert_impl.models import BertQuestionAnswerer
 
-            return BertQuestionAnswerer(backbone)
+            return BertQuestionAnswerer(backbone, **extra)
+        from keras_bert_impl.data.swag import SWAG_NUM_CHOICES
         from keras_bert_impl.models import BertMultipleChoice
 
-        return BertMultipleChoice(backbone, num_choices=4)
+        return BertMultipleChoice(backbone, num_choices=SWAG_NUM_CHOICES, **extra)
 
     def metrics(self, model, x, y, examples, batch_size):
         """The task's dev metrics (GLUE's, seqeval's, SQuAD's official ones)."""
@@ -173,21 +177,17 @@ class TaskData:
 
             return compute_glue_metrics(self.task_name, predictions, y)
         if self.kind == "ner":
-            from keras_bert_impl.data.ner_featurizer import NerFeaturizer
             from keras_bert_impl.training.metrics import compute_ner_metrics
 
             sentences, features = examples
-            featurizer = NerFeaturizer(
-                self.tokenizer, self.label_list, self.max_seq_length
-            )
-            tags = featurizer.predictions_to_tags(predictions, features)
+            tags = self.featurizer().predictions_to_tags(predictions, features)
             return compute_ner_metrics(tags, [s.ner_tags for s in sentences])
         if self.kind == "squad":
             from keras_bert_impl.data.squad_evaluation import evaluate_squad_v1
             from keras_bert_impl.data.squad_evaluation import evaluate_squad_v2
 
             squad_examples, features = examples
-            result = self.squad_featurizer().postprocess(features, predictions)
+            result = self.featurizer().postprocess(features, predictions)
             if self.task_name == "squad_v2":
                 return evaluate_squad_v2(
                     squad_examples, result["predictions"], result["null_odds"]
@@ -204,14 +204,30 @@ def _to_numpy(inputs):
     return {k: keras.ops.convert_to_numpy(v) for k, v in inputs.items()}
 
 
-def _training_dataset(x, y, batch_size, seed):
+def _training_dataset(x, y, batch_size, seed, by_length):
+    """Shuffled, repeated training batches; deterministic for a seed, so that a
+    resumed run skips exactly the batches it already took.
+
+    With `by_length` (sentence-level labels), batches group examples of similar
+    length and are padded to the smallest of a few lengths that holds them
+    (`bucket_by_length`), not to `max_seq_length`.
+    """
     import tensorflow as tf
 
+    from keras_bert_impl.data.length_bucketing import bucket_by_length
+    from keras_bert_impl.data.length_bucketing import bucket_lengths_for
+
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    return (
-        dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(batch_size, drop_remainder=True)
+    num_examples = int(dataset.cardinality())
+    dataset = dataset.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
+    if not by_length:
+        return dataset.repeat().batch(batch_size, drop_remainder=True)
+    sequence_length = x["padding_mask"].shape[1]
+    return bucket_by_length(
+        dataset.repeat(),
+        batch_size,
+        bucket_lengths_for(sequence_length),
+        drop_remainder=True,
     )
 
 
@@ -276,9 +292,11 @@ def run_finetuning(
         log_every_steps=max(1, min(100, steps_per_epoch)),
     )
     checkpoint = callbacks[0]
-    dataset = _training_dataset(x, y, train_batch_size, random_seed).skip(
-        checkpoint.initial_step
-    )
+    # Token-level labels (NER) keep full-length batches: only the inputs'
+    # sequence axis is trimmed by length bucketing.
+    dataset = _training_dataset(
+        x, y, train_batch_size, random_seed, by_length=task.kind == "glue"
+    ).skip(checkpoint.initial_step)
     if checkpoint.initial_step < num_train_steps:
         model.fit(
             dataset,
@@ -354,8 +372,17 @@ def run_evaluation(run_dir, data_dir, eval_batch_size=32, loaded=None):
     return {"task": task.task_name, **{k: float(v) for k, v in metrics.items()}}
 
 
-def read_prediction_inputs(path):
-    """JSON lines (`text_a`/`text_b`, or `question`/`context`) or plain lines."""
+def read_prediction_inputs(path, required=()):
+    """The records of a `predict` input file, one per non-blank line.
+
+    Args:
+        path: a file of JSON lines (one object each) or of plain text lines,
+            read as `{"text_a": line}`.
+        required: field names every record must have.
+
+    Returns:
+        list of dict.
+    """
     records = []
     with open(path, encoding="utf-8") as file:
         for line_number, line in enumerate(file, 1):
@@ -363,20 +390,61 @@ def read_prediction_inputs(path):
                 continue
             if line.lstrip().startswith("{"):
                 try:
-                    records.append(json.loads(line))
+                    record = json.loads(line)
                 except json.JSONDecodeError as error:
                     raise ValueError(
                         f"{path}:{line_number}: not valid JSON ({error.msg})."
                     ) from None
             else:
-                records.append({"text_a": line.rstrip("\n")})
+                record = {"text_a": line.rstrip("\n")}
+            missing = [name for name in required if name not in record]
+            if missing:
+                raise ValueError(
+                    f"{path}:{line_number}: missing field(s) {missing}: expected "
+                    f"{list(required)}, got {sorted(record)}."
+                )
+            records.append(record)
     return records
 
 
+def _softmax(logits):
+    logits = np.asarray(logits, "float64")
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    return probabilities / probabilities.sum(-1, keepdims=True)
+
+
 def run_prediction(run_dir, input_file, batch_size=32):
-    """One result dict per input line, as DESIGN.md specifies for `predict`."""
+    """One result dict per input line, as DESIGN.md specifies for `predict`.
+
+    What each task reads (JSON lines; a plain text line is `{"text_a": line}`)
+    and answers:
+
+    - GLUE: `{"text_a", "text_b"}` (`text_b` for pair tasks) ->
+      `{"label", "probabilities"}`, or `{"score"}` for regression.
+    - conll2003: `{"text_a"}`, words separated by spaces -> `{"tags"}`, one
+      tag per word.
+    - squad, squad_v2: `{"question", "context"}` -> `{"answer", "start",
+      "end"}` with `context[start:end] == answer` (`""`, -1, -1: no answer).
+    - swag: SWAG's CSV columns `{"sent1", "sent2", "ending0", ..., "ending3"}`
+      (`sent2`, the shared start of the endings, may be left out) ->
+      `{"label", "probabilities"}`: the likeliest ending's index and the
+      probability of each ending.
+
+    Args:
+        run_dir: the run directory `run_finetuning` wrote.
+        input_file: the input file.
+        batch_size: int.
+    """
+    from keras_bert_impl.data.swag import SWAG_ENDING_COLUMNS
+
     model, task, config = load_run(run_dir)
-    records = read_prediction_inputs(input_file)
+    required = {
+        "squad": ("question", "context"),
+        "swag": ("sent1", *SWAG_ENDING_COLUMNS),
+    }.get(task.kind, ())
+    records = read_prediction_inputs(input_file, required)
+    if not records:
+        return []
     if task.kind == "glue":
         texts = [r.get("text_a", r.get("text", "")) for r in records]
         if any("text_b" in r for r in records):
@@ -385,20 +453,16 @@ def run_prediction(run_dir, input_file, batch_size=32):
         outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
         if config["is_regression"]:
             return [{"score": float(row[0])} for row in outputs]
-        probabilities = np.exp(outputs - outputs.max(-1, keepdims=True))
-        probabilities /= probabilities.sum(-1, keepdims=True)
         return [
             {
                 "label": config["label_list"][int(np.argmax(row))],
                 "probabilities": [float(p) for p in row],
             }
-            for row in probabilities
+            for row in _softmax(outputs)
         ]
+    featurizer = task.featurizer()
     if task.kind == "ner":
-        from keras_bert_impl.data.ner_featurizer import NerFeaturizer
-
         sentences = [r.get("text_a", r.get("text", "")).split() for r in records]
-        featurizer = NerFeaturizer(task.tokenizer, task.label_list, task.max_seq_length)
         features = featurizer.featurize(sentences)
         logits = model.predict(features["x"], batch_size=batch_size, verbose=0)
         return [{"tags": t} for t in featurizer.predictions_to_tags(logits, features)]
@@ -406,30 +470,43 @@ def run_prediction(run_dir, input_file, batch_size=32):
         from keras_bert_impl.data.squad import SquadExample
 
         examples = [
-            SquadExample(
-                qas_id=str(i),
-                question=r["question"],
-                context=r["context"],
-                answers=[],
-                is_impossible=False,
-                title="",
-            )
+            SquadExample(str(i), r["question"], r["context"], (), False)
             for i, r in enumerate(records)
         ]
-        featurizer = task.squad_featurizer()
         features = featurizer.featurize(examples)
         logits = model.predict(features["x"], batch_size=batch_size, verbose=0)
-        answers = featurizer.postprocess(features, logits)["predictions"]
-        results = []
+        result = featurizer.postprocess(features, logits)
+        answers = []
         for example in examples:
-            answer = answers[example.qas_id]
-            start = example.context.find(answer) if answer else -1
-            results.append(
+            answer = result["predictions"][example.qas_id]
+            # n-best texts are unique: the answer's entry holds its offsets.
+            entry = next(
+                e for e in result["nbest"][example.qas_id] if e["text"] == answer
+            )
+            answers.append(
                 {
                     "answer": answer,
-                    "start": start,
-                    "end": start + len(answer) if start >= 0 else -1,
+                    "start": entry["char_start"],
+                    "end": entry["char_end"],
                 }
             )
-        return results
-    raise ValueError(f"predict does not support the {task.kind} task yet.")
+        return answers
+    from keras_bert_impl.data.swag import SwagExample
+
+    examples = [
+        SwagExample(
+            video_id="",
+            fold_index=str(i),
+            context=r["sent1"],
+            start_ending=r.get("sent2", ""),
+            endings=tuple(r[name] for name in SWAG_ENDING_COLUMNS),
+            label=None,
+        )
+        for i, r in enumerate(records)
+    ]
+    features = featurizer.featurize(examples)
+    logits = model.predict(features["x"], batch_size=batch_size, verbose=0)
+    return [
+        {"label": int(np.argmax(row)), "probabilities": [float(p) for p in row]}
+        for row in _softmax(logits)
+    ]

@@ -89,3 +89,244 @@ def test_unknown_task_lists_the_known_ones(tmp_path, capsys):
     )
     assert code == 2
     assert "Unknown --task_name 'imdb'" in capsys.readouterr().err
+
+
+# === The other task families, on a tiny model built here ===
+
+
+def write_tiny_preset(folder, shared_data):
+    """A 2-layer, 32-wide backbone preset for Google's uncased vocabulary.
+
+    The preset has no vocabulary of its own: give it as `--vocab_file`.
+
+    Returns:
+        `(folder, the --vocab_file flag)`.
+    """
+    from keras_bert_impl.models import BertBackbone
+
+    BertBackbone(
+        vocabulary_size=30522,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=64,
+    ).save_to_preset(folder)
+    (folder / "tokenizer.json").write_text('{"lowercase": true}')
+    vocabulary = shared_data / "vocab" / "uncased" / "vocab.txt"
+    return folder, f"--vocab_file={vocabulary}"
+
+
+@pytest.fixture
+def tiny_preset(shared_data, tmp_path):
+    return write_tiny_preset(tmp_path / "tiny_preset", shared_data)
+
+
+def _finetune_evaluate_predict(task, data_dir, preset, tmp_path, capsys, inputs):
+    """Runs the three commands; returns finetune's metrics, the run, predictions."""
+    folder, vocabulary_flag = preset
+    run = tmp_path / "run"
+    flags = [
+        "finetune",
+        f"--task_name={task}",
+        f"--data_dir={data_dir}",
+        f"--output_dir={run}",
+        f"--preset={folder}",
+        vocabulary_flag,
+        "--max_seq_length=64",
+        "--train_batch_size=8",
+        "--eval_batch_size=16",
+        "--num_train_epochs=1",
+        "--learning_rate=1e-3",
+    ]
+    assert main(flags) == 0
+    metrics = _last_json(capsys)
+    assert metrics["task"] == task
+    # Everything predict and export read, without the preset.
+    for name in ("model/task.json", "model/task.weights.h5", "model/config.json"):
+        assert (run / name).is_file(), name
+    for name in ("run_config.json", "vocab.txt", "eval_results.json"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "run_config.json").read_text())["task_name"] == task
+
+    assert main(["evaluate", f"--model={run}", f"--data_dir={data_dir}"]) == 0
+    reloaded = _last_json(capsys)
+    for name, value in metrics.items():
+        if name != "global_step":
+            assert reloaded[name] == pytest.approx(value, abs=1e-5), name
+
+    input_file = tmp_path / "inputs.jsonl"
+    input_file.write_text("".join(json.dumps(line) + "\n" for line in inputs))
+    assert main(["predict", f"--model={run}", f"--input={input_file}"]) == 0
+    predictions = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(predictions) == len(inputs)
+    return metrics, predictions
+
+
+def _first_conll_sentences(path, count):
+    """The first `count` sentences of a CoNLL file, as its own lines."""
+    blocks = path.read_text().split("\n\n")
+    sentences = [b for b in blocks if b.strip() and not b.startswith("-DOCSTART-")]
+    return "\n\n".join(sentences[:count]) + "\n"
+
+
+def test_finetune_evaluate_predict_conll2003(
+    shared_data, tiny_preset, tmp_path, capsys
+):
+    data_dir = tmp_path / "conll2003"
+    data_dir.mkdir()
+    for name, count in (("train.txt", 48), ("valid.txt", 24)):
+        source = shared_data / "conll2003" / name
+        (data_dir / name).write_text(_first_conll_sentences(source, count))
+    inputs = [
+        {"text_a": "Peter Blackburn flew to London ."},
+        {"text_a": "EU rejects German call to boycott British lamb ."},
+    ]
+    metrics, predictions = _finetune_evaluate_predict(
+        "conll2003", data_dir, tiny_preset, tmp_path, capsys, inputs
+    )
+    assert metrics["global_step"] == 48 // 8
+    for name in ("precision", "recall", "f1", "accuracy"):
+        assert 0.0 <= metrics[name] <= 1.0, name
+    from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
+
+    for line, prediction in zip(inputs, predictions):
+        assert set(prediction) == {"tags"}
+        assert len(prediction["tags"]) == len(line["text_a"].split())
+        assert set(prediction["tags"]) <= set(CONLL2003_NER_LABELS)
+
+
+def _squad_subset(shared_data, articles, version):
+    """The sample's paragraphs `articles` maps to, as a SQuAD `version` file.
+
+    SQuAD v1.1 has no unanswerable questions: they are dropped, with the flag.
+    """
+    sample = shared_data / "squad" / "haystack_squad_v2_dev_subset_small.json"
+    document = json.loads(sample.read_text())
+    data = []
+    for article_index, paragraphs in articles.items():
+        article = document["data"][article_index]
+        kept = []
+        for paragraph in article["paragraphs"][paragraphs]:
+            questions = paragraph["qas"]
+            if version == "1.1":
+                questions = [
+                    {k: v for k, v in qa.items() if k != "is_impossible"}
+                    for qa in questions
+                    if not qa["is_impossible"]
+                ]
+            kept.append({"context": paragraph["context"], "qas": questions})
+        data.append({"title": article["title"], "paragraphs": kept})
+    return json.dumps({"version": version, "data": data})
+
+
+@pytest.mark.parametrize(
+    "task, version, files",
+    [("squad", "1.1", "{}-v1.1.json"), ("squad_v2", "v2.0", "{}-v2.0.json")],
+)
+def test_finetune_evaluate_predict_squad(
+    task, version, files, shared_data, tiny_preset, tmp_path, capsys
+):
+    data_dir = tmp_path / task
+    data_dir.mkdir()
+    for split, articles in (
+        ("train", {0: slice(0, 4)}),
+        ("dev", {1: slice(0, 2)}),
+    ):
+        (data_dir / files.format(split)).write_text(
+            _squad_subset(shared_data, articles, version)
+        )
+    context = (
+        "The Normans were the people who in the 10th and 11th centuries gave "
+        "their name to Normandy, a region in France."
+    )
+    inputs = [
+        {"question": "In what country is Normandy located?", "context": context},
+        {"question": "When were the Normans in Normandy?", "context": context},
+    ]
+    metrics, predictions = _finetune_evaluate_predict(
+        task, data_dir, tiny_preset, tmp_path, capsys, inputs
+    )
+    if task == "squad":
+        names = {"exact_match", "f1"}
+    else:
+        # The official v2.0 script's keys, with the has-answer / no-answer split.
+        names = {"exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"}
+    assert names <= set(metrics)
+    for name in names:
+        assert 0.0 <= metrics[name] <= 100.0, name
+    for line, prediction in zip(inputs, predictions):
+        assert set(prediction) == {"answer", "start", "end"}
+        if prediction["answer"]:
+            start, end = prediction["start"], prediction["end"]
+            assert line["context"][start:end] == prediction["answer"]
+
+
+SWAG_HEADER = (
+    ",video-id,fold-ind,startphrase,sent1,sent2,gold-source,"
+    "ending0,ending1,ending2,ending3,label\n"
+)
+
+
+def _swag_csv(rows, start):
+    """SWAG's CSV layout (rowanz/swagaf `data/train.csv`), `rows` made-up examples."""
+    people = ("A man", "The woman", "Someone", "A girl", "The boy", "A chef")
+    actions = ("opens the door", "picks up a cup", "sits on a bench", "waves")
+    lines = [SWAG_HEADER]
+    for index in range(start, start + rows):
+        person = people[index % len(people)]
+        action = actions[index % len(actions)]
+        sent1 = f"{person} walks into the kitchen."
+        sent2 = person.split()[-1].capitalize() if index % 2 else "Then"
+        endings = [f'"{action}, slowly."', "flies away.", "is asleep.", "melts."]
+        label = index % 4
+        endings[0], endings[label] = endings[label], endings[0]
+        lines.append(
+            f'{index},anetv_{index},{index},"{sent1} {sent2}","{sent1}",{sent2},gold,'
+            + ",".join(endings)
+            + f",{label}\n"
+        )
+    return "".join(lines)
+
+
+def test_finetune_evaluate_predict_swag(tiny_preset, tmp_path, capsys):
+    data_dir = tmp_path / "swag"
+    data_dir.mkdir()
+    (data_dir / "train.csv").write_text(_swag_csv(32, 0))
+    (data_dir / "val.csv").write_text(_swag_csv(12, 32))
+    inputs = [
+        {
+            "sent1": "A man walks into the kitchen.",
+            "sent2": "He",
+            "ending0": "opens the door.",
+            "ending1": "flies away.",
+            "ending2": "is asleep.",
+            "ending3": "melts.",
+        },
+        {
+            "sent1": "The woman sits down.",
+            "ending0": "She eats.",
+            "ending1": "She sings.",
+            "ending2": "She runs.",
+            "ending3": "She swims.",
+        },
+    ]
+    metrics, predictions = _finetune_evaluate_predict(
+        "swag", data_dir, tiny_preset, tmp_path, capsys, inputs
+    )
+    assert metrics["global_step"] == 32 // 8
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    for prediction in predictions:
+        assert set(prediction) == {"label", "probabilities"}
+        assert len(prediction["probabilities"]) == 4
+        assert sum(prediction["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+        assert prediction["label"] == max(
+            range(4), key=prediction["probabilities"].__getitem__
+        )
+
+    # An input without all four endings is named, with its line and field.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({k: v for k, v in inputs[0].items() if k != "ending3"}))
+    assert main(["predict", f"--model={tmp_path / 'run'}", f"--input={bad}"]) == 2
+    error = capsys.readouterr().err
+    assert f"{bad}:1: missing field(s) ['ending3']" in error

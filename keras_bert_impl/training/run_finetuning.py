@@ -60,15 +60,29 @@ class TaskData:
         task_name: str. A GLUE folder name, conll2003, squad, squad_v2 or swag.
         tokenizer: `BertTokenizer`.
         max_seq_length: int. Packed sequence length.
+        doc_stride: int. SQuAD: pieces between the starts of a context's
+            windows.
+        max_query_length: int. SQuAD: longest question, in pieces. Default:
+            run_squad.py's 64, but at most half of a short window (the context
+            needs the rest).
     """
 
-    def __init__(self, task_name, tokenizer, max_seq_length):
+    def __init__(
+        self,
+        task_name,
+        tokenizer,
+        max_seq_length,
+        doc_stride=128,
+        max_query_length=None,
+    ):
         from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
 
         self.task_name = task_name.lower()
         self.kind = task_kind(task_name)
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
+        self.doc_stride = doc_stride
+        self.max_query_length = max_query_length or min(64, max_seq_length // 2)
         self.label_list = None
         self.is_regression = False
         self.text_pair = False
@@ -138,9 +152,8 @@ class TaskData:
         return SquadFeaturizer(
             self.tokenizer,
             sequence_length=self.max_seq_length,
-            # run_squad.py's 64-piece questions, but at most half of a short
-            # window: the context needs the rest.
-            max_query_length=min(64, self.max_seq_length // 2),
+            doc_stride=self.doc_stride,
+            max_query_length=self.max_query_length,
             version_2_with_negative=self.task_name == "squad_v2",
         )
 
@@ -159,11 +172,19 @@ class TaskData:
         if self.kind == "ner":
             from keras_bert_impl.models import BertTokenClassifier
 
-            return BertTokenClassifier(backbone, len(self.label_list), **extra)
+            return BertTokenClassifier(
+                backbone,
+                len(self.label_list),
+                preprocessor=self.preprocessor(),
+                **extra,
+            )
         if self.kind == "squad":
             from keras_bert_impl.models import BertQuestionAnswerer
 
-            return BertQuestionAnswerer(backbone, **extra)
+            # Its tokenizer and length serve the exported raw-string signature.
+            return BertQuestionAnswerer(
+                backbone, preprocessor=self.preprocessor(), **extra
+            )
         from keras_bert_impl.data.swag import SWAG_NUM_CHOICES
         from keras_bert_impl.models import BertMultipleChoice
 
@@ -246,6 +267,8 @@ def run_finetuning(
     vocab_file=None,
     feature_layers=None,
     random_seed=12345,
+    doc_stride=128,
+    max_query_length=None,
     verbose="auto",
 ):
     """Fine-tunes a preset on a task and evaluates it on the dev split.
@@ -265,7 +288,7 @@ def run_finetuning(
     keras.utils.set_random_seed(random_seed)
     os.makedirs(output_dir, exist_ok=True)
     tokenizer = tokenizer_from_preset(preset, vocabulary=vocab_file)
-    task = TaskData(task_name, tokenizer, max_seq_length)
+    task = TaskData(task_name, tokenizer, max_seq_length, doc_stride, max_query_length)
     x, y, _ = task.read(data_dir, "train")
     num_examples = len(y) if not isinstance(y, dict) else len(next(iter(y.values())))
     if num_examples < train_batch_size:
@@ -314,6 +337,8 @@ def run_finetuning(
         "is_regression": task.is_regression,
         "text_pair": task.text_pair,
         "max_seq_length": max_seq_length,
+        "doc_stride": task.doc_stride,
+        "max_query_length": task.max_query_length,
         "preset": str(preset),
         "lowercase": tokenizer.lowercase,
     }
@@ -353,7 +378,13 @@ def load_run(run_dir):
     model = load_serialized(model_dir / TASK_CONFIG_FILE)
     load_weights_checked(model, model_dir / TASK_WEIGHTS_FILE, model_dir)
     tokenizer = BertTokenizer(str(run_dir / "vocab.txt"), lowercase=config["lowercase"])
-    task = TaskData(config["task_name"], tokenizer, config["max_seq_length"])
+    task = TaskData(
+        config["task_name"],
+        tokenizer,
+        config["max_seq_length"],
+        config.get("doc_stride", 128),
+        config.get("max_query_length"),
+    )
     return model, task, config
 
 

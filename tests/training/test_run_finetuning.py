@@ -260,6 +260,21 @@ def test_finetune_evaluate_predict_squad(
         if prediction["answer"]:
             start, end = prediction["start"], prediction["end"]
             assert line["context"][start:end] == prediction["answer"]
+    if task == "squad":
+        # The exported model reads the run's windows (a 32-piece question limit
+        # at length 64) and serves spans of the context.
+        import tensorflow as tf
+
+        served = tmp_path / "served"
+        assert main(["export", f"--model={tmp_path / 'run'}", f"--out={served}"]) == 0
+        outputs = tf.saved_model.load(str(served)).signatures["serving_default"](
+            question=tf.constant([line["question"] for line in inputs]),
+            context=tf.constant([line["context"] for line in inputs]),
+        )
+        for line, answer, start, end in zip(
+            inputs, outputs["answer"].numpy(), outputs["start"], outputs["end"]
+        ):
+            assert line["context"][int(start) : int(end)] == answer.decode()
 
 
 SWAG_HEADER = (

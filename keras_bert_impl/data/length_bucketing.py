@@ -187,6 +187,26 @@ def bucket_by_length(
     return batches.map(fill, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def num_bucketed_batches(lengths, batch_size, bucket_lengths, drop_remainder=False):
+    """How many batches `bucket_by_length` makes of examples of these lengths.
+
+    Its count does not depend on the order of the examples, so a shuffled
+    dataset can declare it (`tf.data.experimental.assert_cardinality`) and
+    Keras shows epoch progress and plans schedules as for any sized dataset.
+
+    Args:
+        lengths: ints, the number of real tokens of each example.
+        batch_size: int. Examples per batch.
+        bucket_lengths: increasing ints, as given to `bucket_by_length`.
+        drop_remainder: as given to `bucket_by_length`.
+    """
+    buckets = np.searchsorted(np.asarray(bucket_lengths), np.asarray(lengths))
+    counts = np.bincount(buckets, minlength=len(bucket_lengths))
+    if drop_remainder:
+        return int(np.sum(counts // batch_size))
+    return int(np.sum(-(-counts // batch_size)))
+
+
 def bucketed_batches(
     features,
     batch_size,

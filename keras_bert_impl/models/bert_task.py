@@ -42,10 +42,6 @@ def _is_dataset(value):
 
 def _num_examples(x):
     """Length of the first array-like leaf of `x`, or None."""
-    if isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, bytes)):
-        return len(x)  # a list of strings is one input, not many leaves
-    if isinstance(x, (list, tuple)) and x and isinstance(x[0], (list, tuple)):
-        return _num_examples(x[0])  # a pair of string lists
     for leaf in keras.tree.flatten(x):
         shape = getattr(leaf, "shape", None)
         if shape is not None and len(shape) and shape[0] is not None:
@@ -374,9 +370,20 @@ class BertTask(PresetMixin, keras.Model):
         if bucketed and sequence_length:
             from keras_bert_impl.data.length_bucketing import bucket_by_length
             from keras_bert_impl.data.length_bucketing import bucket_lengths_for
+            from keras_bert_impl.data.length_bucketing import num_bucketed_batches
 
-            x = bucket_by_length(
-                x.unbatch(), batch_size, bucket_lengths_for(sequence_length)
+            bucket_lengths = bucket_lengths_for(sequence_length)
+            # One tokenizing pass for the lengths gives the number of batches:
+            # Keras then shows progress and plans the schedule as usual.
+            lengths = x.map(
+                lambda *element: tf.math.count_nonzero(
+                    element[0]["padding_mask"], axis=1
+                )
+            )
+            lengths = [length for batch in lengths for length in batch.numpy()]
+            num_batches = num_bucketed_batches(lengths, batch_size, bucket_lengths)
+            x = bucket_by_length(x.unbatch(), batch_size, bucket_lengths).apply(
+                tf.data.experimental.assert_cardinality(num_batches)
             )
         return x.prefetch(tf.data.AUTOTUNE), None, None, None
 
@@ -440,17 +447,6 @@ class BertTask(PresetMixin, keras.Model):
         if validation_data is not None and _is_dataset(validation_data):
             kwargs.pop("validation_batch_size", None)
         if self._needs_preprocessing(x):
-            if not _is_dataset(x) and steps_per_epoch is None:
-                # Length-bucketed batches have no count in advance: plan the
-                # schedule on the number of full batches.
-                examples = _num_examples(x)
-                self._plan_schedule(
-                    x,
-                    batch_size,
-                    epochs,
-                    -(-examples // (batch_size or 32)),
-                    initial_epoch,
-                )
             # Raw strings become a tf.data pipeline, shuffled (or not) here.
             shuffle = kwargs.pop("shuffle", True) and not _is_dataset(x)
             x, y, sample_weight, batch_size = self._as_preprocessed_data(

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from keras_bert_impl.data.length_bucketing import bucket_by_length
 from keras_bert_impl.data.length_bucketing import bucket_lengths_for
+from keras_bert_impl.data.length_bucketing import num_bucketed_batches
 from keras_bert_impl.models import BertBackbone
 
 
@@ -182,3 +183,18 @@ def test_bucketed_batches_reject_too_long_examples():
 
     with pytest.raises(ValueError, match="more than the last bucket"):
         list(bucketed_batches(_padded_examples(LENGTHS), 3, (4, 8)))
+
+
+def test_num_bucketed_batches_counts_what_bucket_by_length_makes():
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 65, size=203)
+    masks = (np.arange(64)[None, :] < lengths[:, None]).astype("int32")
+    dataset = tf.data.Dataset.from_tensor_slices({"padding_mask": masks})
+    for drop_remainder in (False, True):
+        batches = bucket_by_length(
+            dataset, 8, (16, 32, 64), drop_remainder=drop_remainder
+        )
+        expected = sum(1 for _ in batches)
+        assert num_bucketed_batches(lengths, 8, (16, 32, 64), drop_remainder) == (
+            expected
+        )

@@ -118,12 +118,19 @@ def test_strings_are_batched_by_length_and_predicted_in_input_order():
     assert not tags[~mask].any()  # past each text's end: zeros
 
 
-def test_a_string_fit_plans_its_schedule_on_the_number_of_batches():
+def test_a_string_fit_knows_its_number_of_batches():
+    import warnings
+
     classifier = BertClassifier(
         tiny_backbone(max_sequence_length=64),
         2,
         preprocessor=tiny_preprocessor(sequence_length=64),
     )
-    texts = _texts_of_many_lengths(40)
-    classifier.fit(texts, np.arange(40) % 2, batch_size=8, epochs=2, verbose=0)
-    assert classifier._planned_train_steps == 10
+    texts, labels = _texts_of_many_lengths(40), np.arange(40) % 2
+    dataset = classifier._as_preprocessed_data(texts, labels, batch_size=8)[0]
+    batches = sum(1 for _ in dataset)
+    assert int(dataset.cardinality()) == batches
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Your input ran out of data"
+        classifier.fit(texts, labels, batch_size=8, epochs=2, verbose=0)
+    assert classifier._planned_train_steps == 2 * batches

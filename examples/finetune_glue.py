@@ -7,7 +7,7 @@ fine-tuned classifier, preprocessor included, as a preset folder
 `OUTPUT_DIR/model` (which `examples/export.py` exports) and ends with one
 JSON line: the dev metrics, the training time and throughput.
 
-Run (the defaults: SST-2 from /work/shared/data with all_minilm_l6_v2):
+Run (the defaults: SST-2 from ../shared/data with all_minilm_l6_v2):
 
     python examples/finetune_glue.py --output_dir=runs/sst2
     python examples/finetune_glue.py --task_name=MRPC --output_dir=runs/mrpc \
@@ -29,7 +29,10 @@ from keras_bert_impl.presets import tokenizer_from_preset
 from keras_bert_impl.training import create_optimizer
 from keras_bert_impl.training.metrics import compute_glue_metrics
 
-GLUE_DIR = pathlib.Path("/work/shared/data/glue")
+# ../shared/data beside the project root, where the repository keeps its data.
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
+GLUE_DIR = SHARED_DATA / "glue"
 
 
 def parse_args(argv):

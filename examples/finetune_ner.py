@@ -7,7 +7,7 @@ loss), and a word's prediction is read at its first piece. Trains a
 precision, recall and F1 on `valid.txt`, saves the tagger as a preset folder
 `OUTPUT_DIR/model` and ends with one JSON line of those metrics.
 
-Run (the defaults: /work/shared/data/conll2003 with all_minilm_l6_v2):
+Run (the defaults: ../shared/data/conll2003 with all_minilm_l6_v2):
 
     python examples/finetune_ner.py --output_dir=runs/ner --num_train_epochs=3
 """
@@ -25,10 +25,13 @@ from keras_bert_impl.data.ner_featurizer import NerFeaturizer
 from keras_bert_impl.presets import tokenizer_from_preset
 from keras_bert_impl.training.metrics import compute_ner_metrics
 
+# ../shared/data beside the project root, where the repository keeps its data.
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_dir", default="/work/shared/data/conll2003")
+    parser.add_argument("--data_dir", default=str(SHARED_DATA / "conll2003"))
     parser.add_argument("--preset", default="all_minilm_l6_v2")
     parser.add_argument("--vocab_file", help="vocabulary, when the preset has none")
     parser.add_argument("--output_dir", default="runs/finetune_ner")

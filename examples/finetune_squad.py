@@ -9,7 +9,7 @@ official metrics (v1.1: exact_match, f1; v2.0: exact, f1 and the
 HasAns_/NoAns_ split), saves the model as a preset folder
 `OUTPUT_DIR/model` and ends with one JSON line of those metrics.
 
-/work/shared/data/squad holds only a small v2.0 dev subset (two articles):
+../shared/data/squad holds only a small v2.0 dev subset (two articles):
 by default the first article trains and the second one is the dev set
 (`--version=1.1` leaves out its unanswerable questions).
 
@@ -33,8 +33,11 @@ from keras_bert_impl.data.squad_evaluation import evaluate_squad_v2
 from keras_bert_impl.data.squad_featurizer import SquadFeaturizer
 from keras_bert_impl.presets import tokenizer_from_preset
 
+# ../shared/data beside the project root, where the repository keeps its data.
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
 SPLITS = ("train", "dev")
-SHARED_SAMPLE = "/work/shared/data/squad/haystack_squad_v2_dev_subset_small.json"
+SHARED_SAMPLE = str(SHARED_DATA / "squad" / "haystack_squad_v2_dev_subset_small.json")
 
 
 def parse_args(argv):

@@ -15,10 +15,12 @@ Run (the defaults: the original sample corpus, BERT-Tiny's architecture):
 
 import argparse
 import json
+import pathlib
 
 from keras_bert_impl.training.run_pretraining import run_pretraining
 
-SHARED_DATA = "/work/shared/data"
+# ../shared/data beside the project root, where the repository keeps its data.
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def parse_args(argv):

@@ -73,6 +73,18 @@ def _add_create_pretraining_data(subparsers):
     parser.add_argument(
         "--num_workers", type=int, default=None, help="processes (default: all CPUs)"
     )
+    parser.add_argument(
+        "--pack_sequences",
+        type=_bool,
+        default=False,
+        help="several instances per row (for pretrain; it detects packed files)",
+    )
+    parser.add_argument(
+        "--max_instances_per_row",
+        type=int,
+        default=8,
+        help="most instances in a packed row",
+    )
     parser.set_defaults(handler=_run_create_pretraining_data)
 
 
@@ -92,6 +104,8 @@ def _run_create_pretraining_data(args):
         dupe_factor=args.dupe_factor,
         random_seed=args.random_seed,
         num_workers=args.num_workers,
+        pack_sequences=args.pack_sequences,
+        max_instances_per_row=args.max_instances_per_row,
     )
     return summary
 
@@ -103,7 +117,9 @@ def _add_pretrain(subparsers):
     )
     source = parser.add_argument_group("data: TFRecords or raw text")
     source.add_argument(
-        "--input_file", help="TFRecords from create-pretraining-data (globs, commas)"
+        "--input_file",
+        help="TFRecords from create-pretraining-data (globs, commas; packed ones "
+        "are detected)",
     )
     source.add_argument("--corpus", help="raw text files or folders (original format)")
     source.add_argument("--vocab_file", help="vocabulary for --corpus")

@@ -25,6 +25,9 @@ The algorithm is google-research/bert's `create_pretraining_data.py`, step by st
   `tf.train.Example`s with the original feature names and layout (`input_ids`,
   `input_mask`, `segment_ids`, `masked_lm_positions`, `masked_lm_ids`,
   `masked_lm_weights`, `next_sentence_labels`; ids and masks zero-padded).
+- Optionally (`pack_sequences=True`, not in the original) the instances of each
+  task are packed several to a row (`keras_bert_impl.data.sequence_packing`) before
+  the shuffle; the instances themselves are the same as without packing.
 
 What differs is how it runs, not what it draws from:
 
@@ -67,6 +70,7 @@ import warnings
 import numpy as np
 
 from keras_bert_impl.data.data_format_error import DataFormatError
+from keras_bert_impl.data.sequence_packing import pack_instances
 
 FEATURE_NAMES = (
     "input_ids",
@@ -697,6 +701,7 @@ def _new_stats():
         "mask_token",
         "kept",
         "random_token",
+        "rows",
     )
     return dict.fromkeys(keys, 0)
 
@@ -732,15 +737,29 @@ def _run_task(task):
     nsp = np.array([[int(p[4])] for p in pairs], np.int64)
     stats["instances"] += len(pairs)
     stats["random_next"] += int(nsp.sum())
+    features = {
+        "input_ids": masked,
+        "input_mask": input_mask,
+        "segment_ids": segment_ids,
+        "masked_lm_positions": positions,
+        "masked_lm_ids": label_ids,
+        "masked_lm_weights": weights,
+        "next_sentence_labels": nsp,
+    }
+    if cfg["pack_sequences"]:
+        # A generator of its own: the instances are those of the unpacked run.
+        features = pack_instances(
+            features,
+            cfg["max_instances_per_row"],
+            rng=np.random.default_rng(
+                [_seed_words(cfg["random_seed"]), 2, dupe, block]
+            ),
+        )
+    stats["rows"] += len(features["input_ids"])
     blob, offsets = encode_examples(
         [
-            ("input_ids", "int64", masked),
-            ("input_mask", "int64", input_mask),
-            ("segment_ids", "int64", segment_ids),
-            ("masked_lm_positions", "int64", positions),
-            ("masked_lm_ids", "int64", label_ids),
-            ("masked_lm_weights", "float", weights),
-            ("next_sentence_labels", "int64", nsp),
+            (name, "float" if values.dtype == np.float32 else "int64", values)
+            for name, values in features.items()
         ]
     )
     return blob, offsets, stats, doc_range[1] - doc_range[0]
@@ -795,6 +814,8 @@ def create_pretraining_data(
     tokenizer=None,
     invalid_lines="skip",
     max_line_chars=100_000,
+    pack_sequences=False,
+    max_instances_per_row=8,
 ):
     """Writes masked-LM / next-sentence TFRecords from raw text, as the original tool.
 
@@ -820,6 +841,10 @@ def create_pretraining_data(
         invalid_lines: "skip" (count and go on) or "error" (`DataFormatError` naming the
             file and line) for lines that are not valid UTF-8.
         max_line_chars: lines longer than this (after stripping) are skipped.
+        pack_sequences: write rows of several instances each (see
+            `keras_bert_impl.data.sequence_packing`; the instances are the same as
+            without packing), for `BertBackbone(packed_sequences=True)`.
+        max_instances_per_row: K, the most instances in a packed row.
 
     Returns:
         dict summary: `instances`, `documents`, `sentences`, `tokens` (corpus),
@@ -829,7 +854,8 @@ def create_pretraining_data(
         `kept_fraction`, `random_token_fraction` (shares of the masked tokens),
         `random_next_fraction`, `short_target_fraction` (document visits with a short
         target), `input_files`, `output_files`, `num_workers`, `seconds`,
-        `phase_seconds`, `instances_per_second`.
+        `phase_seconds`, `instances_per_second`; with `pack_sequences`, also
+        `rows` and `real_token_fraction` (real tokens / row positions).
     """
     import tensorflow as tf
 
@@ -850,6 +876,10 @@ def create_pretraining_data(
         )
     if num_workers is not None and num_workers < 1:
         raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+    if pack_sequences and max_instances_per_row < 1:
+        raise ValueError(
+            f"max_instances_per_row must be at least 1, got {max_instances_per_row}"
+        )
 
     files = expand_input_files(input_files)
     outputs = _split_paths(output_files)
@@ -885,6 +915,8 @@ def create_pretraining_data(
         "sep_id": vocab.index("[SEP]"),
         "mask_id": vocab.index("[MASK]"),
         "is_continuation": np.array([t.startswith("##") for t in vocab]),
+        "pack_sequences": bool(pack_sequences),
+        "max_instances_per_row": int(max_instances_per_row),
     }
     state = {
         "cfg": cfg,
@@ -972,7 +1004,7 @@ def create_pretraining_data(
     seconds = end_time - start_time
     masked = max(totals["masked"], 1)
     instances = totals["instances"]
-    return {
+    summary = {
         "instances": instances,
         "documents": corpus.num_documents,
         "sentences": int(len(corpus.sent_len)),
@@ -998,3 +1030,9 @@ def create_pretraining_data(
         },
         "instances_per_second": instances / seconds if seconds > 0 else math.inf,
     }
+    if pack_sequences:
+        summary["rows"] = totals["rows"]
+        summary["real_token_fraction"] = totals["tokens"] / max(
+            totals["rows"] * int(max_seq_length), 1
+        )
+    return summary

@@ -10,6 +10,13 @@ same feature names and layout) and yields what `BertPretrainer.fit` takes:
 Shapes: (batch, seq) for the first three inputs, (batch, P) for the masked-LM fields,
 (batch,) for the next-sentence labels.
 
+Packed files (`create_pretraining_data(pack_sequences=True)`: several instances per
+row, see `keras_bert_impl.data.sequence_packing`) are recognized by their
+`next_sentence_positions` feature and read for `BertBackbone(packed_sequences=True)`:
+`padding_mask` holds instance numbers, x gains `next_sentence_positions` (batch, K),
+`y["nsp_logits"]` is (batch, K) and `sample_weight["nsp_logits"]` weighs the empty
+slots 0.
+
 Dynamic masking (`dynamic_masking=True`) puts the masked tokens of every record back
 (`input_ids` at `masked_lm_positions` <- `masked_lm_ids`) and draws new masks for each
 batch, in the graph, every epoch anew (RoBERTa's "dynamic masking"), with the original
@@ -18,6 +25,8 @@ are not `[CLS]`, `[SEP]` or `[PAD]` (whole words with `do_whole_word_mask`, with
 original's greedy rule), then 80% `[MASK]`, 10% unchanged, 10% a token drawn uniformly
 from the vocabulary. Any pretraining file works as input (its static masks are undone);
 files made with `dupe_factor=1` avoid reading the same text several times per epoch.
+On packed rows the count is drawn for the row (its real tokens) rather than for each
+instance.
 """
 
 import os
@@ -26,12 +35,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_bert_impl.data.pretraining_data import FEATURE_NAMES
+from keras_bert_impl.data.sequence_packing import PACKED_FEATURE_NAMES
 
 
-def feature_spec(max_seq_length, max_predictions_per_seq):
-    """The original `run_pretraining.py` parsing spec."""
+def feature_spec(max_seq_length, max_predictions_per_seq, max_instances_per_row=None):
+    """The original `run_pretraining.py` parsing spec (packed: K instances a row)."""
     seq, pred = int(max_seq_length), int(max_predictions_per_seq)
-    return {
+    spec = {
         "input_ids": tf.io.FixedLenFeature([seq], tf.int64),
         "input_mask": tf.io.FixedLenFeature([seq], tf.int64),
         "segment_ids": tf.io.FixedLenFeature([seq], tf.int64),
@@ -40,6 +50,12 @@ def feature_spec(max_seq_length, max_predictions_per_seq):
         "masked_lm_weights": tf.io.FixedLenFeature([pred], tf.float32),
         "next_sentence_labels": tf.io.FixedLenFeature([1], tf.int64),
     }
+    if max_instances_per_row is not None:
+        slots = int(max_instances_per_row)
+        spec["next_sentence_positions"] = tf.io.FixedLenFeature([slots], tf.int64)
+        spec["next_sentence_labels"] = tf.io.FixedLenFeature([slots], tf.int64)
+        spec["next_sentence_weights"] = tf.io.FixedLenFeature([slots], tf.float32)
+    return spec
 
 
 def expand_files(input_files):
@@ -59,8 +75,8 @@ def expand_files(input_files):
     return files
 
 
-def infer_lengths(files):
-    """(max_seq_length, max_predictions_per_seq) from the first record of `files`."""
+def _first_record_features(files):
+    """The features of the first record of `files`, checked to be pretraining data."""
     for path in files:
         for record in tf.data.TFRecordDataset(path).take(1):
             example = tf.train.Example.FromString(record.numpy())
@@ -71,11 +87,35 @@ def infer_lengths(files):
                     f"{path}: not a pretraining file (its records lack "
                     f"{', '.join(missing)})"
                 )
-            return (
-                len(feature["input_ids"].int64_list.value),
-                len(feature["masked_lm_positions"].int64_list.value),
-            )
+            return feature
     raise ValueError(f"no records in {', '.join(files)}")
+
+
+def infer_lengths(files):
+    """(max_seq_length, max_predictions_per_seq) from the first record of `files`."""
+    feature = _first_record_features(files)
+    return (
+        len(feature["input_ids"].int64_list.value),
+        len(feature["masked_lm_positions"].int64_list.value),
+    )
+
+
+def packed_instances_per_row(files):
+    """K (instances per row) when `files` hold packed rows, else None.
+
+    Read from the first record: packed files have `next_sentence_positions`.
+    """
+    feature = _first_record_features(files)
+    present = [name for name in PACKED_FEATURE_NAMES if name in feature]
+    if not present:
+        return None
+    if len(present) < len(PACKED_FEATURE_NAMES):
+        missing = sorted(set(PACKED_FEATURE_NAMES) - set(present))
+        raise ValueError(
+            f"{', '.join(files)}: packed pretraining records need "
+            f"{' and '.join(PACKED_FEATURE_NAMES)}; they lack {', '.join(missing)}"
+        )
+    return len(feature["next_sentence_positions"].int64_list.value)
 
 
 def _vocabulary_tokens(vocabulary):
@@ -261,13 +301,18 @@ def _to_model_inputs(features):
         "padding_mask": tf.cast(features["input_mask"], tf.int32),
         "mask_positions": tf.cast(features["masked_lm_positions"], tf.int32),
     }
-    y = {
-        "mlm_logits": tf.cast(features["masked_lm_ids"], tf.int32),
-        "nsp_logits": tf.cast(
-            tf.reshape(features["next_sentence_labels"], [-1]), tf.int32
-        ),
-    }
+    y = {"mlm_logits": tf.cast(features["masked_lm_ids"], tf.int32)}
     sample_weight = {"mlm_logits": tf.cast(features["masked_lm_weights"], tf.float32)}
+    if "next_sentence_positions" in features:
+        x["next_sentence_positions"] = tf.cast(
+            features["next_sentence_positions"], tf.int32
+        )
+        y["nsp_logits"] = tf.cast(features["next_sentence_labels"], tf.int32)
+        sample_weight["nsp_logits"] = features["next_sentence_weights"]
+    else:
+        y["nsp_logits"] = tf.cast(
+            tf.reshape(features["next_sentence_labels"], [-1]), tf.int32
+        )
     return x, y, sample_weight
 
 
@@ -364,7 +409,9 @@ def pretraining_dataset(
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    spec = feature_spec(max_seq_length, max_predictions_per_seq)
+    spec = feature_spec(
+        max_seq_length, max_predictions_per_seq, packed_instances_per_row(files)
+    )
     dataset = dataset.map(
         lambda records: tf.io.parse_example(records, spec),
         num_parallel_calls=tf.data.AUTOTUNE,

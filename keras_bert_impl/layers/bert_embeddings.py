@@ -6,6 +6,9 @@ from keras import ops
 class BertEmbeddings(keras.layers.Layer):
     """BERT's input embedding: token + segment + learned position, LayerNorm, dropout.
 
+    Positions are `0, 1, ...` along the sequence unless `call` gets
+    `position_ids` `(batch, sequence)` (packed rows restart them per instance).
+
     The three tables are separate variables so that they map one to one onto the
     original checkpoint (`bert/embeddings/word_embeddings`, `token_type_embeddings`,
     `position_embeddings`) and onto Hugging Face's `embeddings.*` weights.
@@ -85,7 +88,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.layer_norm.build(tuple(token_ids_shape) + (self.hidden_dim,))
         self.built = True
 
-    def call(self, token_ids, segment_ids, training=False):
+    def call(self, token_ids, segment_ids, position_ids=None, training=False):
         sequence_length = token_ids.shape[1]
         if sequence_length is not None and sequence_length > self.max_sequence_length:
             raise ValueError(
@@ -94,11 +97,15 @@ class BertEmbeddings(keras.layers.Layer):
                 "(BertPreprocessor(sequence_length=...)) or use a model with more "
                 "position embeddings."
             )
-        positions = ops.arange(ops.shape(token_ids)[1], dtype="int32")
+        if position_ids is None:
+            positions = ops.arange(ops.shape(token_ids)[1], dtype="int32")
+            position_embeddings = ops.expand_dims(self.position_embedding(positions), 0)
+        else:
+            position_embeddings = self.position_embedding(position_ids)
         embeddings = (
             self.token_embedding(token_ids)
             + self.segment_embedding(segment_ids)
-            + ops.expand_dims(self.position_embedding(positions), 0)
+            + position_embeddings
         )
         embeddings = self.layer_norm(embeddings)
         return self.dropout_layer(embeddings, training=training)

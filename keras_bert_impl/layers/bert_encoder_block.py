@@ -11,6 +11,7 @@ class BertEncoderBlock(keras.layers.Layer):
     `x = LN(x + dropout(attention(x)))`, then `x = LN(x + dropout(W2 act(W1 x)))`.
     Sub-layer names follow the original checkpoint's scopes (`attention`,
     `attention_layer_norm`, `intermediate`, `output`, `output_layer_norm`).
+    `call` takes a `padding_mask` or an `attention_mask` as `BertSelfAttention`.
 
     Args:
         num_heads: int. Attention heads.
@@ -89,7 +90,7 @@ class BertEncoderBlock(keras.layers.Layer):
             name="output_layer_norm",
         )
 
-    def build(self, inputs_shape, padding_mask_shape=None):
+    def build(self, inputs_shape, padding_mask_shape=None, attention_mask_shape=None):
         inputs_shape = tuple(inputs_shape)
         self.attention.build(inputs_shape)
         self.attention_layer_norm.build(inputs_shape)
@@ -98,15 +99,22 @@ class BertEncoderBlock(keras.layers.Layer):
         self.output_layer_norm.build(inputs_shape)
         self.built = True
 
-    def call(self, inputs, padding_mask=None, training=False):
-        attended = self.attention(inputs, padding_mask=padding_mask, training=training)
+    def call(self, inputs, padding_mask=None, attention_mask=None, training=False):
+        attended = self.attention(
+            inputs,
+            padding_mask=padding_mask,
+            attention_mask=attention_mask,
+            training=training,
+        )
         attended = self.attention_dropout(attended, training=training)
         x = self.attention_layer_norm(inputs + attended)
         transformed = self.output_dense(self.intermediate_dense(x))
         transformed = self.output_dropout(transformed, training=training)
         return self.output_layer_norm(x + transformed)
 
-    def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
+    def compute_output_shape(
+        self, inputs_shape, padding_mask_shape=None, attention_mask_shape=None
+    ):
         return tuple(inputs_shape)
 
     def get_config(self):

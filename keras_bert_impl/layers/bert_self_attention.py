@@ -43,6 +43,11 @@ def set_attention_implementation(model, implementation):
 class BertSelfAttention(keras.layers.Layer):
     """Multi-head self-attention as in BERT, with an additive padding mask.
 
+    `call` takes a `padding_mask` `(batch, key)` (which keys are real) or an
+    `attention_mask` `(batch, query, key)` (which keys each query may see;
+    `BertBackbone(packed_sequences=True)` makes it block-diagonal so that the
+    instances packed into one row do not see each other).
+
     Query, key, value and output projections are separate `(hidden, hidden)`
     kernels with biases, exactly the layout of the original checkpoint
     (`attention/self/query/kernel`, ..., `attention/output/dense/kernel`), so
@@ -123,7 +128,7 @@ class BertSelfAttention(keras.layers.Layer):
             dropout, dtype=self.dtype_policy, name="dropout"
         )
 
-    def build(self, inputs_shape, padding_mask_shape=None):
+    def build(self, inputs_shape, padding_mask_shape=None, attention_mask_shape=None):
         for dense in (self.query_dense, self.key_dense, self.value_dense):
             dense.build(inputs_shape)
         self.output_dense.build(tuple(inputs_shape[:-1]) + (self.hidden_dim,))
@@ -144,27 +149,31 @@ class BertSelfAttention(keras.layers.Layer):
         # The fused op has no dropout on the probabilities.
         return not (training and self.dropout > 0)
 
-    def call(self, inputs, padding_mask=None, training=False):
+    def call(self, inputs, padding_mask=None, attention_mask=None, training=False):
         query = self._split_heads(self.query_dense(inputs))
         key = self._split_heads(self.key_dense(inputs))
         value = self._split_heads(self.value_dense(inputs))
 
         if self._use_fused_attention(training):
             mask = None
-            if padding_mask is not None:
+            if attention_mask is not None:
+                mask = ops.cast(attention_mask, "bool")[:, None, :, :]
+            elif padding_mask is not None:
                 mask = ops.cast(padding_mask, "bool")[:, None, None, :]
             context = ops.dot_product_attention(
                 query, key, value, mask=mask, scale=1.0 / math.sqrt(self.head_dim)
             )
         else:
             context = self._einsum_attention(
-                query, key, value, padding_mask, training=training
+                query, key, value, padding_mask, attention_mask, training=training
             )
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
         context = ops.reshape(context, (batch, length, self.hidden_dim))
         return self.output_dense(context)
 
-    def _einsum_attention(self, query, key, value, padding_mask, training):
+    def _einsum_attention(
+        self, query, key, value, padding_mask, attention_mask, training
+    ):
         if self._heads_first:
             query, key, value = (
                 ops.transpose(x, (0, 2, 1, 3)) for x in (query, key, value)
@@ -173,7 +182,10 @@ class BertSelfAttention(keras.layers.Layer):
         else:
             scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
         scores = ops.cast(scores, "float32") / math.sqrt(self.head_dim)
-        if padding_mask is not None:
+        if attention_mask is not None:
+            hidden_key = 1.0 - ops.cast(attention_mask, "float32")
+            scores = scores + hidden_key[:, None, :, :] * -1e9
+        elif padding_mask is not None:
             # Padded keys get a large negative score; queries are left alone, as in
             # the original, so padded positions still produce (unused) outputs.
             key_is_padding = 1.0 - ops.cast(padding_mask, "float32")
@@ -187,7 +199,9 @@ class BertSelfAttention(keras.layers.Layer):
             return ops.transpose(context, (0, 2, 1, 3))
         return ops.einsum("bhqk,bkhd->bqhd", probabilities, value)
 
-    def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
+    def compute_output_shape(
+        self, inputs_shape, padding_mask_shape=None, attention_mask_shape=None
+    ):
         return tuple(inputs_shape[:-1]) + (self.hidden_dim,)
 
     def get_config(self):

@@ -1,10 +1,34 @@
 import keras
+from keras import ops
 
 from keras_bert_impl.layers.bert_embeddings import BertEmbeddings
 from keras_bert_impl.layers.bert_encoder_block import BertEncoderBlock
 from keras_bert_impl.models.preset_mixin import PresetMixin
 from keras_bert_impl.models.preset_mixin import backbone_from_preset_dir
 from keras_bert_impl.models.preset_mixin import write_backbone_preset
+
+
+def packed_attention_mask(padding_mask):
+    """Which keys each query sees in packed rows: those of its own instance.
+
+    `padding_mask` holds the instance number (1, 2, ...) of every token, 0 for
+    padding. Padding queries see the padding keys: their outputs are never
+    read, and a query that sees no key at all would turn into NaN in fused
+    attention kernels and spread through the values of the next block.
+    """
+    return ops.equal(padding_mask[:, :, None], padding_mask[:, None, :])
+
+
+def packed_position_ids(padding_mask):
+    """Positions that restart at 0 at the first token of every packed instance.
+
+    A token of instance `m` at index `i` gets `i` minus the number of tokens of
+    the instances before `m`; padding keeps its index.
+    """
+    index = ops.cumsum(ops.ones_like(padding_mask), axis=1) - 1
+    instance = padding_mask[:, None, :]
+    earlier = ops.logical_and(instance > 0, instance < padding_mask[:, :, None])
+    return index - ops.sum(ops.cast(earlier, padding_mask.dtype), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -31,9 +55,15 @@ class BertBackbone(PresetMixin, keras.Model):
         initializer_range: float. Stddev of the truncated-normal initializer.
         dtype: `None`, a dtype or a `keras.DTypePolicy` (e.g.
             `"mixed_bfloat16"`; LayerNorm and softmax still run in float32).
+        packed_sequences: bool. Rows hold several instances one after another
+            (sequence packing for pretraining): `padding_mask` numbers them
+            1, 2, ... (0 for padding), each token attends only to the tokens
+            of its own instance, and positions restart at 0 for each. The
+            weights are the same either way: a preset loads into both.
 
     Inputs: a dict of int tensors of shape `(batch, sequence)`: `token_ids`,
-    `segment_ids` and `padding_mask` (1 for real tokens, 0 for padding).
+    `segment_ids` and `padding_mask` (1 for real tokens, 0 for padding; the
+    instance number with `packed_sequences=True`).
     Outputs: a dict with `sequence_output` `(batch, sequence, hidden_dim)` and
     `pooled_output` `(batch, hidden_dim)`.
 
@@ -66,6 +96,7 @@ class BertBackbone(PresetMixin, keras.Model):
         layer_norm_epsilon=1e-12,
         initializer_range=0.02,
         dtype=None,
+        packed_sequences=False,
         **kwargs,
     ):
         # === Layers ===
@@ -108,10 +139,17 @@ class BertBackbone(PresetMixin, keras.Model):
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
         padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        x = self.embeddings(token_ids, segment_ids)
+        if packed_sequences:
+            x = self.embeddings(
+                token_ids, segment_ids, position_ids=packed_position_ids(padding_mask)
+            )
+            block_mask = {"attention_mask": packed_attention_mask(padding_mask)}
+        else:
+            x = self.embeddings(token_ids, segment_ids)
+            block_mask = {"padding_mask": padding_mask}
         hidden_states = [x]
         for transformer_layer in self.transformer_layers:
-            x = transformer_layer(x, padding_mask=padding_mask)
+            x = transformer_layer(x, **block_mask)
             hidden_states.append(x)
         sequence_output = x
         pooled_output = self.pooler_dense(sequence_output[:, 0, :])
@@ -141,6 +179,7 @@ class BertBackbone(PresetMixin, keras.Model):
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
+        self.packed_sequences = packed_sequences
         # Symbolic outputs of the embeddings and of every block, for
         # `feature_extractor`; kept out of Keras' attribute tracking.
         object.__setattr__(self, "_hidden_state_tensors", tuple(hidden_states))
@@ -237,6 +276,7 @@ class BertBackbone(PresetMixin, keras.Model):
             "activation": self.activation,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "initializer_range": self.initializer_range,
+            "packed_sequences": self.packed_sequences,
         }
 
     @classmethod

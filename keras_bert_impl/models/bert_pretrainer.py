@@ -1,4 +1,5 @@
 import keras
+from keras import ops
 
 from keras_bert_impl.layers.bert_masked_lm_head import BertMaskedLMHead
 from keras_bert_impl.models.bert_task import BertTask
@@ -18,6 +19,14 @@ class BertPretrainer(BertTask):
     masked-LM cross-entropy averaged over the weighted mask positions
     (`sample_weight={"mlm_logits": masked_lm_weights}`), NSP cross-entropy, and
     the metrics `masked_lm_accuracy` and `next_sentence_accuracy`.
+
+    On a backbone with `packed_sequences=True` (rows of several instances) it
+    takes one more input, `next_sentence_positions` `(batch, K)`: the `[CLS]`
+    position of each instance in the row. The [CLS] vectors there go through
+    the backbone's pooler (the same weights) and the NSP head, so `nsp_logits`
+    is `(batch, K, 2)`; train with `y["nsp_logits"]` `(batch, K)` and
+    `sample_weight["nsp_logits"]` (0 for empty slots): the NSP loss and
+    accuracy then average over the real instances.
 
     Args:
         backbone: `BertBackbone`.
@@ -70,9 +79,20 @@ class BertPretrainer(BertTask):
         mlm_logits = self.masked_lm_head(
             backbone_outputs["sequence_output"], mask_positions=inputs["mask_positions"]
         )
+        pooled_output = backbone_outputs["pooled_output"]
+        if backbone.packed_sequences:
+            inputs["next_sentence_positions"] = keras.Input(
+                shape=(None,), dtype="int32", name="next_sentence_positions"
+            )
+            cls_vectors = ops.take_along_axis(
+                backbone_outputs["sequence_output"],
+                ops.expand_dims(inputs["next_sentence_positions"], -1),
+                axis=1,
+            )
+            pooled_output = backbone.pooler_dense(cls_vectors)
         nsp_logits = keras.layers.Activation(
             "linear", dtype="float32", name="nsp_logits"
-        )(self.next_sentence_head(backbone_outputs["pooled_output"]))
+        )(self.next_sentence_head(pooled_output))
         super().__init__(
             inputs=inputs,
             outputs={"mlm_logits": mlm_logits, "nsp_logits": nsp_logits},
@@ -88,18 +108,30 @@ class BertPretrainer(BertTask):
             "mlm_logits": keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, reduction="mean_with_sample_weight"
             ),
-            "nsp_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "nsp_logits": keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, reduction=self._next_sentence_reduction()
+            ),
         }
 
+    def _next_sentence_reduction(self):
+        # Packed rows: averaged over the real instances (empty slots weigh 0).
+        if self.backbone.packed_sequences:
+            return "mean_with_sample_weight"
+        return "sum_over_batch_size"
+
     def _default_metrics(self):
-        metrics = {
-            "nsp_logits": [
-                keras.metrics.SparseCategoricalAccuracy(name="next_sentence_accuracy")
-            ]
-        }
+        next_sentence_accuracy = keras.metrics.SparseCategoricalAccuracy(
+            name="next_sentence_accuracy"
+        )
+        metrics = {}
         weighted_metrics = {
             "mlm_logits": [
                 keras.metrics.SparseCategoricalAccuracy(name="masked_lm_accuracy")
             ]
         }
+        # Packed rows weigh their empty NSP slots 0.
+        if self.backbone.packed_sequences:
+            weighted_metrics["nsp_logits"] = [next_sentence_accuracy]
+        else:
+            metrics["nsp_logits"] = [next_sentence_accuracy]
         return metrics, weighted_metrics

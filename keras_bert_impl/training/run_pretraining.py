@@ -51,12 +51,16 @@ def reported_metrics(logs):
     }
 
 
-def _backbone_from_google_config(path, dtype):
+def _backbone_from_google_config(path, dtype, packed_sequences):
     from keras_bert_impl.convert.google_checkpoint import backbone_config_from_google
     from keras_bert_impl.models.bert_backbone import BertBackbone
 
     with open(path, encoding="utf-8") as file:
-        return BertBackbone(**backbone_config_from_google(json.load(file)), dtype=dtype)
+        return BertBackbone(
+            **backbone_config_from_google(json.load(file)),
+            dtype=dtype,
+            packed_sequences=packed_sequences,
+        )
 
 
 def build_pretrainer(
@@ -65,23 +69,34 @@ def build_pretrainer(
     backbone_config=None,
     init_checkpoint=None,
     dtype=None,
+    packed_sequences=False,
 ):
     """The pretrainer to train: an architecture, optionally with starting weights.
 
     `preset` names an architecture only (weights are not loaded: pretraining
     starts from scratch) unless `init_checkpoint` gives weights: a preset
     name or folder, a Hugging Face folder, a Google checkpoint or a
-    `.weights.h5` file saved from a `BertPretrainer`.
+    `.weights.h5` file saved from a `BertPretrainer`. `packed_sequences`
+    builds the backbone for packed rows (the weights are the same).
     """
     from keras_bert_impl.models.bert_backbone import BertBackbone
     from keras_bert_impl.models.bert_pretrainer import BertPretrainer
 
     if backbone_config is not None:
-        backbone = BertBackbone(**backbone_config, dtype=dtype)
+        backbone = BertBackbone(
+            **{**backbone_config, "packed_sequences": packed_sequences}, dtype=dtype
+        )
     elif bert_config_file is not None:
-        backbone = _backbone_from_google_config(bert_config_file, dtype)
+        backbone = _backbone_from_google_config(
+            bert_config_file, dtype, packed_sequences
+        )
     elif preset is not None:
-        backbone = BertBackbone.from_preset(preset, load_weights=False, dtype=dtype)
+        backbone = BertBackbone.from_preset(
+            preset,
+            load_weights=False,
+            dtype=dtype,
+            packed_sequences=packed_sequences,
+        )
     else:
         raise ValueError("Give the architecture: --preset or --bert_config_file.")
     pretrainer = BertPretrainer(backbone)
@@ -214,6 +229,10 @@ def run_pretraining(
 ):
     """Pretrains (or resumes pretraining) a `BertPretrainer` and evaluates it.
 
+    Packed files (`create_pretraining_data(pack_sequences=True)`) are
+    recognized from their features and train a backbone built with
+    `packed_sequences=True`; `eval_input_file` must then be packed too.
+
     Writes into `output_dir`: `checkpoints/` (resumable), `logs/`
     (TensorBoard), `training_curves.png`, `model/` (the final pretrainer as a
     preset folder, which `--init_checkpoint` and `from_preset` accept) and
@@ -225,6 +244,8 @@ def run_pretraining(
         else the first `max_eval_steps` batches of the training data, as the
         original tool does).
     """
+    from keras_bert_impl.data.pretraining_dataset import expand_files
+    from keras_bert_impl.data.pretraining_dataset import packed_instances_per_row
     from keras_bert_impl.data.pretraining_dataset import pretraining_dataset
     from keras_bert_impl.training.callbacks import default_callbacks
     from keras_bert_impl.training.distribution import distribution_scope
@@ -249,9 +270,24 @@ def run_pretraining(
             ),
         )
 
+    packed_sequences = packed_instances_per_row(expand_files(input_file)) is not None
+    if eval_input_file and packed_sequences != (
+        packed_instances_per_row(expand_files(eval_input_file)) is not None
+    ):
+        raise ValueError(
+            f"--eval_input_file {eval_input_file} and --input_file {input_file} "
+            "must be both packed (create-pretraining-data --pack_sequences) or both "
+            f"not; the training files are {'' if packed_sequences else 'not '}packed."
+        )
+
     with distribution_scope(strategy, tpu_name, model_parallel) as distribution:
         pretrainer = build_pretrainer(
-            preset, bert_config_file, backbone_config, init_checkpoint, dtype
+            preset,
+            bert_config_file,
+            backbone_config,
+            init_checkpoint,
+            dtype,
+            packed_sequences=packed_sequences,
         )
         limit = pretrainer.backbone.max_sequence_length
         if max_seq_length > limit:

@@ -330,3 +330,45 @@ def test_errors(tmp_path, generated):
     other = write(tmp_path / "other.tfrecord", [tf.train.Example().SerializeToString()])
     with pytest.raises(ValueError, match="not a pretraining file"):
         pretraining_dataset(str(other), 2)
+
+
+def test_packed_files_give_the_packed_pretrainer_inputs(
+    shared_data, vocab_file, tmp_path
+):
+    path = tmp_path / "packed.tfrecord"
+    summary = create_pretraining_data(
+        str(shared_data / "bert_sample_text" / "sample_text.txt"),
+        [path],
+        str(vocab_file),
+        max_seq_length=64,
+        max_predictions_per_seq=10,
+        short_seq_prob=0.5,
+        dupe_factor=4,
+        num_workers=1,
+        progress=False,
+        pack_sequences=True,
+        max_instances_per_row=4,
+    )
+    rows = []
+    for x, y, sample_weight in pretraining_dataset(
+        str(path), batch_size=8, shuffle=False, drop_remainder=False
+    ):
+        assert set(x) == {
+            "token_ids",
+            "segment_ids",
+            "padding_mask",
+            "mask_positions",
+            "next_sentence_positions",
+        }
+        assert x["next_sentence_positions"].shape[1:] == (4,)
+        assert y["nsp_logits"].shape[1:] == (4,)
+        assert sample_weight["nsp_logits"].shape[1:] == (4,)
+        rows.append(
+            (x["padding_mask"].numpy().max(axis=1), sample_weight["nsp_logits"].numpy())
+        )
+    instances_per_row = np.concatenate([numbers for numbers, _ in rows])
+    weights = np.concatenate([w for _, w in rows])
+    # Every instance of the row has its NSP slot, and only those slots weigh.
+    assert (weights.sum(axis=1) == instances_per_row).all()
+    assert len(instances_per_row) == summary["rows"]
+    assert instances_per_row.sum() == summary["instances"]

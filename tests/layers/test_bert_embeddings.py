@@ -40,3 +40,24 @@ def test_config_round_trip():
         BertEmbeddings.from_config(layer.get_config()).get_config()
         == layer.get_config()
     )
+
+
+def test_position_ids_pick_rows_of_the_position_table():
+    layer = BertEmbeddings(
+        vocabulary_size=20, hidden_dim=8, max_sequence_length=6, dropout=0.0
+    )
+    token_ids = np.array([[3, 4, 5, 6, 7]], "int32")
+    segment_ids = np.zeros((1, 5), "int32")
+    position_ids = np.array([[0, 1, 2, 0, 1]], "int32")
+    found = keras.ops.convert_to_numpy(
+        layer(token_ids, segment_ids, position_ids=position_ids)
+    )
+    # Positions 3, 4 restarted at 0, 1: as the embeddings of tokens 6, 7 at the
+    # start of a sequence of their own.
+    alone = keras.ops.convert_to_numpy(layer(token_ids[:, 3:], segment_ids[:, 3:]))
+    np.testing.assert_allclose(found[:, 3:], alone, atol=1e-6)
+    np.testing.assert_allclose(
+        found[:, :3],
+        keras.ops.convert_to_numpy(layer(token_ids[:, :3], segment_ids[:, :3])),
+        atol=1e-6,
+    )

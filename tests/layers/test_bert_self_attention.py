@@ -5,28 +5,39 @@ import pytest
 from keras_bert_impl.layers import BertSelfAttention
 
 
-def test_matches_torch_scaled_dot_product_attention_with_padding():
+def _torch_attention(layer, inputs, attention_mask):
+    """The layer's weights in torch's scaled_dot_product_attention (4 heads of 4).
+
+    `attention_mask`: bool, broadcastable to (batch, heads, query, key).
+    """
     torch = pytest.importorskip("torch")
-    layer = BertSelfAttention(num_heads=4, hidden_dim=16, dropout=0.0)
-    rng = np.random.default_rng(0)
-    inputs = rng.normal(size=(2, 5, 16)).astype("float32")
-    padding_mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], "int32")
-    found = keras.ops.convert_to_numpy(layer(inputs, padding_mask=padding_mask))
+    batch, length, width = inputs.shape
 
     def project(dense, x):
         return x @ torch.tensor(dense.kernel.numpy()) + torch.tensor(dense.bias.numpy())
 
     x = torch.tensor(inputs)
     heads = [
-        project(d, x).reshape(2, 5, 4, 4).transpose(1, 2)
+        project(d, x).reshape(batch, length, 4, 4).transpose(1, 2)
         for d in (layer.query_dense, layer.key_dense, layer.value_dense)
     ]
-    attention_mask = torch.tensor(padding_mask, dtype=torch.bool)[:, None, None, :]
     context = torch.nn.functional.scaled_dot_product_attention(
-        *heads, attn_mask=attention_mask
+        *heads, attn_mask=torch.tensor(attention_mask)
     )
-    expected = project(layer.output_dense, context.transpose(1, 2).reshape(2, 5, 16))
-    np.testing.assert_allclose(found, expected.numpy(), atol=1e-5)
+    context = context.transpose(1, 2).reshape(batch, length, width)
+    return project(layer.output_dense, context).numpy()
+
+
+def test_matches_torch_scaled_dot_product_attention_with_padding():
+    layer = BertSelfAttention(num_heads=4, hidden_dim=16, dropout=0.0)
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(2, 5, 16)).astype("float32")
+    padding_mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], "int32")
+    found = keras.ops.convert_to_numpy(layer(inputs, padding_mask=padding_mask))
+    expected = _torch_attention(
+        layer, inputs, padding_mask.astype(bool)[:, None, None, :]
+    )
+    np.testing.assert_allclose(found, expected, atol=1e-5)
 
 
 def test_hidden_dim_must_divide_by_heads():
@@ -85,3 +96,21 @@ def test_fused_attention_falls_back_to_einsum_for_dropout_in_training():
 def test_unknown_attention_implementation_fails():
     with pytest.raises(ValueError, match="attention_implementation"):
         BertSelfAttention(num_heads=2, hidden_dim=8, attention_implementation="flash")
+
+
+@pytest.mark.parametrize("implementation", ["einsum", "dot_product_attention"])
+def test_attention_mask_matches_torch_with_a_block_diagonal_mask(implementation):
+    layer = BertSelfAttention(
+        num_heads=4,
+        hidden_dim=16,
+        dropout=0.0,
+        attention_implementation=implementation,
+    )
+    rng = np.random.default_rng(2)
+    inputs = rng.normal(size=(1, 6, 16)).astype("float32")
+    # Two packed instances (tokens 0-2 and 3-4) and one padding position.
+    blocks = np.array([1, 1, 1, 2, 2, 0])
+    attention_mask = (blocks[:, None] == blocks[None, :])[None]
+    found = keras.ops.convert_to_numpy(layer(inputs, attention_mask=attention_mask))
+    expected = _torch_attention(layer, inputs, attention_mask[:, None])
+    np.testing.assert_allclose(found, expected, atol=1e-5)

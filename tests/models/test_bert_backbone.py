@@ -159,3 +159,31 @@ def test_feature_extractor_rejects_missing_layers():
         backbone.feature_extractor(layers=(-4, -1))
     with pytest.raises(ValueError, match="combine"):
         backbone.feature_extractor(layers=(-1,), combine="mean")
+
+
+def test_packed_position_ids_restart_for_every_instance():
+    from keras_bert_impl.models.bert_backbone import packed_position_ids
+
+    padding_mask = np.array([[1, 1, 1, 2, 2, 3, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]])
+    found = keras.ops.convert_to_numpy(
+        packed_position_ids(keras.ops.convert_to_tensor(padding_mask, "int32"))
+    )
+    assert found.tolist() == [[0, 1, 2, 0, 1, 0, 6, 7], list(range(8))]
+
+
+def test_packed_backbone_has_the_same_weights_and_config_round_trip(tmp_path):
+    backbone = BertBackbone(**TINY, dropout=0.0)
+    backbone.save_to_preset(tmp_path / "tiny")
+    packed = BertBackbone.from_preset(str(tmp_path / "tiny"), packed_sequences=True)
+    assert packed.packed_sequences and not backbone.packed_sequences
+    assert [w.path for w in packed.weights] == [w.path for w in backbone.weights]
+    config = packed.get_config()
+    assert config["packed_sequences"] is True
+    assert BertBackbone.from_config(config).get_config() == config
+    # A row holding one instance (instance number 1 everywhere) is an unpacked row.
+    inputs = _inputs()
+    np.testing.assert_allclose(
+        packed.predict(inputs, verbose=0)["sequence_output"],
+        backbone.predict(inputs, verbose=0)["sequence_output"],
+        atol=1e-5,
+    )

@@ -104,3 +104,129 @@ def test_preset_round_trip_and_backbone_from_task_preset(tmp_path):
         pretrainer.backbone.predict(inputs, verbose=0)["pooled_output"],
         atol=1e-6,
     )
+
+
+def _packed_row(instance_lengths, row_length, vocab_size, seed=0):
+    """One packed row of `[CLS] A [SEP] B [SEP]`-shaped instances, and each alone.
+
+    Returns (row inputs with batch 1, list of instances with batch 1 each, the
+    offsets of the instances in the row). Two masked positions per instance.
+    """
+    rng = np.random.default_rng(seed)
+    row = {
+        key: np.zeros((1, row_length), "int32")
+        for key in ("token_ids", "segment_ids", "padding_mask")
+    }
+    row["token_ids"][:] = 7  # whatever sits under padding must not matter
+    mask_positions, next_sentence_positions, instances, offsets = [], [], [], []
+    offset = 0
+    for number, length in enumerate(instance_lengths, start=1):
+        token_ids = rng.integers(5, vocab_size, size=length).astype("int32")
+        segment_ids = (np.arange(length) >= length // 2).astype("int32")
+        masks = np.sort(rng.choice(np.arange(1, length), size=2, replace=False))
+        span = slice(offset, offset + length)
+        row["token_ids"][0, span] = token_ids
+        row["segment_ids"][0, span] = segment_ids
+        row["padding_mask"][0, span] = number
+        mask_positions.extend(masks + offset)
+        next_sentence_positions.append(offset)
+        instances.append(
+            {
+                "token_ids": token_ids[None],
+                "segment_ids": segment_ids[None],
+                "padding_mask": np.ones((1, length), "int32"),
+                "mask_positions": masks[None].astype("int32"),
+            }
+        )
+        offsets.append(offset)
+        offset += length
+    row["mask_positions"] = np.array([mask_positions], "int32")
+    row["next_sentence_positions"] = np.array(
+        [next_sentence_positions + [0] * 2], "int32"
+    )  # two empty slots
+    return row, instances, offsets
+
+
+def test_packed_rows_match_transformers_on_each_instance_alone(tmp_path):
+    from keras_bert_impl.convert import from_huggingface
+    from tests.huggingface_reference import huggingface_outputs
+    from tests.huggingface_reference import random_bert_for_pretraining
+
+    reference_model = random_bert_for_pretraining(tmp_path)
+    unpacked = from_huggingface(tmp_path)
+    backbone = BertBackbone.from_config(
+        {**unpacked.backbone.get_config(), "packed_sequences": True}
+    )
+    packed = BertPretrainer(backbone)
+    # The same variables in the same order: converted weights load as they are.
+    packed.set_weights(unpacked.get_weights())
+
+    lengths = (9, 6, 11)
+    row, instances, offsets = _packed_row(lengths, row_length=30, vocab_size=97)
+    ours = packed.predict(row, verbose=0)
+    sequence = backbone.predict(
+        {k: row[k] for k in ("token_ids", "segment_ids", "padding_mask")}, verbose=0
+    )["sequence_output"]
+    assert ours["mlm_logits"].shape == (1, 6, 97)
+    assert ours["nsp_logits"].shape == (1, 5, 2)
+    for index, (instance, offset, length) in enumerate(
+        zip(instances, offsets, lengths)
+    ):
+        reference = huggingface_outputs(reference_model, instance)
+        np.testing.assert_allclose(
+            sequence[0, offset : offset + length],
+            reference.hidden_states[-1].numpy()[0],
+            atol=1e-5,
+            rtol=0,
+        )
+        expected_mlm = reference.prediction_logits.numpy()[
+            0, instance["mask_positions"][0]
+        ]
+        np.testing.assert_allclose(
+            ours["mlm_logits"][0, 2 * index : 2 * index + 2],
+            expected_mlm,
+            atol=1e-5,
+            rtol=0,
+        )
+        np.testing.assert_allclose(
+            ours["nsp_logits"][0, index],
+            reference.seq_relationship_logits.numpy()[0],
+            atol=1e-5,
+            rtol=0,
+        )
+
+
+def test_packed_pretrainer_weighs_out_empty_next_sentence_slots():
+    pretrainer = _tiny_pretrainer(dropout=0.0, packed_sequences=True)
+    row, _, _ = _packed_row((5, 4), row_length=12, vocab_size=97)
+    x = {
+        key: np.repeat(value, 2, axis=0) for key, value in row.items()
+    }  # a batch of two rows
+    y = {
+        "mlm_logits": np.full((2, 4), 9, "int32"),
+        "nsp_logits": np.array([[0, 1, 0, 0], [1, 1, 0, 0]], "int32"),
+    }
+    weights = {
+        "mlm_logits": np.ones((2, 4), "float32"),
+        "nsp_logits": np.array([[1, 1, 0, 0]] * 2, "float32"),
+    }
+    first = pretrainer.evaluate(
+        x, y, sample_weight=weights, verbose=0, return_dict=True
+    )
+    changed = {key: value.copy() for key, value in y.items()}
+    changed["nsp_logits"][:, 2:] = 1  # labels of empty slots
+    second = pretrainer.evaluate(
+        x, changed, sample_weight=weights, verbose=0, return_dict=True
+    )
+    assert first["nsp_logits_loss"] == second["nsp_logits_loss"]
+    assert (
+        first["nsp_logits_next_sentence_accuracy"]
+        == second["nsp_logits_next_sentence_accuracy"]
+    )
+    assert set(pretrainer.input) == {
+        "token_ids",
+        "segment_ids",
+        "padding_mask",
+        "mask_positions",
+        "next_sentence_positions",
+    }

@@ -36,7 +36,7 @@ def sample_corpus(shared_data, tmp_path):
     return tmp_path
 
 
-def _records(corpus_dir, shared_data, name, dupe_factor, capsys):
+def _records(corpus_dir, shared_data, name, dupe_factor, capsys, extra_flags=()):
     vocab = shared_data / "vocab" / "uncased" / "vocab.txt"
     assert (
         main(
@@ -49,6 +49,7 @@ def _records(corpus_dir, shared_data, name, dupe_factor, capsys):
                 "--max_predictions_per_seq=10",
                 f"--dupe_factor={dupe_factor}",
                 "--num_workers=1",
+                *extra_flags,
             ]
         )
         == 0
@@ -123,3 +124,31 @@ def test_killed_run_resumes_and_ends_at_the_planned_step(
     result = json.loads(finished.stdout.strip().splitlines()[-1])
     assert result["global_step"] == 200
     assert (output / "model" / "task.weights.h5").is_file()
+
+
+def test_packed_records_train_through_pretrain(
+    sample_corpus, shared_data, tmp_path, capsys
+):
+    packing = ["--pack_sequences=true", "--short_seq_prob=0.5"]
+    train = _records(sample_corpus, shared_data, "train", 2, capsys, packing)
+    heldout = _records(sample_corpus, shared_data, "heldout", 2, capsys, packing)
+    flags = _pretrain_flags(sample_corpus, train, heldout, 30, tmp_path / "run")
+    assert main(flags + ["--save_checkpoints_steps=10"]) == 0
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert results["global_step"] == 30
+    assert 0 <= results["next_sentence_accuracy"] <= 1
+    assert results["loss"] > 0
+    config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert config["config"]["packed_sequences"] is True
+
+
+def test_packed_and_unpacked_files_do_not_mix(
+    sample_corpus, shared_data, tmp_path, capsys
+):
+    train = _records(
+        sample_corpus, shared_data, "train", 1, capsys, ["--pack_sequences=true"]
+    )
+    heldout = _records(sample_corpus, shared_data, "heldout", 1, capsys)
+    flags = _pretrain_flags(sample_corpus, train, heldout, 1, tmp_path / "run")
+    assert main(flags) == 2
+    assert "must be both packed" in capsys.readouterr().err

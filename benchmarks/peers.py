@@ -1,8 +1,9 @@
 """The contenders: our package, keras-hub (same Keras backend) and transformers (torch).
 
-Every builder returns a zero-argument callable that runs one unit of work (one
-train step, one inference batch, one end-to-end pass over a list of strings)
-and blocks until its results are on the host. Weights are random: only speed is
+Every builder returns a callable that runs one unit of work (one train step,
+one inference batch, one end-to-end pass over a list of strings, one epoch of
+fine-tuning on lists of strings and labels) and blocks until its results are on
+the host. Weights are random: only speed is
 measured here (correctness against the same peers is in tests/convert).
 """
 
@@ -112,7 +113,7 @@ def keras_hub_train_step(config, batch, length, num_masks, jit_compile="auto"):
     return step
 
 
-def _hf_config(config, dropout=0.1):
+def _hf_config(config, dropout=0.1, **kwargs):
     import transformers
 
     return transformers.BertConfig(
@@ -124,6 +125,7 @@ def _hf_config(config, dropout=0.1):
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
         max_position_embeddings=512,
+        **kwargs,
     )
 
 
@@ -148,15 +150,22 @@ def transformers_train_step(config, batch, length, num_masks):
     }
 
     def step():
-        optimizer.zero_grad(set_to_none=True)
-        loss = model(**inputs).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        loss.item()
+        _torch_train_step(model, optimizer, inputs)
 
     step.model = model
     return step
+
+
+def _torch_train_step(model, optimizer, inputs):
+    """One AdamW step with clip-norm 1.0, as Hugging Face's Trainer takes it."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    loss = model(**inputs).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    loss.item()
 
 
 # ---------------------------------------------------------------- inference
@@ -213,11 +222,12 @@ def transformers_inference_step(config, batch, length):
 # ---------------------------------------------------------------- real text
 
 
-def read_sst2_dev(limit=None):
-    path = SHARED / "glue" / "SST-2" / "dev.tsv"
+def read_sst2(split, limit=None):
+    """The first `limit` SST-2 `split` ("train", "dev") sentences and labels."""
+    path = SHARED / "glue" / "SST-2" / f"{split}.tsv"
     lines = path.read_text(encoding="utf-8").splitlines()[1:]
-    sentences = [line.split("\t")[0] for line in lines if line.strip()]
-    return sentences[:limit] if limit else sentences
+    rows = [line.split("\t") for line in lines if line.strip()][:limit]
+    return [row[0] for row in rows], [int(row[1]) for row in rows]
 
 
 def ours_text_embedder(config, batch, sequence_length, bucket_lengths):
@@ -309,3 +319,112 @@ def transformers_text_embedder(config, batch, sequence_length):
 
     embed.model = model
     return embed
+
+
+# ---------------------------------------------------------------- fine-tuning
+
+
+def ours_text_classifier_fit(config, batch, sequence_length):
+    """The plain user path: `BertClassifier.fit` on Python lists of strings.
+
+    Compiled as the task compiles itself (BERT's AdamW, warmup + decay, XLA
+    where Keras' `"auto"` picks it); whatever `fit` does with raw strings
+    (the preprocessor in `tf.data`, length bucketing) is what gets timed.
+    """
+    from keras_bert_impl.models import BertBackbone
+    from keras_bert_impl.models import BertClassifier
+    from keras_bert_impl.tokenizers import BertPreprocessor
+    from keras_bert_impl.tokenizers import BertTokenizer
+
+    classifier = BertClassifier(
+        BertBackbone(**config, dropout=0.1),
+        2,
+        preprocessor=BertPreprocessor(
+            BertTokenizer(VOCAB), sequence_length=sequence_length
+        ),
+    )
+
+    def fit(sentences, labels):
+        classifier.fit(
+            list(sentences), list(labels), batch_size=batch, epochs=1, verbose=0
+        )
+
+    fit.model = classifier
+    return fit
+
+
+def keras_hub_text_classifier_fit(config, batch, sequence_length):
+    """keras-hub's `BertTextClassifier` + its preprocessor at a fixed length."""
+    import keras
+    import keras_hub
+
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=str(VOCAB), lowercase=True)
+    classifier = keras_hub.models.BertTextClassifier(
+        keras_hub.models.BertBackbone(**config, dropout=0.1),
+        num_classes=2,
+        preprocessor=keras_hub.models.BertTextClassifierPreprocessor(
+            tokenizer, sequence_length=sequence_length
+        ),
+    )
+    # Its own loss and metric, our optimizer (its default is plain Adam): the
+    # optimizer update over 110M weights is a sizeable part of a short step.
+    classifier.compile(
+        optimizer=_bert_adamw(),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy()],
+    )
+
+    def fit(sentences, labels):
+        classifier.fit(
+            list(sentences), list(labels), batch_size=batch, epochs=1, verbose=0
+        )
+
+    fit.model = classifier
+    return fit
+
+
+def transformers_text_classifier_fit(
+    config, batch, sequence_length, group_by_length=False, seed=0
+):
+    """`BertForSequenceClassification` in a plain torch loop, dynamic padding.
+
+    The fast tokenizer truncates to `sequence_length`; batches are shuffled
+    (or, with `group_by_length`, drawn by the Trainer's `LengthGroupedSampler`:
+    similar lengths together) and padded to their longest member by
+    `DataCollatorWithPadding`; AdamW with clip-norm 1.0 as in our recipe.
+    """
+    import torch
+    import transformers
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    model = transformers.BertForSequenceClassification(
+        _hf_config(config, num_labels=2)
+    ).train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=5e-5, weight_decay=0.01, eps=1e-6
+    )
+    tokenizer = transformers.BertTokenizer(vocab=str(VOCAB))
+    collator = transformers.DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    generator = torch.Generator().manual_seed(seed)
+
+    def fit(sentences, labels):
+        encoded = tokenizer(
+            list(sentences), truncation=True, max_length=sequence_length
+        )
+        features = [
+            {key: encoded[key][index] for key in encoded} | {"labels": label}
+            for index, label in enumerate(labels)
+        ]
+        if group_by_length:
+            lengths = [len(ids) for ids in encoded["input_ids"]]
+            sampler = LengthGroupedSampler(batch, lengths=lengths, generator=generator)
+            order = list(sampler)
+        else:
+            order = torch.randperm(len(features), generator=generator).tolist()
+        for start in range(0, len(order), batch):
+            rows = order[start : start + batch]
+            inputs = collator([features[index] for index in rows])
+            _torch_train_step(model, optimizer, inputs)
+
+    fit.model = model
+    return fit

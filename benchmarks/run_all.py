@@ -12,6 +12,15 @@ One entry point, on the Keras backend that `KERAS_BACKEND` names. Sections:
   length bucketing (`keras_bert_impl.data.length_bucketing`) vs keras-hub's
   preprocessor + backbone at length 128 vs transformers' tokenizer with
   length-sorted dynamic padding.
+- `finetune_strings`: fine-tune BERT-Base on the first 4,000 SST-2 training
+  sentences from Python lists of strings, batch 32, length cap 128 — ours
+  `BertClassifier(..., preprocessor=BertPreprocessor(...)).fit` vs keras-hub
+  `BertTextClassifier` + its preprocessor at 128 vs transformers
+  `BertForSequenceClassification` with dynamic padding (shuffled, and
+  length-grouped). `--finetune_steps` x batch real sentences are timed after a
+  warm-up that compiles every shape; a full epoch is estimated from the steady
+  rate (ours: each bucket length's step time x the epoch's batches per bucket)
+  plus the compilation time.
 - `ablations`: the speed options of our model, side by side (XLA on/off,
   attention implementation, fused QKV, steps_per_execution).
 - `memory`: peak RSS of each peer's train step and inference batch, each in a
@@ -30,11 +39,14 @@ invocations are merged into the same files.
 
     KERAS_BACKEND=jax python benchmarks/run_all.py                 # everything
     KERAS_BACKEND=tensorflow python benchmarks/run_all.py --sections train,inference
+    KERAS_BACKEND=jax python benchmarks/run_all.py --sections finetune_strings
     python benchmarks/run_all.py --tiny                            # smoke run
 """
 
 import argparse
 import datetime
+import functools
+import gc
 import json
 import os
 import platform
@@ -56,6 +68,7 @@ SECTIONS = (
     "train",
     "inference",
     "sst2",
+    "finetune_strings",
     "ablations",
     "memory",
     "tokenizer",
@@ -66,6 +79,7 @@ SECTIONS = (
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip")
     parser.add_argument("--tiny", action="store_true", help="smoke run: tiny model")
     parser.add_argument("--config", choices=sorted(CONFIGS), default=None)
     parser.add_argument("--rounds", type=int, default=None)
@@ -89,6 +103,30 @@ def parse_args(argv=None):
         help="interleave the peers over this many slices of the sentences",
     )
     parser.add_argument(
+        "--finetune_sentences",
+        type=int,
+        default=4000,
+        help="the first N SST-2 training sentences: the epoch estimated",
+    )
+    parser.add_argument(
+        "--finetune_steps",
+        type=int,
+        default=8,
+        help="timed optimizer steps per peer (x --text_batch sentences)",
+    )
+    parser.add_argument(
+        "--finetune_rounds",
+        type=int,
+        default=1,
+        help="interleave the peers over this many slices of the timed steps",
+    )
+    parser.add_argument(
+        "--finetune_memory",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="peak RSS of each peer's fine-tuning warm-up, in a fresh process",
+    )
+    parser.add_argument(
         "--peers",
         default="ours,keras_hub,transformers",
         help="comma-separated subset of peers",
@@ -109,6 +147,10 @@ def parse_args(argv=None):
             min(args.infer_batch, 8),
         )
         args.text_batch = min(args.text_batch, 8)
+        # Three bucket lengths (16, 24, 32): fewer programs to compile.
+        args.text_length = min(args.text_length, 32)
+        args.finetune_sentences = min(args.finetune_sentences, 64)
+        args.finetune_steps = min(args.finetune_steps, 4)
     args.config = args.config or "base"
     args.rounds = args.rounds or 5
     if args.bucket_lengths == "auto":
@@ -250,12 +292,41 @@ def _warmup_sentences(lengths, batch):
     return sentences
 
 
+def _real_lengths(sentences, length_cap):
+    """Tokens of each sentence with [CLS] and [SEP], capped (numpy ints).
+
+    Our tokenizer; transformers' gives the same counts.
+    """
+    import numpy as np
+    import peers
+
+    from keras_bert_impl.tokenizers import BertTokenizer
+
+    tokenizer = BertTokenizer(peers.VOCAB)
+    lengths = [len(ids) for ids in tokenizer(list(sentences))]
+    return np.minimum(np.array(lengths) + 2, length_cap)
+
+
+def _real_token_flops(config, real_lengths):
+    """Forward FLOPs of the real tokens only: padding is waste, not work."""
+    return float(
+        sum(_common.encoder_flops_per_sequence(config, int(n)) for n in real_lengths)
+    )
+
+
+def _machine_rate():
+    """The best framework's fp32 matmul rate, measured once after a long section."""
+    matmuls = _common.matmul_steps()
+    _common.interleaved(matmuls, 3, warmup=1)
+    return max(_common.median(step.rates[1:]) for step in matmuls.values())
+
+
 def section_sst2(args):
     import numpy as np
     import peers
 
     config = CONFIGS[args.config]
-    sentences = peers.read_sst2_dev(args.sst2_limit)
+    sentences, _ = peers.read_sst2("dev", args.sst2_limit)
     batch, length = args.text_batch, args.text_length
     builders = {
         "ours": lambda: peers.ours_text_embedder(
@@ -287,20 +358,9 @@ def section_sst2(args):
             assert output.shape == (len(chunk), config["hidden_dim"])
             if name == "ours":
                 shapes.update(embedders[name].shapes)
-    # Real-token statistics (our tokenizer; transformers' gives the same counts).
-    from keras_bert_impl.tokenizers import BertTokenizer
-
-    tokenizer = BertTokenizer(peers.VOCAB)
-    real_lengths = np.minimum(
-        np.array([len(ids) for ids in tokenizer(sentences)]) + 2, length
-    )
-    useful_flops = float(
-        sum(_common.encoder_flops_per_sequence(config, int(n)) for n in real_lengths)
-    )
-    # One matmul measurement after the run for MFU (the text run is long).
-    matmuls = _common.matmul_steps()
-    _common.interleaved(matmuls, 3, warmup=1)
-    rate = max(_common.median(step.rates[1:]) for step in matmuls.values())
+    real_lengths = _real_lengths(sentences, length)
+    useful_flops = _real_token_flops(config, real_lengths)
+    rate = _machine_rate()
     summary = {
         "config": args.config,
         "sentences": len(sentences),
@@ -333,48 +393,291 @@ def section_sst2(args):
     return summary
 
 
+def _finetune_warmup_lengths(args, name):
+    """Ours trains one program per bucket length; the peers' longest batch."""
+    return args.bucket_lengths if name == "ours" else args.bucket_lengths[-1:]
+
+
+def _finetune_builders(config, batch, length):
+    import peers
+
+    return {
+        "ours": lambda: peers.ours_text_classifier_fit(config, batch, length),
+        "keras_hub": lambda: peers.keras_hub_text_classifier_fit(config, batch, length),
+        "transformers": lambda: peers.transformers_text_classifier_fit(
+            config, batch, length
+        ),
+        "transformers_grouped": lambda: peers.transformers_text_classifier_fit(
+            config, batch, length, group_by_length=True
+        ),
+    }
+
+
+def _timed_fit(fit, sentences, labels=None):
+    start = time.perf_counter()
+    fit(sentences, labels or [index % 2 for index in range(len(sentences))])
+    return time.perf_counter() - start
+
+
+def _finetune_warmup(name, fit, lengths, batch):
+    """Compilation time of one peer and, with several lengths, each one's step.
+
+    Two identical `fit` passes over one batch of every length: the first
+    compiles each shape (and trains), the second only trains; the difference
+    is the compilation. Then `fit` per length times its step. Each `fit`
+    call also pays a fixed setup (the input pipeline), measured as
+    `2 x fit(1 batch) - fit(2 batches)` at the shortest length and taken out
+    of the step times, so that they add up to an epoch of many batches.
+    """
+    passes = [_timed_fit(fit, _warmup_sentences(lengths, batch)) for _ in range(2)]
+    _common._log(f"warm-up {name}: {passes[0]:.1f} s, then {passes[1]:.1f} s")
+    result = {
+        "warmup_seconds": [round(s, 2) for s in passes],
+        "compile_seconds": max(passes[0] - passes[1], 0.0),
+    }
+    if len(lengths) > 1:
+        # The better of two calls per length: a shared machine's bursts (and a
+        # first call's one-off costs) would otherwise swamp short steps.
+        calls = {
+            length: min(
+                _timed_fit(fit, _warmup_sentences([length], batch)) for _ in range(2)
+            )
+            for length in lengths
+        }
+        two_batches = _timed_fit(fit, _warmup_sentences(lengths[:1], batch) * 2)
+        overhead = max(2 * calls[lengths[0]] - two_batches, 0.0)
+        _common._log(f"{name} per length: {calls}, 2 batches {two_batches:.2f} s")
+        result["fit_call_overhead_seconds"] = round(overhead, 2)
+        result["step_seconds"] = {
+            length: round(max(seconds - overhead, 0.0), 3)
+            for length, seconds in calls.items()
+        }
+    return result
+
+
+def _bucketed_seconds(real_lengths, batch, bucket_lengths, step_seconds):
+    """Steady seconds of one `fit` over examples of `real_lengths`, bucketed.
+
+    Every bucket's batches, its last partial one counted as a full step.
+    """
+    import numpy as np
+
+    buckets = np.searchsorted(bucket_lengths, real_lengths)
+    counts = np.bincount(buckets, minlength=len(bucket_lengths))
+    return float(
+        sum(
+            -(-int(count) // batch) * step_seconds[length]
+            for count, length in zip(counts, bucket_lengths)
+        )
+    )
+
+
+def section_finetune_strings(args):
+    import numpy as np
+    import peers
+
+    config = CONFIGS[args.config]
+    batch, length = args.text_batch, args.text_length
+    sentences, labels = peers.read_sst2("train", args.finetune_sentences)
+    timed = args.finetune_steps * batch
+    if timed > len(sentences):
+        sys.exit(
+            f"--finetune_steps {args.finetune_steps} x batch {batch} = {timed} "
+            f"sentences; --finetune_sentences holds only {len(sentences)}."
+        )
+    builders = _finetune_builders(config, batch, length)
+    # The length-grouped variant of transformers comes with transformers.
+    names = [
+        name
+        for name in builders
+        if name in args.peers or name.removesuffix("_grouped") in args.peers
+    ]
+    fits = {name: builders[name]() for name in names}
+    warmup = {
+        name: _finetune_warmup(name, fit, _finetune_warmup_lengths(args, name), batch)
+        for name, fit in fits.items()
+    }
+    # Timed: the first `timed` real sentences, one slice per round, the peers'
+    # order rotating, each slice one `fit` epoch of every peer. Ours meets
+    # them twice: the first time brings shapes the warm-up could not (each
+    # bucket's partial last batch), the second is the steady state.
+    bounds = np.linspace(0, timed, args.finetune_rounds + 1).astype(int)
+    slices = [slice(bounds[i], bounds[i + 1]) for i in range(args.finetune_rounds)]
+    seconds = {name: {"first": [], "steady": []} for name in fits}
+    for phase in ("first", "steady"):
+        for index, part in enumerate(slices):
+            shift = index % len(names)
+            for name in names[shift:] + names[:shift]:
+                if phase == "first" and name != "ours":
+                    continue
+                took = _timed_fit(fits[name], sentences[part], labels[part])
+                seconds[name][phase].append(took)
+                _common._log(f"{phase} round {index} {name}: {took:.2f} s")
+    real_lengths = _real_lengths(sentences, length)
+    timed_flops = _common.training_flops(
+        _real_token_flops(config, real_lengths[:timed])
+    )
+    rate = _machine_rate()
+    summary = {
+        "config": args.config,
+        "sentences": len(sentences),
+        "timed_sentences": timed,
+        "timed_steps": args.finetune_steps,
+        "rounds": args.finetune_rounds,
+        "batch": batch,
+        "length_cap": length,
+        "bucket_lengths": list(args.bucket_lengths),
+        "mean_real_tokens": round(float(real_lengths.mean()), 1),
+        "machine_gflops": round(rate / 1e9, 1),
+        "peers": {},
+    }
+    epoch_seconds = {}
+    for name in fits:
+        steady, entry = seconds[name]["steady"], dict(warmup[name])
+        compile_seconds = entry.pop("compile_seconds")
+        steady_epoch = len(sentences) * sum(steady) / timed
+        if name == "ours":
+            # Shapes first met in the timed slices; an epoch meets its own.
+            compile_seconds += max(sum(seconds[name]["first"]) - sum(steady), 0.0)
+            entry["first_pass_seconds"] = [round(s, 2) for s in seconds[name]["first"]]
+            # A slice of a few batches is mostly partial batches, one per
+            # bucket; an epoch is mostly full ones: it is estimated from the
+            # step time of each bucket length and the epoch's bucket sizes.
+            step_seconds, overhead = (
+                entry["step_seconds"],
+                entry["fit_call_overhead_seconds"],
+            )
+            entry["slice_seconds_predicted"] = [
+                round(
+                    overhead
+                    + _bucketed_seconds(
+                        real_lengths[part], batch, args.bucket_lengths, step_seconds
+                    ),
+                    2,
+                )
+                for part in slices
+            ]
+            steady_epoch = overhead + _bucketed_seconds(
+                real_lengths, batch, args.bucket_lengths, step_seconds
+            )
+        epoch_seconds[name] = compile_seconds + steady_epoch
+        summary["peers"][name] = {
+            "seconds": [round(s, 2) for s in steady],
+            "sentences_per_second": round(timed / sum(steady), 3),
+            "mfu": round(timed_flops / sum(steady) / rate, 3),
+            "compile_seconds": round(compile_seconds, 1),
+            "epoch_steady_seconds_estimate": round(steady_epoch, 1),
+            "epoch_seconds_estimate": round(epoch_seconds[name], 1),
+            "epoch_steady_sentences_per_second": round(
+                len(sentences) / steady_epoch, 3
+            ),
+            "epoch_sentences_per_second": round(
+                len(sentences) / epoch_seconds[name], 3
+            ),
+            **entry,
+        }
+    if "ours" in fits:
+        for name in fits:
+            peer = summary["peers"][name]
+            peer["ours_speedup"] = round(
+                _common.per_round_ratio(
+                    seconds[name]["steady"], seconds["ours"]["steady"]
+                ),
+                3,
+            )
+            peer["ours_epoch_steady_speedup"] = round(
+                peer["epoch_steady_seconds_estimate"]
+                / summary["peers"]["ours"]["epoch_steady_seconds_estimate"],
+                3,
+            )
+            peer["ours_epoch_speedup"] = round(
+                epoch_seconds[name] / epoch_seconds["ours"], 3
+            )
+    if args.finetune_memory:
+        # The probes' processes need the memory these models hold.
+        fits.clear()
+        gc.collect()
+        probed = [name for name in args.peers if name in builders]
+        summary["memory"] = _run_probes(args, "finetune_strings", probed)
+    summary["notes"] = [
+        "Each peer trains from Python lists of strings and int labels (random "
+        "init, dropout 0.1, BERT's AdamW with clip-norm 1.0 for every peer).",
+        "sentences/s (slice): timed_sentences (the first of the training file, "
+        "one slice per round, one `fit` call per slice and peer) over their "
+        "seconds; ours bucketed by length inside `fit`, so a slice of a few "
+        "batches is mostly partial batches (one per bucket) and this rate is "
+        "pessimistic for ours.",
+        "Epoch estimate, steady: peers = sentences / slice rate; ours = the "
+        "epoch's batches per bucket (our tokenizer's lengths) x each bucket "
+        "length's measured step time (partial batches counted as full), checked "
+        "against the slices (slice_seconds_predicted vs seconds).",
+        "compile_seconds = first - second of two identical warm-up passes (one "
+        "batch per length: ours every bucket length, the peers the cap), plus "
+        "for ours the first - second pass over the slices (partial batches are "
+        "new shapes). Epoch estimate = compile_seconds + steady epoch.",
+        "MFU counts the real (unpadded) tokens' training FLOPs (3x forward) only; "
+        "over the timed slices.",
+        "Peak RSS: a fresh process per peer, one warm-up pass (ours: every bucket "
+        "length).",
+    ]
+    return summary
+
+
 def section_ablations(args):
     import ablations
 
     return ablations.run(args)
 
 
+def _run_probes(args, work, names):
+    """Peak RSS of each peer's `work`, each in a fresh process (see `probe`).
+
+    Returns `{"work:name": probe result or {"error": ...}}`, each with its
+    peak relative to ours where both are there.
+    """
+    results = {}
+    for name in names:
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--probe",
+            f"{work}:{name}",
+            "--config",
+            args.config,
+            "--train_batch",
+            str(args.train_batch),
+            "--train_length",
+            str(args.train_length),
+            "--num_masks",
+            str(args.num_masks),
+            "--infer_batch",
+            str(args.infer_batch),
+            "--infer_length",
+            str(args.infer_length),
+            "--text_batch",
+            str(args.text_batch),
+            "--text_length",
+            str(args.text_length),
+            "--bucket_lengths",
+            ",".join(str(length) for length in args.bucket_lengths),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            results[f"{work}:{name}"] = {"error": done.stderr[-2000:]}
+            continue
+        results[f"{work}:{name}"] = json.loads(done.stdout.strip().splitlines()[-1])
+    ours = results.get(f"{work}:ours", {}).get("peak_above_imports_mib")
+    for entry in results.values():
+        if ours and entry.get("peak_above_imports_mib"):
+            entry["relative_to_ours"] = round(entry["peak_above_imports_mib"] / ours, 3)
+    return results
+
+
 def section_memory(args):
     """Peak RSS of each peer's work in a fresh process (imports all peers first)."""
     results = {}
     for work in ("train", "inference"):
-        for name in args.peers:
-            command = [
-                sys.executable,
-                os.path.abspath(__file__),
-                "--probe",
-                f"{work}:{name}",
-                "--config",
-                args.config,
-                "--train_batch",
-                str(args.train_batch),
-                "--train_length",
-                str(args.train_length),
-                "--num_masks",
-                str(args.num_masks),
-                "--infer_batch",
-                str(args.infer_batch),
-                "--infer_length",
-                str(args.infer_length),
-            ]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                results[f"{work}:{name}"] = {"error": done.stderr[-2000:]}
-                continue
-            results[f"{work}:{name}"] = json.loads(done.stdout.strip().splitlines()[-1])
-    for work in ("train", "inference"):
-        ours = results.get(f"{work}:ours", {}).get("peak_above_imports_mib")
-        for name in args.peers:
-            entry = results.get(f"{work}:{name}", {})
-            if ours and entry.get("peak_above_imports_mib"):
-                entry["relative_to_ours"] = round(
-                    entry["peak_above_imports_mib"] / ours, 3
-                )
+        results.update(_run_probes(args, work, args.peers))
     return {
         "config": args.config,
         "probes": results,
@@ -388,7 +691,7 @@ def section_memory(args):
 
 
 def probe(args):
-    """Child process of `section_memory`."""
+    """Child process of `_run_probes`."""
     import keras  # noqa: F401
     import keras_hub  # noqa: F401
     import peers
@@ -398,15 +701,25 @@ def probe(args):
     baseline = _common.current_rss()
     work, name = args.probe.split(":")
     config = CONFIGS[args.config]
+    repeats = 4
     if work == "train":
         step = getattr(peers, f"{name}_train_step")(
             config, args.train_batch, args.train_length, args.num_masks
         )
+    elif work == "finetune_strings":
+        fit = getattr(peers, f"{name}_text_classifier_fit")(
+            config, args.text_batch, args.text_length
+        )
+        warm = _warmup_sentences(_finetune_warmup_lengths(args, name), args.text_batch)
+        step = functools.partial(fit, warm, [0] * len(warm))
+        # One warm-up pass trains every shape: ours has 8 of them, and the
+        # largest one's activations are the peak.
+        repeats = 1
     else:
         step = getattr(peers, f"{name}_inference_step")(
             config, args.infer_batch, args.infer_length
         )
-    for _ in range(4):
+    for _ in range(repeats):
         step()
     peak = _common.max_rss()
     print(
@@ -549,6 +862,8 @@ def markdown(results):
         for note in section.get("notes", []):
             lines.append(f"\n- {note}")
         lines.append("")
+    if "finetune_strings" in sections:
+        lines += _finetune_lines(sections["finetune_strings"])
     if "ablations" in sections:
         lines += ["## Speed options of our model (ablations)", ""]
         lines += [
@@ -576,6 +891,40 @@ def markdown(results):
             lines += _owner_lines(sections[key])
             lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _finetune_lines(section):
+    lines = [
+        f"## Fine-tuning from strings (SST-2 train) — {section['config']}, "
+        f"{section['sentences']} sentences (epoch), {section['timed_sentences']} "
+        f"timed in {section['rounds']} rounds, batch {section['batch']}, cap "
+        f"{section['length_cap']}, buckets {section['bucket_lengths']}, mean real "
+        f"length {section['mean_real_tokens']}",
+        "",
+        f"Machine fp32 matmul rate: {section['machine_gflops']} GFLOP/s.",
+        "",
+        "| peer | sentences/s (slice) | ours speedup | epoch sentences/s (steady) "
+        "| ours speedup | compile s | epoch sentences/s (with compile) | ours "
+        "speedup | MFU | peak RSS vs ours |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    memory = section.get("memory", {})
+    for name, peer in section["peers"].items():
+        mem = memory.get(f"finetune_strings:{name}", {}).get("relative_to_ours")
+        lines.append(
+            f"| {name} | {peer['sentences_per_second']:.2f} | "
+            f"{_fmt(peer.get('ours_speedup'))}× | "
+            f"{peer['epoch_steady_sentences_per_second']:.2f} | "
+            f"{_fmt(peer.get('ours_epoch_steady_speedup'))}× | "
+            f"{peer['compile_seconds']:.0f} | "
+            f"{peer['epoch_sentences_per_second']:.2f} | "
+            f"{_fmt(peer.get('ours_epoch_speedup'))}× | "
+            f"{_fmt(peer.get('mfu'), '{:.0%}')} | {_fmt(mem)}× |"
+        )
+    for note in section.get("notes", []):
+        lines.append(f"\n- {note}")
+    lines.append("")
+    return lines
 
 
 def _owner_lines(entry):
@@ -614,9 +963,11 @@ def main(argv=None):
             results = json.load(f)
     results["machine"] = machine_info()
     wanted = [s for s in args.sections.split(",") if s]
-    for name in wanted:
+    skipped = [s for s in args.skip.split(",") if s]
+    for name in wanted + skipped:
         if name not in SECTIONS:
             sys.exit(f"unknown section {name!r}; choose from {SECTIONS}")
+    for name in [s for s in wanted if s not in skipped]:
         start = time.perf_counter()
         print(f"[run_all] {backend}: {name} ...", file=sys.stderr, flush=True)
         section = globals()[f"section_{name}"](args)

@@ -500,16 +500,11 @@ class BertTask(PresetMixin, keras.Model):
 
         from keras_bert_impl.data.length_bucketing import bucketed_batches
 
-        features = None
-        for batch in dataset.unbatch().batch(4096):  # every example, in order
-            batch = keras.tree.map_structure(np.asarray, batch)
-            features = (
-                batch
-                if features is None
-                else keras.tree.map_structure(
-                    lambda *parts: np.concatenate(parts), features, batch
-                )
-            )
+        # Every example, in input order, as one array per feature.
+        features = keras.tree.map_structure(
+            lambda *parts: np.concatenate(parts),
+            *[keras.tree.map_structure(np.asarray, batch) for batch in dataset],
+        )
         sequence_length = features["padding_mask"].shape[1]
         by_width = {}
         for rows, batch in bucketed_batches(features, batch_size):

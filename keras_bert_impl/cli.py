@@ -297,9 +297,10 @@ def _run_export(args):
     import pathlib
 
     from keras_bert_impl.export import export_from_run
+    from keras_bert_impl.models.preset_mixin import RUN_CONFIG_FILE
 
     options = {}
-    run_config = pathlib.Path(args.model) / "run_config.json"
+    run_config = pathlib.Path(args.model) / RUN_CONFIG_FILE
     if run_config.is_file():
         # A finetune run knows its labels, input arity and sequence length.
         config = json.loads(run_config.read_text())

@@ -29,6 +29,8 @@ from keras_bert_impl.models.preset_mixin import BACKBONE_WEIGHTS_FILE
 from keras_bert_impl.models.preset_mixin import CONFIG_FILE
 from keras_bert_impl.models.preset_mixin import METADATA_FILE
 from keras_bert_impl.models.preset_mixin import PREPROCESSOR_CONFIG_FILE
+from keras_bert_impl.models.preset_mixin import RUN_CONFIG_FILE
+from keras_bert_impl.models.preset_mixin import RUN_MODEL_DIR
 from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
 from keras_bert_impl.models.preset_mixin import TASK_LABELS_KEY
 from keras_bert_impl.models.preset_mixin import TASK_RECIPE_KEY
@@ -45,11 +47,6 @@ from keras_bert_impl.presets import file_sha256
 from keras_bert_impl.presets import read_vocabulary_tokens
 
 SOURCE_FORMATS = ("google", "huggingface", "keras_hub", "keras_bert")
-# A `keras-bert finetune` run directory (training/run_finetuning.py writes it):
-# `model/` is a task preset folder; the vocabulary, casing and class names sit
-# beside it.
-RUN_MODEL_DIR = "model"
-RUN_CONFIG_FILE = "run_config.json"
 # Config entries that fix the shapes of the weights: a known preset's must match.
 ARCHITECTURE_KEYS = (
     "vocabulary_size",

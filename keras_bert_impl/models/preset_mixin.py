@@ -24,6 +24,11 @@ PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
 METADATA_FILE = "metadata.json"
 TOKENIZER_CONFIG_FILE = "tokenizer.json"
 VOCABULARY_FILE = "vocab.txt"
+# A training run directory keeps its final model as a preset folder `model/`;
+# a fine-tuning run also writes `run_config.json` (task, labels, lengths) and
+# its vocabulary beside it, so predict, export and convert need no preset.
+RUN_MODEL_DIR = "model"
+RUN_CONFIG_FILE = "run_config.json"
 # Where setup.cfg's [options.data_files] installs the shipped presets.
 INSTALLED_PRESETS_SUBDIR = ("share", "keras_bert_impl", "presets")
 

@@ -15,8 +15,11 @@ import pathlib
 
 import numpy as np
 
-RUN_CONFIG_FILE = "run_config.json"
-FINAL_MODEL_DIR = "model"
+from keras_bert_impl.models.preset_mixin import RUN_CONFIG_FILE
+from keras_bert_impl.models.preset_mixin import RUN_MODEL_DIR
+from keras_bert_impl.models.preset_mixin import VOCABULARY_FILE
+from keras_bert_impl.models.preset_mixin import load_preset_model
+
 NER_TASKS = ("conll2003",)
 SQUAD_TASKS = ("squad", "squad_v2")
 CHOICE_TASKS = ("swag",)
@@ -329,7 +332,7 @@ def run_finetuning(
             verbose=verbose,
             shuffle=False,
         )
-    model.save_to_preset(pathlib.Path(output_dir) / FINAL_MODEL_DIR)
+    model.save_to_preset(pathlib.Path(output_dir) / RUN_MODEL_DIR)
     run_config = {
         "task_name": task.task_name,
         "task_kind": task.kind,
@@ -344,7 +347,7 @@ def run_finetuning(
     }
     _write_json(pathlib.Path(output_dir) / RUN_CONFIG_FILE, run_config)
     # Save the vocabulary beside the model: predict and export need no preset.
-    vocabulary_path = pathlib.Path(output_dir) / "vocab.txt"
+    vocabulary_path = pathlib.Path(output_dir) / VOCABULARY_FILE
     vocabulary_path.write_text("\n".join(tokenizer.get_vocabulary()) + "\n")
     results = run_evaluation(output_dir, data_dir, eval_batch_size, (model, task))
     global_step = max(checkpoint.step, checkpoint.initial_step)
@@ -360,10 +363,6 @@ def _write_json(path, content):
 
 def load_run(run_dir):
     """The fine-tuned model, its `TaskData` and run config of a run directory."""
-    from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
-    from keras_bert_impl.models.preset_mixin import TASK_WEIGHTS_FILE
-    from keras_bert_impl.models.preset_mixin import load_serialized
-    from keras_bert_impl.models.preset_mixin import load_weights_checked
     from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
 
     run_dir = pathlib.Path(run_dir)
@@ -373,11 +372,11 @@ def load_run(run_dir):
             f"{run_dir} is not a fine-tuning run directory: no {RUN_CONFIG_FILE}."
         )
     config = json.loads(config_file.read_text())
-    model_dir = run_dir / FINAL_MODEL_DIR
     # Whichever task class the run trained, as its task.json names it.
-    model = load_serialized(model_dir / TASK_CONFIG_FILE)
-    load_weights_checked(model, model_dir / TASK_WEIGHTS_FILE, model_dir)
-    tokenizer = BertTokenizer(str(run_dir / "vocab.txt"), lowercase=config["lowercase"])
+    model = load_preset_model(run_dir / RUN_MODEL_DIR)
+    tokenizer = BertTokenizer(
+        str(run_dir / VOCABULARY_FILE), lowercase=config["lowercase"]
+    )
     task = TaskData(
         config["task_name"],
         tokenizer,

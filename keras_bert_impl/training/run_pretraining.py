@@ -15,6 +15,8 @@ import time
 
 import keras
 
+from keras_bert_impl.models.preset_mixin import RUN_MODEL_DIR
+
 # The masked-LM and NSP metrics as Keras names them (output name + metric name)
 # and as the original tool reports them.
 REPORTED_METRICS = {
@@ -25,7 +27,6 @@ REPORTED_METRICS = {
     "nsp_logits_loss": "next_sentence_loss",
 }
 PRETRAINING_DATA_DIR = "pretraining_data"
-FINAL_MODEL_DIR = "model"
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -347,7 +348,7 @@ def run_pretraining(
         ).take(max_eval_steps)
         logs = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
 
-    pretrainer.save_to_preset(pathlib.Path(output_dir) / FINAL_MODEL_DIR)
+    pretrainer.save_to_preset(pathlib.Path(output_dir) / RUN_MODEL_DIR)
     global_step = max(checkpoint.step, checkpoint.initial_step)
     results = {"global_step": int(global_step), **reported_metrics(logs)}
     with open(os.path.join(output_dir, "eval_results.json"), "w") as file:

@@ -78,7 +78,7 @@ def ours_train_step(config, batch, length, num_masks, **options):
 def _bert_adamw():
     """Our pretraining optimizer (BERT's AdamW), for the keras-hub peer too."""
     try:
-        from keras_bert_impl.training.optimizers import create_optimizer
+        from keras_bert_impl.optimizers.create_optimizer import create_optimizer
     except ImportError:
         import keras
 
@@ -237,10 +237,10 @@ def ours_text_embedder(config, batch, sequence_length, bucket_lengths):
     ops), `bucketed_batches` cuts them into batches of at most
     `len(bucket_lengths)` shapes, and the backbone embeds each batch.
     """
-    from keras_bert_impl.data.length_bucketing import bucketed_batches
     from keras_bert_impl.models import BertBackbone
     from keras_bert_impl.tokenizers import BertPreprocessor
     from keras_bert_impl.tokenizers import BertTokenizer
+    from keras_bert_impl.utils.length_bucketing import bucketed_batches
 
     backbone = BertBackbone(**config)
     preprocessor = BertPreprocessor(

@@ -9,7 +9,7 @@ One entry point, on the Keras backend that `KERAS_BACKEND` names. Sections:
 - `inference`: fixed-length inference, BERT-Base, seq 128, batch 32 — ours
   `BertBackbone` vs keras-hub `BertBackbone` vs transformers `BertModel`.
 - `sst2`: embed the 872 SST-2 dev sentences end to end from strings — ours with
-  length bucketing (`keras_bert_impl.data.length_bucketing`) vs keras-hub's
+  length bucketing (`keras_bert_impl.utils.length_bucketing`) vs keras-hub's
   preprocessor + backbone at length 128 vs transformers' tokenizer with
   length-sorted dynamic padding.
 - `finetune_strings`: fine-tune BERT-Base on the first 4,000 SST-2 training
@@ -154,7 +154,7 @@ def parse_args(argv=None):
     args.config = args.config or "base"
     args.rounds = args.rounds or 5
     if args.bucket_lengths == "auto":
-        from keras_bert_impl.data.length_bucketing import bucket_lengths_for
+        from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
 
         args.bucket_lengths = bucket_lengths_for(args.text_length)
     else:

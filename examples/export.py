@@ -15,7 +15,7 @@ Run (after `python examples/finetune_glue.py --output_dir=runs/sst2`):
 import argparse
 import json
 
-from keras_bert_impl.export import export_from_run
+from keras_bert_impl.recipes.export_from_run import export_from_run
 
 
 def parse_args(argv):

@@ -25,9 +25,9 @@ import numpy as np
 
 import keras_bert_impl as kb
 from keras_bert_impl.data.glue import read_glue
+from keras_bert_impl.data.metrics import compute_glue_metrics
+from keras_bert_impl.optimizers.create_optimizer import create_optimizer
 from keras_bert_impl.presets import tokenizer_from_preset
-from keras_bert_impl.training import create_optimizer
-from keras_bert_impl.training.metrics import compute_glue_metrics
 
 # ../shared/data beside the project root, where the repository keeps its data.
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -21,9 +21,9 @@ import keras
 import keras_bert_impl as kb
 from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
 from keras_bert_impl.data.conll import read_conll2003
+from keras_bert_impl.data.metrics import compute_ner_metrics
 from keras_bert_impl.data.ner_featurizer import NerFeaturizer
 from keras_bert_impl.presets import tokenizer_from_preset
-from keras_bert_impl.training.metrics import compute_ner_metrics
 
 # ../shared/data beside the project root, where the repository keeps its data.
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -17,7 +17,7 @@ import argparse
 import json
 import pathlib
 
-from keras_bert_impl.training.run_pretraining import run_pretraining
+from keras_bert_impl.recipes.run_pretraining import run_pretraining
 
 # ../shared/data beside the project root, where the repository keeps its data.
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"

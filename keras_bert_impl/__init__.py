@@ -9,9 +9,14 @@ classifier = kb.BertClassifier(backbone, num_classes=2)
 ```
 """
 
-__version__ = "0.1.0"
+# `kb.convert`, `kb.export`, `kb.data` are reachable as attributes; importing
+# convert also registers its weight readers with the preset loader.
+from keras_bert_impl import convert  # noqa: E402,F401
+from keras_bert_impl import data  # noqa: E402,F401
+from keras_bert_impl import export  # noqa: E402,F401
 
 # Registers the optimizers so that saved `.keras` models load.
+from keras_bert_impl import optimizers  # noqa: E402,F401
 from keras_bert_impl import training  # noqa: E402,F401
 from keras_bert_impl.models import BertBackbone  # noqa: E402
 from keras_bert_impl.models import BertClassifier  # noqa: E402
@@ -21,6 +26,10 @@ from keras_bert_impl.models import BertQuestionAnswerer  # noqa: E402
 from keras_bert_impl.models import BertTokenClassifier  # noqa: E402
 from keras_bert_impl.tokenizers import BertPreprocessor  # noqa: E402
 from keras_bert_impl.tokenizers import BertTokenizer  # noqa: E402
+from keras_bert_impl.utils.moved_modules import install_moved_module_finder  # noqa: E402
+from keras_bert_impl.utils.version import __version__  # noqa: F401
+
+install_moved_module_finder()
 
 __all__ = [
     "BertBackbone",

@@ -44,7 +44,7 @@ def _add_demo(subparsers):
 
 
 def _run_demo(args):
-    from keras_bert_impl.demo import run_demo
+    from keras_bert_impl.recipes.demo import run_demo
 
     return run_demo(
         output_dir=args.output_dir,
@@ -163,7 +163,7 @@ def _add_pretrain(subparsers):
 
 
 def _run_pretrain(args):
-    from keras_bert_impl.training.run_pretraining import run_pretraining
+    from keras_bert_impl.recipes.run_pretraining import run_pretraining
 
     options = {k: v for k, v in vars(args).items() if k not in ("handler", "command")}
     return run_pretraining(**options)
@@ -213,7 +213,7 @@ def _add_finetune(subparsers):
 
 
 def _run_finetune(args):
-    from keras_bert_impl.training.run_finetuning import run_finetuning
+    from keras_bert_impl.recipes.run_finetuning import run_finetuning
 
     feature_layers = None
     if args.feature_layers:
@@ -249,7 +249,7 @@ def _add_evaluate(subparsers):
 
 
 def _run_evaluate(args):
-    from keras_bert_impl.training.run_finetuning import run_evaluation
+    from keras_bert_impl.recipes.run_finetuning import run_evaluation
 
     return run_evaluation(args.model, args.data_dir, args.eval_batch_size)
 
@@ -277,7 +277,7 @@ def _add_predict(subparsers):
 
 
 def _run_predict(args):
-    from keras_bert_impl.training.run_finetuning import run_prediction
+    from keras_bert_impl.recipes.run_finetuning import run_prediction
 
     for result in run_prediction(args.model, args.input, args.batch_size):
         _print_json(result)
@@ -296,8 +296,8 @@ def _add_export(subparsers):
 def _run_export(args):
     import pathlib
 
-    from keras_bert_impl.export import export_from_run
-    from keras_bert_impl.models.preset_mixin import RUN_CONFIG_FILE
+    from keras_bert_impl.recipes.export_from_run import export_from_run
+    from keras_bert_impl.utils.preset_files import RUN_CONFIG_FILE
 
     options = {}
     run_config = pathlib.Path(args.model) / RUN_CONFIG_FILE
@@ -341,7 +341,7 @@ def _add_convert(subparsers):
 
 
 def _run_convert(args):
-    from keras_bert_impl.convert import convert_to_preset
+    from keras_bert_impl.recipes.convert_to_preset import convert_to_preset
 
     path = convert_to_preset(args.source, args.preset, source_format=args.source_format)
     return {"preset": str(path)}

@@ -81,7 +81,7 @@ class GlueTask:
         label_list: tuple of str. The labels as written in the files, in the order that
             gives class ids; empty for regression.
         metric_names: tuple of str. The scores GLUE reports for the task, as keys of
-            `keras_bert_impl.training.metrics.compute_glue_metrics`' result.
+            `keras_bert_impl.data.metrics.compute_glue_metrics`' result.
         labeled_columns: GlueColumns. Layout of the train and dev files.
         test_columns: GlueColumns. Layout of the (unlabeled) test files.
         split_files: mapping from split name to file name inside the task's folder.

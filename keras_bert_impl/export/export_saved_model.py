@@ -20,7 +20,7 @@ from keras_bert_impl.models.bert_backbone import BertBackbone
 from keras_bert_impl.models.bert_classifier import BertClassifier
 from keras_bert_impl.models.bert_question_answerer import BertQuestionAnswerer
 from keras_bert_impl.models.bert_token_classifier import BertTokenClassifier
-from keras_bert_impl.models.preset_mixin import staged_directory
+from keras_bert_impl.utils.file_io import staged_directory
 
 SERVING_SIGNATURE = "serving_default"
 """The raw-strings signature."""

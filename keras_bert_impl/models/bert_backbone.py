@@ -3,9 +3,9 @@ from keras import ops
 
 from keras_bert_impl.layers.bert_embeddings import BertEmbeddings
 from keras_bert_impl.layers.bert_encoder_block import BertEncoderBlock
-from keras_bert_impl.models.preset_mixin import PresetMixin
-from keras_bert_impl.models.preset_mixin import backbone_from_preset_dir
-from keras_bert_impl.models.preset_mixin import write_backbone_preset
+from keras_bert_impl.utils.preset_io import PresetMixin
+from keras_bert_impl.utils.preset_io import backbone_from_preset_dir
+from keras_bert_impl.utils.preset_io import write_backbone_preset
 
 
 def packed_attention_mask(padding_mask):

@@ -4,17 +4,17 @@ import json
 import keras
 
 from keras_bert_impl.models.bert_backbone import BertBackbone
-from keras_bert_impl.models.preset_mixin import PREPROCESSOR_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import TASK_LABELS_KEY
-from keras_bert_impl.models.preset_mixin import TASK_WEIGHTS_FILE
-from keras_bert_impl.models.preset_mixin import PresetMixin
-from keras_bert_impl.models.preset_mixin import _read_json
-from keras_bert_impl.models.preset_mixin import _write_json
-from keras_bert_impl.models.preset_mixin import backbone_from_preset_dir
-from keras_bert_impl.models.preset_mixin import load_serialized
-from keras_bert_impl.models.preset_mixin import load_weights_checked
-from keras_bert_impl.models.preset_mixin import write_backbone_preset
+from keras_bert_impl.utils.file_io import read_json as _read_json
+from keras_bert_impl.utils.file_io import write_json as _write_json
+from keras_bert_impl.utils.preset_files import PREPROCESSOR_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import TASK_LABELS_KEY
+from keras_bert_impl.utils.preset_files import TASK_WEIGHTS_FILE
+from keras_bert_impl.utils.preset_io import PresetMixin
+from keras_bert_impl.utils.preset_io import backbone_from_preset_dir
+from keras_bert_impl.utils.preset_io import load_serialized
+from keras_bert_impl.utils.preset_io import load_weights_checked
+from keras_bert_impl.utils.preset_io import write_backbone_preset
 
 
 def _has_strings(value):
@@ -189,7 +189,7 @@ class BertTask(PresetMixin, keras.Model):
         """
         # Imported here: models must not import `keras_bert_impl.training` (and
         # so the data pipeline) at module level.
-        from keras_bert_impl.training.optimizers import create_optimizer
+        from keras_bert_impl.optimizers.create_optimizer import create_optimizer
 
         # Kept for `fit` to re-plan the "auto" optimizer; set past Keras'
         # tracking, which would otherwise adopt the metric objects in it.
@@ -368,9 +368,9 @@ class BertTask(PresetMixin, keras.Model):
         x = x.map(self._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE)
         sequence_length = _bucketable_length(x.element_spec)
         if bucketed and sequence_length:
-            from keras_bert_impl.data.length_bucketing import bucket_by_length
-            from keras_bert_impl.data.length_bucketing import bucket_lengths_for
-            from keras_bert_impl.data.length_bucketing import num_bucketed_batches
+            from keras_bert_impl.utils.length_bucketing import bucket_by_length
+            from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
+            from keras_bert_impl.utils.length_bucketing import num_bucketed_batches
 
             bucket_lengths = bucket_lengths_for(sequence_length)
             # One tokenizing pass for the lengths gives the number of batches:
@@ -498,7 +498,7 @@ class BertTask(PresetMixin, keras.Model):
         """
         import numpy as np
 
-        from keras_bert_impl.data.length_bucketing import bucketed_batches
+        from keras_bert_impl.utils.length_bucketing import bucketed_batches
 
         # Every example, in input order, as one array per feature.
         features = keras.tree.map_structure(

@@ -3,8 +3,8 @@ import pytest
 
 from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
 from keras_bert_impl.data.conll import read_conll2003
+from keras_bert_impl.data.metrics import compute_ner_metrics
 from keras_bert_impl.data.ner_featurizer import NerFeaturizer
-from keras_bert_impl.training.metrics import compute_ner_metrics
 
 
 @pytest.fixture(scope="module")

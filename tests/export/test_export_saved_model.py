@@ -19,13 +19,13 @@ from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
 from keras_bert_impl.data.ner_featurizer import NerFeaturizer
 from keras_bert_impl.data.squad import SquadExample
 from keras_bert_impl.data.squad_featurizer import SquadFeaturizer
-from keras_bert_impl.export import export_from_run
 from keras_bert_impl.export import export_saved_model
-from keras_bert_impl.export.export_from_run import find_preset_dir
 from keras_bert_impl.models import BertBackbone
 from keras_bert_impl.models import BertClassifier
 from keras_bert_impl.models import BertQuestionAnswerer
 from keras_bert_impl.models import BertTokenClassifier
+from keras_bert_impl.recipes.export_from_run import export_from_run
+from keras_bert_impl.recipes.export_from_run import find_preset_dir
 from keras_bert_impl.tokenizers import BertPreprocessor
 from keras_bert_impl.tokenizers import BertTokenizer
 

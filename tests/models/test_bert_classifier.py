@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.models import BertClassifier
-from tests.models.task_test_utils import assert_overfits
-from tests.models.task_test_utils import assert_round_trips
-from tests.models.task_test_utils import call
-from tests.models.task_test_utils import fast_compile
-from tests.models.task_test_utils import random_inputs
-from tests.models.task_test_utils import tiny_backbone
-from tests.models.task_test_utils import tiny_preprocessor
+from tests.bert_test_case import assert_overfits
+from tests.bert_test_case import assert_round_trips
+from tests.bert_test_case import call
+from tests.bert_test_case import fast_compile
+from tests.bert_test_case import random_inputs
+from tests.bert_test_case import tiny_backbone
+from tests.bert_test_case import tiny_preprocessor
 
 
 def test_regression_overfits_a_small_batch():

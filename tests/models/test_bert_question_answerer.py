@@ -1,12 +1,12 @@
 import numpy as np
 
 from keras_bert_impl.models import BertQuestionAnswerer
-from tests.models.task_test_utils import assert_overfits
-from tests.models.task_test_utils import assert_round_trips
-from tests.models.task_test_utils import call
-from tests.models.task_test_utils import random_inputs
-from tests.models.task_test_utils import tiny_backbone
-from tests.models.task_test_utils import tiny_preprocessor
+from tests.bert_test_case import assert_overfits
+from tests.bert_test_case import assert_round_trips
+from tests.bert_test_case import call
+from tests.bert_test_case import random_inputs
+from tests.bert_test_case import tiny_backbone
+from tests.bert_test_case import tiny_preprocessor
 
 
 def test_overfits_start_and_end_positions():

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.models import BertClassifier
-from keras_bert_impl.training.adam_weight_decay import AdamWeightDecay
-from keras_bert_impl.training.linear_warmup_decay import LinearWarmupDecay
-from tests.models.task_test_utils import random_inputs
-from tests.models.task_test_utils import tiny_backbone
-from tests.models.task_test_utils import tiny_preprocessor
+from keras_bert_impl.optimizers.adam_weight_decay import AdamWeightDecay
+from keras_bert_impl.optimizers.linear_warmup_decay import LinearWarmupDecay
+from tests.bert_test_case import random_inputs
+from tests.bert_test_case import tiny_backbone
+from tests.bert_test_case import tiny_preprocessor
 
 
 def test_default_compilation_is_the_papers_fine_tuning_recipe():
@@ -84,7 +84,7 @@ def test_strings_without_a_preprocessor_fail_clearly():
 
 
 def _texts_of_many_lengths(count, seed=0):
-    from tests.models.task_test_utils import TINY_VOCABULARY
+    from tests.bert_test_case import TINY_VOCABULARY
 
     rng = np.random.default_rng(seed)
     words = TINY_VOCABULARY[5:]
@@ -93,7 +93,7 @@ def _texts_of_many_lengths(count, seed=0):
 
 def test_strings_are_batched_by_length_and_predicted_in_input_order():
     from keras_bert_impl.models import BertTokenClassifier
-    from tests.models.task_test_utils import call
+    from tests.bert_test_case import call
 
     backbone = tiny_backbone(max_sequence_length=64)
     preprocessor = tiny_preprocessor(sequence_length=64)

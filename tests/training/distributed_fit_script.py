@@ -27,9 +27,9 @@ if BACKEND == "tensorflow":
         [tf.config.LogicalDeviceConfiguration()] * 2,
     )
 
+from keras_bert_impl.optimizers.create_optimizer import create_optimizer  # noqa: E402
 from keras_bert_impl.training.distribution import distribution_scope  # noqa: E402
 from keras_bert_impl.training.distribution import global_batch_size  # noqa: E402
-from keras_bert_impl.training.optimizers import create_optimizer  # noqa: E402
 
 HIDDEN, INTERMEDIATE, VOCAB, SEQ = 8, 16, 24, 4
 

@@ -65,7 +65,7 @@ def train(run_dir, mode="ours", kill_at=-1):
     import keras
     import numpy as np
 
-    from keras_bert_impl.training.optimizers import create_optimizer
+    from keras_bert_impl.optimizers.create_optimizer import create_optimizer
     from keras_bert_impl.training.resumable_checkpoint import ResumableCheckpoint
 
     model = build_model()

@@ -8,13 +8,13 @@ from keras_bert_impl.export.export_saved_model import SERVING_SIGNATURE
 from keras_bert_impl.export.export_saved_model import TOKEN_IDS_SIGNATURE
 from keras_bert_impl.export.export_saved_model import export_saved_model
 from keras_bert_impl.models.bert_backbone import BertBackbone
-from keras_bert_impl.models.preset_mixin import CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import METADATA_FILE
-from keras_bert_impl.models.preset_mixin import PREPROCESSOR_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import _read_json
-from keras_bert_impl.models.preset_mixin import load_serialized
-from keras_bert_impl.models.preset_mixin import resolve_preset
+from keras_bert_impl.utils.file_io import read_json as _read_json
+from keras_bert_impl.utils.preset_files import CONFIG_FILE
+from keras_bert_impl.utils.preset_files import METADATA_FILE
+from keras_bert_impl.utils.preset_files import PREPROCESSOR_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import resolve_preset
+from keras_bert_impl.utils.preset_io import load_serialized
 
 _LABEL_KEYS = ("label_names", "labels", "label_list")
 _PAIR_KEYS = ("text_pair", "sentence_pair")

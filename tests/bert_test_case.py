@@ -13,17 +13,21 @@ TINY_VOCABULARY = [
 ]  # fmt: skip
 
 
-def tiny_backbone(dropout=0.0, max_sequence_length=16, **kwargs):
-    return BertBackbone(
-        vocabulary_size=len(TINY_VOCABULARY),
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=max_sequence_length,
-        dropout=dropout,
-        **kwargs,
-    )
+# The one tiny architecture of the tests (BertBackbone arguments, vocabulary aside).
+TINY_BACKBONE_CONFIG = dict(
+    num_layers=1,
+    num_heads=2,
+    hidden_dim=16,
+    intermediate_dim=32,
+    max_sequence_length=16,
+    dropout=0.0,
+)
+
+
+def tiny_backbone(**overrides):
+    """A `BertBackbone` of `TINY_BACKBONE_CONFIG` over `TINY_VOCABULARY`."""
+    config = {"vocabulary_size": len(TINY_VOCABULARY), **TINY_BACKBONE_CONFIG}
+    return BertBackbone(**{**config, **overrides})
 
 
 def tiny_preprocessor(sequence_length=12):

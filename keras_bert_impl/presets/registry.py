@@ -20,24 +20,24 @@ import re
 
 from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
 from keras_bert_impl.data.glue import GLUE_TASKS
-from keras_bert_impl.models.preset_mixin import BACKBONE_WEIGHTS_FILE
-from keras_bert_impl.models.preset_mixin import CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import METADATA_FILE
-from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import TASK_LABELS_KEY
-from keras_bert_impl.models.preset_mixin import TASK_RECIPE_KEY
-from keras_bert_impl.models.preset_mixin import TASK_WEIGHTS_FILE
-from keras_bert_impl.models.preset_mixin import TOKENIZER_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import VOCABULARY_FILE
-from keras_bert_impl.models.preset_mixin import _read_json
-from keras_bert_impl.models.preset_mixin import _write_json
-from keras_bert_impl.models.preset_mixin import available_presets
-from keras_bert_impl.models.preset_mixin import convert_command
-from keras_bert_impl.models.preset_mixin import external_weights_folder
-from keras_bert_impl.models.preset_mixin import presets_home
-from keras_bert_impl.models.preset_mixin import read_metadata
-from keras_bert_impl.models.preset_mixin import resolve_preset
-from keras_bert_impl.models.preset_mixin import shipped_presets_dir
+from keras_bert_impl.utils.file_io import read_json as _read_json
+from keras_bert_impl.utils.file_io import write_json as _write_json
+from keras_bert_impl.utils.preset_files import BACKBONE_WEIGHTS_FILE
+from keras_bert_impl.utils.preset_files import CONFIG_FILE
+from keras_bert_impl.utils.preset_files import METADATA_FILE
+from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import TASK_LABELS_KEY
+from keras_bert_impl.utils.preset_files import TASK_RECIPE_KEY
+from keras_bert_impl.utils.preset_files import TASK_WEIGHTS_FILE
+from keras_bert_impl.utils.preset_files import TOKENIZER_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import VOCABULARY_FILE
+from keras_bert_impl.utils.preset_files import available_presets
+from keras_bert_impl.utils.preset_files import convert_command
+from keras_bert_impl.utils.preset_files import presets_home
+from keras_bert_impl.utils.preset_files import read_metadata
+from keras_bert_impl.utils.preset_files import resolve_preset
+from keras_bert_impl.utils.preset_files import shipped_presets_dir
+from keras_bert_impl.utils.preset_io import external_weights_folder
 
 LICENSE = "Apache-2.0"
 GOOGLE_URL = "https://storage.googleapis.com/bert_models"

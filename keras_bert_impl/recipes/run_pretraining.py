@@ -15,7 +15,7 @@ import time
 
 import keras
 
-from keras_bert_impl.models.preset_mixin import RUN_MODEL_DIR
+from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 
 # The masked-LM and NSP metrics as Keras names them (output name + metric name)
 # and as the original tool reports them.
@@ -114,15 +114,15 @@ def initialize_from_checkpoint(pretrainer, checkpoint):
     folder. The pretraining heads are copied when the checkpoint has them;
     otherwise they keep their fresh initialisation.
     """
-    from keras_bert_impl.convert import detect_source_format
     from keras_bert_impl.convert import from_google_checkpoint
     from keras_bert_impl.convert import from_huggingface
     from keras_bert_impl.convert import from_keras_hub
     from keras_bert_impl.models.bert_backbone import BertBackbone
     from keras_bert_impl.models.bert_pretrainer import BertPretrainer
-    from keras_bert_impl.models.preset_mixin import CONFIG_FILE
-    from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
-    from keras_bert_impl.models.preset_mixin import resolve_preset
+    from keras_bert_impl.recipes.convert_to_preset import detect_source_format
+    from keras_bert_impl.utils.preset_files import CONFIG_FILE
+    from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
+    from keras_bert_impl.utils.preset_files import resolve_preset
 
     checkpoint = str(checkpoint)
     if checkpoint.endswith(".weights.h5"):
@@ -248,10 +248,10 @@ def run_pretraining(
     from keras_bert_impl.data.pretraining_dataset import expand_files
     from keras_bert_impl.data.pretraining_dataset import packed_instances_per_row
     from keras_bert_impl.data.pretraining_dataset import pretraining_dataset
+    from keras_bert_impl.optimizers.create_optimizer import create_optimizer
     from keras_bert_impl.training.callbacks import default_callbacks
     from keras_bert_impl.training.distribution import distribution_scope
     from keras_bert_impl.training.distribution import global_batch_size
-    from keras_bert_impl.training.optimizers import create_optimizer
 
     if bool(input_file) == bool(corpus):
         raise ValueError("Give the training data: --input_file or --corpus, not both.")

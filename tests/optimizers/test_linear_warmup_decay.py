@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_bert_impl.training.linear_warmup_decay import LinearWarmupDecay
+from keras_bert_impl.optimizers.linear_warmup_decay import LinearWarmupDecay
 
 
 def _values(schedule, steps):

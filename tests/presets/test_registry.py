@@ -7,20 +7,22 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.models import BertBackbone
-from keras_bert_impl.models.preset_mixin import shipped_presets_dir
-from keras_bert_impl.presets import PRESETS
-from keras_bert_impl.presets import VOCABULARIES
-from keras_bert_impl.presets import backbone_parameter_count
-from keras_bert_impl.presets import file_sha256
 from keras_bert_impl.presets import list_presets
 from keras_bert_impl.presets import preset_vocabulary
-from keras_bert_impl.presets import read_vocabulary_tokens
-from keras_bert_impl.presets import task_head_parameter_count
 from keras_bert_impl.presets import tokenizer_from_preset
-from keras_bert_impl.presets import write_shipped_presets
+from keras_bert_impl.presets.registry import PRESETS
+from keras_bert_impl.presets.registry import VOCABULARIES
+from keras_bert_impl.presets.registry import backbone_parameter_count
+from keras_bert_impl.presets.registry import task_head_parameter_count
+from keras_bert_impl.presets.registry import write_shipped_presets
+from keras_bert_impl.utils.file_io import file_sha256
+from keras_bert_impl.utils.preset_files import shipped_presets_dir
+from keras_bert_impl.utils.vocabulary_file import (
+    read_vocabulary as read_vocabulary_tokens,
+)
 from tests.huggingface_reference import minilm_folder
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 # DESIGN.md's numbers; the rest are those of each release's architecture.
 DOCUMENTED_PARAMETERS = {
     "bert_tiny_en_uncased": 4_385_920,

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from keras_bert_impl.training.adam_weight_decay import AdamWeightDecay
+from keras_bert_impl.optimizers.adam_weight_decay import AdamWeightDecay
 
 
 class _OutputBias(keras.layers.Layer):

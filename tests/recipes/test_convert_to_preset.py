@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.convert import CheckpointMismatchError
-from keras_bert_impl.convert import convert_to_preset
-from keras_bert_impl.convert import detect_source_format
 from keras_bert_impl.models import BertBackbone
 from keras_bert_impl.models import BertPretrainer
+from keras_bert_impl.recipes.convert_to_preset import convert_to_preset
+from keras_bert_impl.recipes.convert_to_preset import detect_source_format
+from keras_bert_impl.utils.file_io import file_sha256
 from tests.convert.google_reference import bert_config
 from tests.convert.google_reference import google_tensors
 from tests.convert.google_reference import tiny_vocabulary
@@ -97,7 +98,7 @@ def test_google_release_into_the_cache(sources, cache):
         backbone.get_weights()[0], pretrainer.backbone.get_weights()[0]
     )
     if (path / "preprocessor.json").is_file():
-        from keras_bert_impl.models.preset_mixin import load_serialized
+        from keras_bert_impl.utils.preset_io import load_serialized
 
         preprocessor = load_serialized(path / "preprocessor.json")
         assert preprocessor.tokenizer.vocabulary_size() == 97
@@ -159,7 +160,7 @@ def test_failure_while_writing_keeps_the_previous_preset(sources, cache, monkeyp
     convert_to_preset(sources / "huggingface", "tiny")
     before = (cache / "tiny" / "metadata.json").read_bytes()
 
-    from keras_bert_impl.convert import preset_conversion
+    from keras_bert_impl.recipes import convert_to_preset as preset_conversion
 
     def fail(*args, **kwargs):
         raise OSError("disk full")
@@ -199,9 +200,9 @@ TINY_LABELS = ["O", "B-X", "I-X"]
 
 @pytest.fixture
 def task_presets(tmp_path, monkeypatch, sources):
-    from keras_bert_impl import presets
-    from keras_bert_impl.convert import preset_conversion
-    from keras_bert_impl.models import preset_mixin
+    from keras_bert_impl.presets import registry as presets
+    from keras_bert_impl.recipes import convert_to_preset as preset_conversion
+    from keras_bert_impl.utils import preset_files as preset_mixin
     from tests.huggingface_reference import TINY_CONFIG
 
     vocabulary = sources / "huggingface" / "vocab.txt"
@@ -209,7 +210,7 @@ def task_presets(tmp_path, monkeypatch, sources):
         presets.VOCABULARIES,
         "tiny",
         {
-            "vocabulary_sha256": presets.file_sha256(vocabulary),
+            "vocabulary_sha256": file_sha256(vocabulary),
             "vocabulary_size": 97,
             "vocabulary_bytes": vocabulary.stat().st_size,
         },

@@ -1,8 +1,8 @@
 import keras
 
-from keras_bert_impl.training.gradients import BertGradientHandling
-from keras_bert_impl.training.variable_patterns import BERT_WEIGHT_DECAY_EXCLUSIONS
-from keras_bert_impl.training.variable_patterns import matches_any
+from keras_bert_impl.optimizers.gradients import BertGradientHandling
+from keras_bert_impl.optimizers.variable_patterns import BERT_WEIGHT_DECAY_EXCLUSIONS
+from keras_bert_impl.optimizers.variable_patterns import matches_any
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")

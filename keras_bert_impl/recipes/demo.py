@@ -90,11 +90,11 @@ def run_demo(
     from keras_bert_impl.data.default_corpus import write_default_corpus
     from keras_bert_impl.data.pretraining_data import create_pretraining_data
     from keras_bert_impl.data.pretraining_dataset import pretraining_dataset
+    from keras_bert_impl.recipes.run_pretraining import build_pretrainer
+    from keras_bert_impl.recipes.run_pretraining import reported_metrics
+    from keras_bert_impl.recipes.run_pretraining import run_pretraining
     from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
     from keras_bert_impl.tokenizers.learn_vocabulary import learn_vocabulary
-    from keras_bert_impl.training.run_pretraining import build_pretrainer
-    from keras_bert_impl.training.run_pretraining import reported_metrics
-    from keras_bert_impl.training.run_pretraining import run_pretraining
 
     started = time.monotonic()
     output_dir = pathlib.Path(output_dir)

@@ -11,7 +11,6 @@ import warnings
 
 import keras
 
-from keras_bert_impl import __version__
 from keras_bert_impl.convert.google_checkpoint import find_google_checkpoint
 from keras_bert_impl.convert.google_checkpoint import from_google_checkpoint
 from keras_bert_impl.convert.huggingface import assign_huggingface_tensors
@@ -25,26 +24,29 @@ from keras_bert_impl.convert.keras_hub import VOCABULARY_FILE as KERAS_HUB_VOCAB
 from keras_bert_impl.convert.keras_hub import from_keras_hub
 from keras_bert_impl.models.bert_pretrainer import BertPretrainer
 from keras_bert_impl.models.bert_task import BertTask
-from keras_bert_impl.models.preset_mixin import BACKBONE_WEIGHTS_FILE
-from keras_bert_impl.models.preset_mixin import CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import METADATA_FILE
-from keras_bert_impl.models.preset_mixin import PREPROCESSOR_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import RUN_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import RUN_MODEL_DIR
-from keras_bert_impl.models.preset_mixin import TASK_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import TASK_LABELS_KEY
-from keras_bert_impl.models.preset_mixin import TASK_RECIPE_KEY
-from keras_bert_impl.models.preset_mixin import TASK_WEIGHTS_FILE
-from keras_bert_impl.models.preset_mixin import TOKENIZER_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import VOCABULARY_FILE
-from keras_bert_impl.models.preset_mixin import _read_json
-from keras_bert_impl.models.preset_mixin import _write_json
-from keras_bert_impl.models.preset_mixin import load_preset_model
-from keras_bert_impl.models.preset_mixin import presets_home
-from keras_bert_impl.models.preset_mixin import shipped_presets_dir
-from keras_bert_impl.models.preset_mixin import staged_directory
-from keras_bert_impl.presets import file_sha256
-from keras_bert_impl.presets import read_vocabulary_tokens
+from keras_bert_impl.utils.file_io import file_sha256
+from keras_bert_impl.utils.file_io import read_json as _read_json
+from keras_bert_impl.utils.file_io import staged_directory
+from keras_bert_impl.utils.file_io import write_json as _write_json
+from keras_bert_impl.utils.preset_files import BACKBONE_WEIGHTS_FILE
+from keras_bert_impl.utils.preset_files import CONFIG_FILE
+from keras_bert_impl.utils.preset_files import METADATA_FILE
+from keras_bert_impl.utils.preset_files import PREPROCESSOR_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import RUN_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
+from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import TASK_LABELS_KEY
+from keras_bert_impl.utils.preset_files import TASK_RECIPE_KEY
+from keras_bert_impl.utils.preset_files import TASK_WEIGHTS_FILE
+from keras_bert_impl.utils.preset_files import TOKENIZER_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import VOCABULARY_FILE
+from keras_bert_impl.utils.preset_files import presets_home
+from keras_bert_impl.utils.preset_files import shipped_presets_dir
+from keras_bert_impl.utils.preset_io import load_preset_model
+from keras_bert_impl.utils.version import __version__
+from keras_bert_impl.utils.vocabulary_file import (
+    read_vocabulary as read_vocabulary_tokens,
+)
 
 SOURCE_FORMATS = ("google", "huggingface", "keras_hub", "keras_bert")
 # Config entries that fix the shapes of the weights: a known preset's must match.

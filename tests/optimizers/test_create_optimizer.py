@@ -2,10 +2,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_bert_impl.training.adam_weight_decay import AdamWeightDecay
-from keras_bert_impl.training.lamb import Lamb
-from keras_bert_impl.training.linear_warmup_decay import LinearWarmupDecay
-from keras_bert_impl.training.optimizers import create_optimizer
+from keras_bert_impl.optimizers.adam_weight_decay import AdamWeightDecay
+from keras_bert_impl.optimizers.create_optimizer import create_optimizer
+from keras_bert_impl.optimizers.lamb import Lamb
+from keras_bert_impl.optimizers.linear_warmup_decay import LinearWarmupDecay
 
 
 def test_create_optimizer_defaults():

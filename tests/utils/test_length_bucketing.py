@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_impl.data.length_bucketing import bucket_by_length
-from keras_bert_impl.data.length_bucketing import bucket_lengths_for
-from keras_bert_impl.data.length_bucketing import num_bucketed_batches
 from keras_bert_impl.models import BertBackbone
+from keras_bert_impl.utils.length_bucketing import bucket_by_length
+from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
+from keras_bert_impl.utils.length_bucketing import num_bucketed_batches
 
 
 def _padded_examples(lengths, sequence_length=16, seed=0):
@@ -152,7 +152,7 @@ def test_pad_to_batch_size_fills_partial_batches_with_empty_rows():
 
 
 def test_bucketed_batches_cover_every_example_once_in_few_shapes():
-    from keras_bert_impl.data.length_bucketing import bucketed_batches
+    from keras_bert_impl.utils.length_bucketing import bucketed_batches
 
     examples = _padded_examples(LENGTHS)
     seen, shapes = [], set()
@@ -179,7 +179,7 @@ def test_bucketed_batches_cover_every_example_once_in_few_shapes():
 
 
 def test_bucketed_batches_reject_too_long_examples():
-    from keras_bert_impl.data.length_bucketing import bucketed_batches
+    from keras_bert_impl.utils.length_bucketing import bucketed_batches
 
     with pytest.raises(ValueError, match="more than the last bucket"):
         list(bucketed_batches(_padded_examples(LENGTHS), 3, (4, 8)))

@@ -1,9 +1,9 @@
 """`create_optimizer`: BERT's optimizer and learning-rate schedule in one call."""
 
-from keras_bert_impl.training.adam_weight_decay import AdamWeightDecay
-from keras_bert_impl.training.lamb import Lamb
-from keras_bert_impl.training.linear_warmup_decay import LinearWarmupDecay
-from keras_bert_impl.training.variable_patterns import BERT_WEIGHT_DECAY_EXCLUSIONS
+from keras_bert_impl.optimizers.adam_weight_decay import AdamWeightDecay
+from keras_bert_impl.optimizers.lamb import Lamb
+from keras_bert_impl.optimizers.linear_warmup_decay import LinearWarmupDecay
+from keras_bert_impl.optimizers.variable_patterns import BERT_WEIGHT_DECAY_EXCLUSIONS
 
 
 def create_optimizer(

@@ -15,10 +15,10 @@ import pathlib
 
 import numpy as np
 
-from keras_bert_impl.models.preset_mixin import RUN_CONFIG_FILE
-from keras_bert_impl.models.preset_mixin import RUN_MODEL_DIR
-from keras_bert_impl.models.preset_mixin import VOCABULARY_FILE
-from keras_bert_impl.models.preset_mixin import load_preset_model
+from keras_bert_impl.utils.preset_files import RUN_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
+from keras_bert_impl.utils.preset_files import VOCABULARY_FILE
+from keras_bert_impl.utils.preset_io import load_preset_model
 
 NER_TASKS = ("conll2003",)
 SQUAD_TASKS = ("squad", "squad_v2")
@@ -197,11 +197,11 @@ class TaskData:
         """The task's dev metrics (GLUE's, seqeval's, SQuAD's official ones)."""
         predictions = model.predict(x, batch_size=batch_size, verbose=0)
         if self.kind == "glue":
-            from keras_bert_impl.training.metrics import compute_glue_metrics
+            from keras_bert_impl.data.metrics import compute_glue_metrics
 
             return compute_glue_metrics(self.task_name, predictions, y)
         if self.kind == "ner":
-            from keras_bert_impl.training.metrics import compute_ner_metrics
+            from keras_bert_impl.data.metrics import compute_ner_metrics
 
             sentences, features = examples
             tags = self.featurizer().predictions_to_tags(predictions, features)
@@ -217,7 +217,7 @@ class TaskData:
                     squad_examples, result["predictions"], result["null_odds"]
                 )
             return evaluate_squad_v1(squad_examples, result["predictions"])
-        from keras_bert_impl.training.metrics import accuracy
+        from keras_bert_impl.data.metrics import accuracy
 
         return {"accuracy": accuracy(np.argmax(predictions, axis=-1), y)}
 
@@ -238,8 +238,8 @@ def _training_dataset(x, y, batch_size, seed, by_length):
     """
     import tensorflow as tf
 
-    from keras_bert_impl.data.length_bucketing import bucket_by_length
-    from keras_bert_impl.data.length_bucketing import bucket_lengths_for
+    from keras_bert_impl.utils.length_bucketing import bucket_by_length
+    from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
 
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
     num_examples = int(dataset.cardinality())
@@ -284,9 +284,9 @@ def run_finetuning(
     """
     import keras
 
+    from keras_bert_impl.optimizers.create_optimizer import create_optimizer
     from keras_bert_impl.presets import tokenizer_from_preset
     from keras_bert_impl.training.callbacks import default_callbacks
-    from keras_bert_impl.training.optimizers import create_optimizer
 
     keras.utils.set_random_seed(random_seed)
     os.makedirs(output_dir, exist_ok=True)

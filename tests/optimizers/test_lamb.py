@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from keras_bert_impl.training.lamb import Lamb
+from keras_bert_impl.optimizers.lamb import Lamb
 
 
 def _reference_lamb(w, grads, lr, wd, decay, adapt, b1=0.9, b2=0.999, eps=1e-6):

@@ -74,47 +74,25 @@ def backbone_weight_map(backbone):
         ),
     ]
     for index, block in enumerate(backbone.transformer_layers):
-        hf = f"encoder.layer.{index}"
-        google = f"bert/encoder/layer_{index}"
         attention = block.attention
-        specs += _dense(
-            attention.query_dense,
-            f"{hf}.attention.self.query",
-            f"{google}/attention/self/query",
+        # Each block's weights sit at the same path in both checkpoints, joined
+        # by "." under `encoder.layer.N` and by "/" under `bert/encoder/layer_N`.
+        block_weights = (
+            (_dense, attention.query_dense, "attention/self/query"),
+            (_dense, attention.key_dense, "attention/self/key"),
+            (_dense, attention.value_dense, "attention/self/value"),
+            (_dense, attention.output_dense, "attention/output/dense"),
+            (_layer_norm, block.attention_layer_norm, "attention/output/LayerNorm"),
+            (_dense, block.intermediate_dense, "intermediate/dense"),
+            (_dense, block.output_dense, "output/dense"),
+            (_layer_norm, block.output_layer_norm, "output/LayerNorm"),
         )
-        specs += _dense(
-            attention.key_dense,
-            f"{hf}.attention.self.key",
-            f"{google}/attention/self/key",
-        )
-        specs += _dense(
-            attention.value_dense,
-            f"{hf}.attention.self.value",
-            f"{google}/attention/self/value",
-        )
-        specs += _dense(
-            attention.output_dense,
-            f"{hf}.attention.output.dense",
-            f"{google}/attention/output/dense",
-        )
-        specs += _layer_norm(
-            block.attention_layer_norm,
-            f"{hf}.attention.output.LayerNorm",
-            f"{google}/attention/output/LayerNorm",
-        )
-        specs += _dense(
-            block.intermediate_dense,
-            f"{hf}.intermediate.dense",
-            f"{google}/intermediate/dense",
-        )
-        specs += _dense(
-            block.output_dense, f"{hf}.output.dense", f"{google}/output/dense"
-        )
-        specs += _layer_norm(
-            block.output_layer_norm,
-            f"{hf}.output.LayerNorm",
-            f"{google}/output/LayerNorm",
-        )
+        for spec_of, layer, path in block_weights:
+            specs += spec_of(
+                layer,
+                f"encoder.layer.{index}.{path.replace('/', '.')}",
+                f"bert/encoder/layer_{index}/{path}",
+            )
     specs += _dense(backbone.pooler_dense, "pooler.dense", "bert/pooler/dense")
     return specs
 

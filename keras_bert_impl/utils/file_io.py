@@ -64,8 +64,12 @@ def staged_directory(target):
     """
     target = pathlib.Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(target)
+    # The writer's pid in the name tells a later write whether it is still alive.
     staging = pathlib.Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent)
+        tempfile.mkdtemp(
+            prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent
+        )
     )
     try:
         # mkdtemp makes the folder private (0700); a preset gets the usual mode.
@@ -76,7 +80,9 @@ def staged_directory(target):
         previous = None
         if target.exists():
             previous = pathlib.Path(
-                tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent)
+                tempfile.mkdtemp(
+                    prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent
+                )
             )
             os.replace(target, previous / target.name)
         try:
@@ -90,6 +96,32 @@ def staged_directory(target):
                 shutil.rmtree(previous, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _process_is_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # Alive, owned by another user.
+    return True
+
+
+def remove_stale_staging(target):
+    """Deletes the temporary folders of writes of `target` whose process died.
+
+    A write killed mid-way (SIGKILL, power loss) cannot clean up after itself;
+    the next write of the same target does. Folders of a writer that is still
+    running, and the old pid-less names, are left alone unless their writer is
+    known to be dead.
+    """
+    target = pathlib.Path(target)
+    for kind in ("partial", "old"):
+        for folder in target.parent.glob(f".{target.name}.{kind}-*"):
+            pid = folder.name[len(f".{target.name}.{kind}-") :].split("-")[0]
+            if pid.isdigit() and not _process_is_alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def file_sha256(path):

@@ -182,7 +182,14 @@ class PresetMixin:
                 backbone; task constructor arguments for a task model.
         """
         preset_dir = resolve_preset(preset)
-        return cls._from_preset_dir(preset_dir, load_weights, **overrides)
+        model = cls._from_preset_dir(preset_dir, load_weights, **overrides)
+        if not isinstance(model, cls):
+            found = type(model).__name__
+            raise TypeError(
+                f"Preset {preset_dir} holds a {found}, not a {cls.__name__}. Load "
+                f"it with {found}.from_preset, or pass a {cls.__name__} preset."
+            )
+        return model
 
     def save_to_preset(self, preset_dir):
         """Writes this model as a preset folder that `from_preset` loads back.

@@ -1,0 +1,148 @@
+"""Guards for the folders commands write: one run at a time, nothing overwritten.
+
+A folder a command writes gets a marker file naming the command that made it. A
+later command refuses a non-empty folder without that marker (the user's own
+files), unless the user passes `--overwrite`. A run directory is also locked
+while a run uses it: the lock file holds the host and pid of its holder, so a
+second run fails at once naming the first, and the lock of a dead process is
+taken over with a message.
+"""
+
+import contextlib
+import json
+import os
+import pathlib
+import socket
+import time
+import warnings
+
+from keras_bert_impl.utils.file_io import read_json
+from keras_bert_impl.utils.file_io import write_json
+
+MARKER_FILE = ".keras_bert_impl.json"
+LOCK_FILE = ".keras_bert_impl.lock"
+# The settings a resumed run must share with the run it resumes.
+RUN_SETTINGS_FILE = "run_settings.json"
+
+
+class RunDirectoryError(RuntimeError):
+    """A folder cannot be used as asked; the message says why and what to do."""
+
+
+def check_output_directory(path, command, overwrite=False, flag="--output_dir"):
+    """Makes sure `command` may write into `path`, then marks the folder as its own.
+
+    Allowed: a missing or empty folder, or one an earlier run of `command`
+    made (a rerun resumes there). Refused, unless `overwrite`: a file, and a
+    non-empty folder without the marker or with another command's marker.
+    Returns the folder.
+    """
+    path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunDirectoryError(
+            f"{flag}={path}: expected a folder, got a file. Pass another path."
+        )
+    marker = path / MARKER_FILE
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        if not marker.is_file():
+            raise RunDirectoryError(
+                f"{flag}={path}: the folder holds files that keras-bert did not "
+                "write; refusing to write into it. Pass an empty or new folder, or "
+                "--overwrite to write there anyway."
+            )
+        made_by = read_json(marker).get("command")
+        if made_by != command:
+            raise RunDirectoryError(
+                f"{flag}={path}: the folder holds the output of `keras-bert "
+                f"{made_by}`, not `{command}`. Pass another folder, or --overwrite."
+            )
+    path.mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        write_json(marker, {"command": command})
+    return path
+
+
+def _holder(lock):
+    try:
+        return json.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _is_dead(holder):
+    if holder.get("host") != socket.gethostname() or not holder.get("pid"):
+        return False  # Another host's process cannot be checked from here.
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@contextlib.contextmanager
+def run_directory_lock(path):
+    """Holds `path`'s lock for the block; a second holder fails at once.
+
+    The lock is a file created with O_EXCL (atomic on local and network file
+    systems) that records host, pid and start time; it is removed on exit.
+    """
+    path = pathlib.Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    lock = path / LOCK_FILE
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+    for _ in range(2):
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _holder(lock)
+            if not _is_dead(holder):
+                started = holder.get("started")
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started))
+                raise RunDirectoryError(
+                    f"{path} is in use by another run (host {holder.get('host')}, "
+                    f"pid {holder.get('pid')}, since {since} UTC). Wait for it to "
+                    f"end or pass another folder; if that process is gone, delete "
+                    f"{lock}."
+                ) from None
+            warnings.warn(
+                f"{path}: taking over the lock of pid {holder.get('pid')}, which "
+                "is no longer running (an earlier run was killed).",
+                stacklevel=3,
+            )
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(me, file)
+        break
+    try:
+        yield path
+    finally:
+        if _holder(lock).get("pid") == me["pid"]:
+            lock.unlink(missing_ok=True)
+
+
+def check_run_config(path, config, compatible_keys, flag="--output_dir"):
+    """Records a run's configuration, or checks a rerun against the recorded one.
+
+    `compatible_keys` are the entries a resumed run must share with the run it
+    resumes (architecture, vocabulary, sequence length, ...): a difference is
+    an error naming every differing field, never a silent restart.
+    """
+    record = pathlib.Path(path) / RUN_SETTINGS_FILE
+    if not record.is_file():
+        write_json(record, config)
+        return
+    recorded = read_json(record)
+    differing = [
+        f"{key}: recorded {recorded.get(key)!r}, now {config.get(key)!r}"
+        for key in compatible_keys
+        if recorded.get(key) != config.get(key)
+    ]
+    if differing:
+        raise RunDirectoryError(
+            f"{flag}={path} holds a run with another configuration ("
+            + "; ".join(differing)
+            + "). Resume it with the same settings, or pass a new folder."
+        )

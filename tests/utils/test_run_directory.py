@@ -1,0 +1,87 @@
+"""Run directories: nothing a user made is overwritten, one run at a time."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from keras_bert_impl.utils.run_directory import LOCK_FILE
+from keras_bert_impl.utils.run_directory import RunDirectoryError
+from keras_bert_impl.utils.run_directory import check_output_directory
+from keras_bert_impl.utils.run_directory import check_run_config
+from keras_bert_impl.utils.run_directory import run_directory_lock
+
+
+def test_a_new_or_empty_folder_is_taken_and_marked(tmp_path):
+    check_output_directory(tmp_path / "run", "pretrain")
+    check_output_directory(tmp_path / "run", "pretrain")  # A rerun resumes there.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    check_output_directory(empty, "finetune")
+
+
+def test_a_users_folder_is_refused_unless_overwrite(tmp_path):
+    (tmp_path / "thesis.tex").write_text("mine")
+    with pytest.raises(
+        RunDirectoryError, match="--output_dir=.*did not write.*--overwrite"
+    ):
+        check_output_directory(tmp_path, "pretrain")
+    check_output_directory(tmp_path, "pretrain", overwrite=True)
+    assert (tmp_path / "thesis.tex").read_text() == "mine"
+
+
+def test_another_commands_folder_and_a_file_are_refused(tmp_path):
+    check_output_directory(tmp_path / "run", "pretrain")
+    (tmp_path / "run" / "ckpt").write_text("x")
+    with pytest.raises(RunDirectoryError, match="keras-bert pretrain"):
+        check_output_directory(tmp_path / "run", "export", flag="--out")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(
+        RunDirectoryError, match="--out=.*expected a folder, got a file"
+    ):
+        check_output_directory(tmp_path / "file", "export", flag="--out")
+
+
+def test_a_second_run_on_a_locked_folder_fails_naming_the_first(tmp_path):
+    with run_directory_lock(tmp_path):
+        holder = json.loads((tmp_path / LOCK_FILE).read_text())
+        assert holder["pid"] == os.getpid()
+        with pytest.raises(RunDirectoryError, match=f"pid {os.getpid()}"):
+            with run_directory_lock(tmp_path):
+                pass
+    assert not (tmp_path / LOCK_FILE).exists()
+    with run_directory_lock(tmp_path):  # Free again.
+        pass
+
+
+def test_the_lock_of_a_dead_process_is_taken_over_with_a_message(tmp_path):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (tmp_path / LOCK_FILE).write_text(
+        json.dumps(
+            {"host": socket.gethostname(), "pid": int(dead.stdout), "started": 0}
+        )
+    )
+    with pytest.warns(UserWarning, match="no longer running"):
+        with run_directory_lock(tmp_path):
+            pass
+
+
+def test_a_rerun_with_other_settings_names_every_differing_field(tmp_path):
+    settings = {"architecture": "tiny", "max_seq_length": 128, "learning_rate": 1e-4}
+    keys = ("architecture", "max_seq_length")
+    check_run_config(tmp_path, settings, keys)
+    check_run_config(tmp_path, {**settings, "learning_rate": 5e-5}, keys)
+    with pytest.raises(RunDirectoryError) as error:
+        check_run_config(
+            tmp_path, {**settings, "architecture": "base", "max_seq_length": 512}, keys
+        )
+    assert "architecture: recorded 'tiny', now 'base'" in str(error.value)
+    assert "max_seq_length: recorded 128, now 512" in str(error.value)

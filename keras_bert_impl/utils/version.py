@@ -1,3 +1,3 @@
 """The package version, in a module that imports nothing (converters stamp it)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -95,7 +95,7 @@ def file_stats(paths, seq, pred):
 
 
 def run_ours(corpus, vocab, out_dir, flags, workers, repeats):
-    from keras_bert_impl.data.pretraining_data import create_pretraining_data
+    from keras_bert_impl.data import create_pretraining_data
 
     best = None
     for r in range(repeats):

@@ -28,8 +28,8 @@ from benchmarks._common import median  # noqa: E402
 
 
 def _corpora(directory):
-    from keras_bert_impl.data.default_corpus import default_corpus_documents
-    from keras_bert_impl.data.default_corpus import write_documents
+    from keras_bert_impl.data import default_corpus_documents
+    from keras_bert_impl.data import write_documents
 
     corpora = {}
     sample = SHARED / "bert_sample_text" / "sample_text.txt"
@@ -42,7 +42,7 @@ def _corpora(directory):
 
 
 def _make_data(text, directory, name, args):
-    from keras_bert_impl.data.pretraining_data import create_pretraining_data
+    from keras_bert_impl.data import create_pretraining_data
 
     vocab = SHARED / "vocab" / "uncased" / "vocab.txt"
     results = {}
@@ -69,7 +69,7 @@ def _make_data(text, directory, name, args):
 def _batches(path, batch_size, count):
     import numpy as np
 
-    from keras_bert_impl.data.pretraining_dataset import pretraining_dataset
+    from keras_bert_impl.data import pretraining_dataset
 
     dataset = pretraining_dataset(path, batch_size, repeat=True, seed=0)
     batches = []
@@ -89,7 +89,7 @@ def _batches(path, batch_size, count):
 def _real_token_fraction(path, max_seq_length):
     import numpy as np
 
-    from keras_bert_impl.data.pretraining_dataset import pretraining_dataset
+    from keras_bert_impl.data import pretraining_dataset
 
     real = rows = 0
     for x, _, _ in pretraining_dataset(

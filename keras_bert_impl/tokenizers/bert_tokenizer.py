@@ -10,16 +10,11 @@ from keras_bert_impl.tokenizers._bert_normalizer import utf8_length
 from keras_bert_impl.tokenizers._preprocessing_utils import (
     no_autograph as _no_autograph,
 )
+from keras_bert_impl.utils.vocabulary_file import read_vocabulary
 
 _SPECIAL_TOKENS = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
 # Strings made only of printable ASCII, tab, newline and carriage return.
 _SIMPLE_TEXT = "[\t\n\r -~]*"
-
-
-def load_vocabulary(path):
-    """Reads a vocab.txt as the reference does: one token per line, in order."""
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f.readlines()]
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -115,7 +110,7 @@ class BertTokenizer(keras.layers.Layer):
 
         if isinstance(vocabulary, (str, os.PathLike)):
             source = f"vocabulary file '{os.fspath(vocabulary)}'"
-            tokens = load_vocabulary(vocabulary)
+            tokens = read_vocabulary(vocabulary)
         elif isinstance(vocabulary, (list, tuple)):
             source = "vocabulary list"
             tokens = [str(t) for t in vocabulary]

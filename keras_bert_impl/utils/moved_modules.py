@@ -17,7 +17,11 @@ REMOVAL = "keras_bert_impl 0.3"
 # old module -> new module, both under keras_bert_impl. (`export.export_from_run`
 # is not here: that path names the function, in MOVED_NAMES, as users called it.)
 _MOVED = {
+    "data.default_corpus": "data.pretraining.default_corpus",
     "data.length_bucketing": "utils.length_bucketing",
+    "data.pretraining_data": "data.pretraining.create_pretraining_data",
+    "data.pretraining_dataset": "data.pretraining.pretraining_dataset",
+    "data.sequence_packing": "data.pretraining.sequence_packing",
     "demo": "recipes.demo",
     "convert.preset_conversion": "recipes.convert_to_preset",
     "models.preset_mixin": "utils.preset_io",
@@ -46,8 +50,27 @@ MOVED_NAMES = {
     "keras_bert_impl.convert": {
         "convert_to_preset": "keras_bert_impl.recipes.convert_to_preset",
     },
+    "keras_bert_impl.recipes.run_finetuning": {
+        "read_prediction_inputs": "keras_bert_impl.recipes.predict",
+        "run_prediction": "keras_bert_impl.recipes.predict",
+    },
     "keras_bert_impl.export": {
         "export_from_run": "keras_bert_impl.recipes.export_from_run",
+    },
+    "keras_bert_impl.export.export_saved_model": {
+        "JAX_PLATFORMS": "keras_bert_impl.export.saved_model_archive",
+        "SERVING_SIGNATURE": "keras_bert_impl.export.saved_model_archive",
+        "TOKEN_IDS_SIGNATURE": "keras_bert_impl.export.saved_model_archive",
+    },
+    "keras_bert_impl.presets": {
+        "PRESETS": "keras_bert_impl.presets.catalog",
+        "VOCABULARIES": "keras_bert_impl.presets.catalog",
+        "GLUE_RECIPE": "keras_bert_impl.presets.catalog",
+        "SQUAD_RECIPE": "keras_bert_impl.presets.catalog",
+        "NER_RECIPE": "keras_bert_impl.presets.catalog",
+        "backbone_parameter_count": "keras_bert_impl.presets.parameter_count",
+        "task_head_parameter_count": "keras_bert_impl.presets.parameter_count",
+        "file_sha256": "keras_bert_impl.utils.file_io",
     },
 }
 

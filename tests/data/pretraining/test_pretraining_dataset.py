@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_impl.data.pretraining_data import create_pretraining_data
-from keras_bert_impl.data.pretraining_dataset import dynamic_mask
-from keras_bert_impl.data.pretraining_dataset import pretraining_dataset
+from keras_bert_impl.data import create_pretraining_data
+from keras_bert_impl.data import pretraining_dataset
 
 
 def int_feature(values):
@@ -285,39 +284,6 @@ def test_dynamic_whole_word_masking(generated, vocab_file):
                 multi_piece += len(word) > 1 and bool(masked[word[0]])
             word = [] if tokens[i] in ("[SEP]", "[CLS]") else [i]
     assert multi_piece > 5
-
-
-def test_dynamic_mask_function_directly():
-    token_ids = tf.constant([[101, 5, 6, 7, 8, 9, 102, 10, 11, 102, 0, 0]] * 64)
-    padding = tf.cast(token_ids != 0, tf.int32)
-    masked, positions, labels, weights = dynamic_mask(
-        token_ids,
-        padding,
-        tf.constant([1, 2]),
-        vocabulary_size=200,
-        mask_token_id=103,
-        special_token_ids=(101, 102, 0),
-        max_predictions_per_seq=4,
-    )
-    assert masked.shape == token_ids.shape and positions.shape == (64, 4)
-    # len 10 -> round(1.5) = 2 predictions (round half to even, as Python's round).
-    np.testing.assert_array_equal(tf.reduce_sum(weights, 1), [2] * 64)
-    real = weights.numpy() > 0
-    picked = positions.numpy()[real]
-    assert set(picked.tolist()) <= {1, 2, 3, 4, 5, 7, 8}
-    np.testing.assert_array_equal(
-        labels.numpy()[real], token_ids.numpy()[np.nonzero(real)[0], picked]
-    )
-    same = dynamic_mask(
-        token_ids,
-        padding,
-        tf.constant([1, 2]),
-        vocabulary_size=200,
-        mask_token_id=103,
-        special_token_ids=(101, 102, 0),
-        max_predictions_per_seq=4,
-    )
-    np.testing.assert_array_equal(same[0], masked)
 
 
 def test_errors(tmp_path, generated):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_impl.data.data_format_error import DataFormatError
-from keras_bert_impl.data.pretraining_data import create_pretraining_data
+from keras_bert_impl.data import DataFormatError
+from keras_bert_impl.data import create_pretraining_data
 
 SEQ = 128
 PRED = 20

@@ -1,7 +1,7 @@
 """Packed pretraining data holds exactly the instances of the unpacked recipe.
 
 The reference is the unpacked output of `create_pretraining_data` (the original
-recipe, checked against it in test_pretraining_data.py) for the same seed; packed
+recipe, checked against it in test_create_pretraining_data.py) for the same seed; packed
 rows are split back into instances here, independently of the packer.
 """
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_impl.data.pretraining_data import create_pretraining_data
-from tests.data.test_pretraining_data import original_spec
-from tests.data.test_pretraining_data import read_records
+from keras_bert_impl.data import create_pretraining_data
+from tests.data.pretraining.test_create_pretraining_data import original_spec
+from tests.data.pretraining.test_create_pretraining_data import read_records
 
 SEQ = 128
 PRED = 20

@@ -1,23 +1,39 @@
-"""Google's original BERT releases (TF1): bert_config.json + bert_model.ckpt.*.
+"""Google's original BERT releases (TF1), in and out.
+
+A release folder holds bert_config.json, bert_model.ckpt.* and vocab.txt.
 
 The checkpoints of google-research/bert (`uncased_L-12_H-768_A-12.zip` and the
 rest) are TF1 name-based checkpoints. `tf.train.load_checkpoint` reads them
-without any TF1 graph code; every tensor is mapped through `weight_map` by its
-original name (`bert/encoder/layer_N/...`, `cls/predictions/...`,
-`cls/seq_relationship/...`).
+without any TF1 graph code, and `tf.raw_ops.SaveV2` writes them; every tensor
+is mapped through `weight_map` by its original name (`bert/encoder/layer_N/...`,
+`cls/predictions/...`, `cls/seq_relationship/...`).
 """
 
 import json
 import pathlib
 import re
 
+import keras
+import numpy as np
+
+from keras_bert_impl.convert.target_checks import LAYER_NORM_EPSILON
+from keras_bert_impl.convert.target_checks import attached_tokenizer
+from keras_bert_impl.convert.target_checks import backbone_of
+from keras_bert_impl.convert.target_checks import target_activation
+from keras_bert_impl.convert.target_checks import write_vocabulary
 from keras_bert_impl.convert.weight_map import CheckpointMismatchError
 from keras_bert_impl.convert.weight_map import assign_weights
 from keras_bert_impl.convert.weight_map import backbone_arguments_from_bert_config
 from keras_bert_impl.convert.weight_map import backbone_weight_map
 from keras_bert_impl.convert.weight_map import build_converted_model
 from keras_bert_impl.convert.weight_map import pretraining_heads_weight_map
+from keras_bert_impl.convert.weight_map import task_head_weight_map
+from keras_bert_impl.models.bert_backbone import BertBackbone
+from keras_bert_impl.models.bert_classifier import BertClassifier
 from keras_bert_impl.models.bert_pretrainer import BertPretrainer
+from keras_bert_impl.models.bert_question_answerer import BertQuestionAnswerer
+from keras_bert_impl.utils.file_io import staged_directory
+from keras_bert_impl.utils.file_io import write_json
 
 CONFIG_FILE = "bert_config.json"
 DEFAULT_CHECKPOINT_PREFIX = "bert_model.ckpt"
@@ -29,8 +45,15 @@ HIDDEN_ACT_TO_ACTIVATION = {
     "relu": "relu",
     "tanh": "tanh",
 }
-# The original code hard-codes LayerNorm's epsilon (tf.contrib layer_norm).
-LAYER_NORM_EPSILON = 1e-12
+# Writing: our exact "gelu" has no name there; it becomes the tanh "gelu"
+# with an ExactGeluWarning. (The original hard-codes LayerNorm epsilon 1e-12.)
+ACTIVATION_TO_HIDDEN_ACT = {
+    "gelu_approximate": "gelu",
+    "gelu": "gelu",
+    "relu": "relu",
+    "tanh": "tanh",
+}
+_PRETRAINING_HEADS = ("cls/predictions/", "cls/seq_relationship/")
 # Training state stored beside the weights; never part of the model.
 _TRAINING_STATE = re.compile(r"(/adam_[mv]$|^global_step$|/Momentum$)")
 
@@ -165,7 +188,8 @@ def from_google_checkpoint(
         backbone_config_from_google(config),
         overrides,
         dtype,
-        has_heads=any(name.startswith("cls/") for name in shapes),
+        # run_squad.py's span layer (`cls/squad/...`) is no pretraining head.
+        has_heads=any(name.startswith(_PRETRAINING_HEADS) for name in shapes),
         with_heads=with_heads,
         where=f"{prefix} (cls/predictions/*, cls/seq_relationship/*)",
     )
@@ -206,3 +230,117 @@ def from_google_checkpoint(
 
     assign_weights(specs, lookup, "google", prefix)
     return model
+
+
+def bert_config_from_backbone(backbone, hidden_act):
+    """The original `bert_config.json` of a backbone's architecture.
+
+    Hugging Face's `config.json` holds the same keys and more.
+    """
+    return {
+        "attention_probs_dropout_prob": backbone.dropout,
+        "hidden_act": hidden_act,
+        "hidden_dropout_prob": backbone.dropout,
+        "hidden_size": backbone.hidden_dim,
+        "initializer_range": backbone.initializer_range,
+        "intermediate_size": backbone.intermediate_dim,
+        "max_position_embeddings": backbone.max_sequence_length,
+        "num_attention_heads": backbone.num_heads,
+        "num_hidden_layers": backbone.num_layers,
+        "type_vocab_size": backbone.num_segments,
+        "vocab_size": backbone.vocabulary_size,
+    }
+
+
+def google_weight_map(model):
+    """WeightSpecs of every variable the original scripts name.
+
+    `run_pretraining.py` names the masked-LM and NSP heads `cls/...`,
+    `run_classifier.py` its classifier `output_weights`/`output_bias`,
+    `run_squad.py` its span layer `cls/squad/...`.
+    """
+    if isinstance(model, BertBackbone):
+        return backbone_weight_map(model)
+    specs = backbone_weight_map(model.backbone)
+    if isinstance(model, BertPretrainer):
+        return specs + pretraining_heads_weight_map(model)
+    expressible = isinstance(model, (BertClassifier, BertQuestionAnswerer))
+    if expressible and model.feature_layers is None:
+        return specs + task_head_weight_map(model)
+    raise ValueError(
+        f"google-research/bert has no head for this {type(model).__name__}; "
+        "pass a BertBackbone, BertPretrainer, BertClassifier or "
+        "BertQuestionAnswerer (without feature_layers), e.g. the model's .backbone."
+    )
+
+
+def google_tensors(model):
+    """Every weight of `model` under its original name, in the original layout."""
+    tensors = {}
+    for spec in google_weight_map(model):
+        value = np.asarray(keras.ops.convert_to_numpy(spec.variable), "float32")
+        tensors[spec.google_name] = value.T if spec.google_transposed else value
+    return tensors
+
+
+def to_google_checkpoint(model, folder, preprocessor=None):
+    """Writes a model as one of Google's original TF1 BERT release folders.
+
+    The folder holds `bert_config.json`, the TF1 name-based checkpoint
+    `bert_model.ckpt.index` + `.data-00000-of-00001` under google-research/
+    bert's variable names (`bert/...`; `cls/predictions/...` and
+    `cls/seq_relationship/...` for a `BertPretrainer`; `run_classifier.py`'s
+    `output_weights`/`output_bias` for a `BertClassifier`, `run_squad.py`'s
+    `cls/squad/...` for a `BertQuestionAnswerer`) and, when a tokenizer is at
+    hand, `vocab.txt`. `from_google_checkpoint` reads it back bit-identical.
+    The folder is replaced atomically.
+
+    The original code's `hidden_act: "gelu"` is the tanh approximation, our
+    `"gelu_approximate"`. A model with the exact `"gelu"` is written with
+    `"gelu"` and an `ExactGeluWarning` (the original has no exact GELU); on
+    the real all-MiniLM-L6-v2 weights the tanh GELU moves sequence_output by
+    up to 3e-3 on real sentences (7e-3 on random tokens) and pooled_output by
+    up to 4e-4. Other activations the original lacks, and a LayerNorm epsilon
+    other than its hard-coded 1e-12, are refused.
+
+    Args:
+        model: `BertBackbone`, `BertPretrainer`, `BertClassifier` or
+            `BertQuestionAnswerer`.
+        folder: the release folder to write.
+        preprocessor: optional `BertPreprocessor` or `BertTokenizer` whose
+            vocabulary becomes `vocab.txt` (default: the model's own).
+
+    Returns:
+        The checkpoint prefix, `folder/bert_model.ckpt`.
+
+    Example:
+    ```python
+    to_google_checkpoint(pretrainer, "my_bert/")
+    # google-research/bert's run_classifier.py then takes
+    #   --bert_config_file=my_bert/bert_config.json --vocab_file=my_bert/vocab.txt
+    #   --init_checkpoint=my_bert/bert_model.ckpt
+    ```
+    """
+    import tensorflow as tf
+
+    tensors = google_tensors(model)
+    backbone = backbone_of(model)
+    hidden_act = target_activation(
+        backbone, "google-research/bert", ACTIVATION_TO_HIDDEN_ACT
+    )
+    tokenizer = attached_tokenizer(model, preprocessor)
+    folder = pathlib.Path(folder)
+    with staged_directory(folder) as staging:
+        names = sorted(tensors)
+        tf.raw_ops.SaveV2(
+            prefix=str(staging / DEFAULT_CHECKPOINT_PREFIX),
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            tensors=[tf.constant(tensors[name]) for name in names],
+        )
+        write_json(
+            staging / CONFIG_FILE, bert_config_from_backbone(backbone, hidden_act)
+        )
+        if tokenizer is not None:
+            write_vocabulary(staging / VOCABULARY_FILE, tokenizer)
+    return folder / DEFAULT_CHECKPOINT_PREFIX

@@ -5,6 +5,7 @@ import pathlib
 
 import numpy as np
 
+from keras_bert_impl.convert.google_checkpoint import bert_config_from_backbone
 from keras_bert_impl.convert.weight_map import CheckpointMismatchError
 from keras_bert_impl.convert.weight_map import assign_weights
 from keras_bert_impl.convert.weight_map import backbone_arguments_from_bert_config
@@ -59,23 +60,48 @@ def backbone_config_from_huggingface(config):
 
 def huggingface_config_from_backbone(backbone):
     return {
+        **bert_config_from_backbone(
+            backbone, ACTIVATION_TO_HIDDEN_ACT[backbone.activation]
+        ),
         "architectures": ["BertForPreTraining"],
         "model_type": "bert",
-        "vocab_size": backbone.vocabulary_size,
-        "num_hidden_layers": backbone.num_layers,
-        "num_attention_heads": backbone.num_heads,
-        "hidden_size": backbone.hidden_dim,
-        "intermediate_size": backbone.intermediate_dim,
-        "hidden_dropout_prob": backbone.dropout,
-        "attention_probs_dropout_prob": backbone.dropout,
-        "max_position_embeddings": backbone.max_sequence_length,
-        "type_vocab_size": backbone.num_segments,
-        "hidden_act": ACTIVATION_TO_HIDDEN_ACT[backbone.activation],
         "layer_norm_eps": backbone.layer_norm_epsilon,
-        "initializer_range": backbone.initializer_range,
         "pad_token_id": 0,
         "position_embedding_type": "absolute",
     }
+
+
+def _task_config(model):
+    """`config.json` entries of the `BertFor*` class that holds `model`'s heads."""
+    if isinstance(model, BertBackbone):
+        return {"architectures": ["BertModel"]}
+    if isinstance(model, BertPretrainer):
+        return {"architectures": ["BertForPreTraining"]}
+    if getattr(model, "feature_layers", None) is not None or not isinstance(
+        model, (BertClassifier, BertTokenClassifier, BertQuestionAnswerer)
+    ):
+        raise ValueError(
+            "to_huggingface saves a BertBackbone, BertPretrainer, BertClassifier, "
+            "BertTokenClassifier or BertQuestionAnswerer (without feature_layers), "
+            f"not this {type(model).__name__}; save its .backbone instead."
+        )
+    if isinstance(model, BertQuestionAnswerer):
+        return {"architectures": ["BertForQuestionAnswering"]}
+    labels = [f"LABEL_{index}" for index in range(model.num_classes)]
+    token_level = isinstance(model, BertTokenClassifier)
+    config = {
+        "architectures": [
+            "BertForTokenClassification"
+            if token_level
+            else "BertForSequenceClassification"
+        ],
+        "classifier_dropout": model.dropout,
+        "id2label": dict(enumerate(labels)),
+        "label2id": {label: index for index, label in enumerate(labels)},
+    }
+    if model.num_classes == 1 and not token_level:
+        config["problem_type"] = "regression"
+    return config
 
 
 def read_huggingface_tensors(folder):
@@ -349,30 +375,29 @@ def huggingface_tensors(model):
 
 
 def to_huggingface(model, folder):
-    """Saves a `BertBackbone` or `BertPretrainer` as a Hugging Face BERT folder.
+    """Saves a model as a Hugging Face BERT folder.
 
-    Writes `config.json` and `model.safetensors` that
-    `transformers.BertForPreTraining.from_pretrained(folder)` (with heads) or
-    `BertModel.from_pretrained(folder)` loads with identical outputs.
+    Writes `config.json` and `model.safetensors` that transformers loads with
+    identical outputs: `BertModel` for a `BertBackbone`, `BertForPreTraining`
+    for a `BertPretrainer`, `BertForSequenceClassification` for a
+    `BertClassifier` (`problem_type="regression"` for `num_classes=1`),
+    `BertForTokenClassification` for a `BertTokenClassifier` and
+    `BertForQuestionAnswering` for a `BertQuestionAnswerer` (task models
+    without `feature_layers`). `from_huggingface` reads each back
+    bit-identical, as the same class.
     """
     from safetensors.numpy import save_file
 
-    if not isinstance(model, (BertBackbone, BertPretrainer)):
-        raise ValueError(
-            f"to_huggingface saves a BertBackbone or BertPretrainer, not a "
-            f"{type(model).__name__}; save its .backbone instead."
-        )
+    task_config = _task_config(model)
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    backbone = model.backbone if isinstance(model, BertPretrainer) else model
-    config = huggingface_config_from_backbone(backbone)
+    backbone = model if isinstance(model, BertBackbone) else model.backbone
+    config = {**huggingface_config_from_backbone(backbone), **task_config}
     tensors = huggingface_tensors(model)
     if isinstance(model, BertPretrainer):
         # transformers ties the decoder to the word embeddings; it still expects
         # the decoder's bias alias.
         tensors["cls.predictions.decoder.bias"] = tensors["cls.predictions.bias"]
-    else:
-        config["architectures"] = ["BertModel"]
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
     with open(folder / "config.json", "w", encoding="utf-8") as file:
         json.dump(config, file, indent=2)

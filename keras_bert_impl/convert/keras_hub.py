@@ -1,5 +1,7 @@
 """keras-hub BERT preset folders (config.json + model.weights.h5) in.
 
+The layout tables here serve the writer too (`keras_hub_writer.to_keras_hub`).
+
 keras-hub's `BertBackbone` stores its attention projections as `EinsumDense`
 kernels `(hidden, heads, head_dim)` (output projection
 `(heads, head_dim, hidden)`) and always runs the tanh GELU with LayerNorm
@@ -47,7 +49,7 @@ _BLOCK_NAME = re.compile(r"^bert/encoder/layer_(\d+)/(.+)/(kernel|bias|gamma|bet
 
 # How keras' `model.weights.h5` names keras-hub's layers (class name in snake
 # case, numbered in model order) and their variables (numbered in order).
-_H5_LAYERS = {
+H5_LAYERS = {
     "reversible_embedding": ["token_embedding/embeddings"],
     "position_embedding": ["position_embedding/embeddings"],
     "embedding": ["segment_embedding/embeddings"],
@@ -67,6 +69,18 @@ _H5_BLOCK_LAYERS = {
     "_feedforward_output_dense": "feedforward_output_dense",
     "_feedforward_layer_norm": "feedforward_layer_norm",
 }
+
+
+def h5_block_name(index):
+    """The `model.weights.h5` layer of keras-hub's transformer block `index`."""
+    return "transformer_encoder" + (f"_{index}" if index else "")
+
+
+def h5_block_layers(index):
+    """`(h5 sublayer, [variable paths in h5 order])` of transformer block `index`."""
+    for h5_path, path in _H5_BLOCK_LAYERS.items():
+        names = ["gamma", "beta"] if path.endswith("norm") else ["kernel", "bias"]
+        yield h5_path, [f"transformer_layer_{index}/{path}/{name}" for name in names]
 
 
 def keras_hub_name(google_name):
@@ -182,21 +196,13 @@ def _tensors_from_h5(weights_file):
             group = layers[layer_name]
             block = re.fullmatch(r"transformer_encoder(?:_(\d+))?", layer_name)
             if block is not None:
-                index = int(block.group(1) or 0)
-                for h5_path, path in _H5_BLOCK_LAYERS.items():
-                    names = (
-                        ["gamma", "beta"]
-                        if path.endswith("norm")
-                        else ["kernel", "bias"]
-                    )
+                for h5_path, paths in h5_block_layers(int(block.group(1) or 0)):
                     variables = group[h5_path]["vars"]
-                    for position, variable in enumerate(names):
-                        tensors[f"transformer_layer_{index}/{path}/{variable}"] = (
-                            np.asarray(variables[str(position)], dtype="float32")
-                        )
-            elif layer_name in _H5_LAYERS:
+                    for position, path in enumerate(paths):
+                        tensors[path] = np.asarray(variables[str(position)], "float32")
+            elif layer_name in H5_LAYERS:
                 variables = group["vars"]
-                for position, path in enumerate(_H5_LAYERS[layer_name]):
+                for position, path in enumerate(H5_LAYERS[layer_name]):
                     tensors[path] = np.asarray(variables[str(position)], "float32")
             elif len(group["vars"]):
                 raise CheckpointMismatchError(

@@ -1,5 +1,7 @@
 """Random tiny `transformers` fine-tuned models: references of the head tests."""
 
+import numpy as np
+
 from tests.huggingface_reference import random_bert_for_pretraining
 
 # Our task model for each `transformers` head class.
@@ -50,3 +52,20 @@ def task_outputs(model, batch):
             "end_logits": outputs.end_logits.numpy(),
         }
     return outputs.logits.numpy()
+
+
+def assert_pretraining_outputs_equal(ours, reference, batch, atol=1e-5):
+    """Our pretrainer's outputs against `BertForPreTraining`'s on the same batch.
+
+    Ours are the MLM logits at `mask_positions` only; theirs cover every token.
+    """
+    rows = np.arange(batch["token_ids"].shape[0])[:, None]
+    np.testing.assert_allclose(
+        ours["mlm_logits"],
+        reference.prediction_logits.numpy()[rows, batch["mask_positions"]],
+        atol=atol,
+        rtol=0,
+    )
+    np.testing.assert_allclose(
+        ours["nsp_logits"], reference.seq_relationship_logits.numpy(), atol=atol, rtol=0
+    )

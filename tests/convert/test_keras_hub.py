@@ -5,18 +5,17 @@ import pytest
 
 from keras_bert_impl.convert import CheckpointMismatchError
 from keras_bert_impl.convert import from_keras_hub
+from tests.bert_test_case import TINY_BACKBONE_CONFIG
+from tests.bert_test_case import TINY_VOCABULARY
 
 keras_hub = pytest.importorskip("keras_hub")
 
-TINY = dict(
-    vocabulary_size=61,
-    num_layers=2,
-    num_heads=4,
-    hidden_dim=32,
-    intermediate_dim=48,
-    max_sequence_length=24,
-    dropout=0.0,
-)
+# keras-hub's BertBackbone takes the same arguments as ours.
+TINY = {
+    **TINY_BACKBONE_CONFIG,
+    "num_layers": 2,
+    "vocabulary_size": len(TINY_VOCABULARY),
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,9 @@ def hub_preset(tmp_path_factory):
 def _batch():
     rng = np.random.default_rng(1)
     return {
-        "token_ids": rng.integers(1, 61, size=(3, 10)).astype("int32"),
+        "token_ids": rng.integers(1, len(TINY_VOCABULARY), size=(3, 10)).astype(
+            "int32"
+        ),
         "segment_ids": np.array([[0] * 5 + [1] * 5] * 3, "int32"),
         "padding_mask": np.array([[1] * 10, [1] * 7 + [0] * 3, [1] * 4 + [0] * 6]),
     }

@@ -6,6 +6,10 @@ import math
 import numpy as np
 
 from keras_bert_impl.data import _featurization
+from keras_bert_impl.utils.document_windows import document_windows
+from keras_bert_impl.utils.document_windows import max_context_windows
+from keras_bert_impl.utils.document_windows import pair_window_offset
+from keras_bert_impl.utils.document_windows import pair_window_size
 
 
 class SquadFeaturizer:
@@ -126,8 +130,12 @@ class SquadFeaturizer:
             answer_span = None
             if training:
                 answer_span = self._answer_token_span(example, doc_starts, doc_ends)
-            spans = self._windows(len(doc_ids), len(query))
-            offset = len(query) + 2  # [CLS] question [SEP]
+            window_size = pair_window_size(self.sequence_length, len(query))
+            spans = zip(*document_windows(len(doc_ids), window_size, self.doc_stride))
+            max_context_window = max_context_windows(
+                len(doc_ids), window_size, self.doc_stride
+            )
+            offset = pair_window_offset(len(query))
             for span_index, (span_start, span_length) in enumerate(spans):
                 span_end = span_start + span_length
                 rows.append(
@@ -147,10 +155,9 @@ class SquadFeaturizer:
                     span_start:span_end
                 ]
                 is_max = np.zeros(self.sequence_length, bool)
-                for index in range(span_length):
-                    is_max[offset + index] = _has_max_context(
-                        spans, span_index, span_start + index
-                    )
+                is_max[offset : offset + span_length] = (
+                    max_context_window[span_start:span_end] == span_index
+                )
                 start_chars.append(window_starts)
                 end_chars.append(window_ends)
                 max_context.append(is_max)
@@ -178,18 +185,6 @@ class SquadFeaturizer:
                 "end_logits": np.array(ends, np.int32),
             }
         return features
-
-    def _windows(self, num_doc_tokens, num_query_tokens):
-        """`(start, length)` of each window over the context's pieces."""
-        max_tokens = self.sequence_length - num_query_tokens - 3
-        spans = []
-        start = 0
-        while True:
-            length = min(num_doc_tokens - start, max_tokens)
-            spans.append((start, length))
-            if start + length >= num_doc_tokens:
-                return spans
-            start += min(length, self.doc_stride)
 
     @staticmethod
     def _answer_token_span(example, doc_starts, doc_ends):
@@ -338,20 +333,3 @@ def _entry(text, char_start, char_end, start_logit, end_logit):
 def _top_indices(logits, count):
     """Indices of the `count` largest logits, largest first (stable on ties)."""
     return np.argsort(-logits, kind="stable")[:count]
-
-
-def _has_max_context(spans, span_index, position):
-    """Whether window `span_index` gives piece `position` its most context.
-
-    As `_check_is_max_context` of run_squad.py: the score of a window for a
-    piece is `min(left context, right context) + 0.01 * window length`.
-    """
-    best_score, best_index = None, None
-    for index, (start, length) in enumerate(spans):
-        end = start + length - 1
-        if position < start or position > end:
-            continue
-        score = min(position - start, end - position) + 0.01 * length
-        if best_score is None or score > best_score:
-            best_score, best_index = score, index
-    return best_index == span_index

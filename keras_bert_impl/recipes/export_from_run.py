@@ -2,18 +2,19 @@
 
 import pathlib
 
-import keras
-
-from keras_bert_impl.export.export_saved_model import SERVING_SIGNATURE
-from keras_bert_impl.export.export_saved_model import TOKEN_IDS_SIGNATURE
-from keras_bert_impl.export.export_saved_model import export_saved_model
-from keras_bert_impl.models.bert_backbone import BertBackbone
-from keras_bert_impl.utils.file_io import read_json as _read_json
+from keras_bert_impl.export import export_saved_model
+from keras_bert_impl.export.saved_model_archive import SERVING_SIGNATURE
+from keras_bert_impl.export.saved_model_archive import TOKEN_IDS_SIGNATURE
+from keras_bert_impl.presets import tokenizer_from_preset
+from keras_bert_impl.tokenizers import BertPreprocessor
+from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.preset_files import CONFIG_FILE
-from keras_bert_impl.utils.preset_files import METADATA_FILE
 from keras_bert_impl.utils.preset_files import PREPROCESSOR_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import read_metadata
 from keras_bert_impl.utils.preset_files import resolve_preset
+from keras_bert_impl.utils.preset_io import load_preset_model
 from keras_bert_impl.utils.preset_io import load_serialized
 
 _LABEL_KEYS = ("label_names", "labels", "label_list")
@@ -23,58 +24,41 @@ _PAIR_KEYS = ("text_pair", "sentence_pair")
 def find_preset_dir(model_dir):
     """The preset folder of a run directory, a preset folder, or a preset name.
 
-    A folder holding `config.json` is a preset itself; otherwise its
-    sub-folders (two levels deep) are searched for one, a task preset
-    (`task.json`) preferred. Anything else is resolved as a preset name.
+    A training run directory keeps its model as the preset folder `model/`;
+    a folder holding `config.json` is a preset itself; anything else is
+    resolved as a preset name.
 
     Args:
-        model_dir: str or path. A `keras-bert finetune` output directory, a
-            preset folder or a preset name.
+        model_dir: str or path. A `keras-bert finetune` (or `pretrain`) output
+            directory, a preset folder or a preset name.
 
     Returns:
         The `pathlib.Path` of the preset folder.
 
     Example:
     ```python
-    find_preset_dir("runs/sst2")  # e.g. PosixPath("runs/sst2/preset")
+    find_preset_dir("runs/sst2")  # PosixPath("runs/sst2/model")
     ```
     """
     path = pathlib.Path(model_dir).expanduser()
-    if not path.is_dir():
-        return resolve_preset(str(model_dir))
-    if (path / CONFIG_FILE).is_file():
-        return path
-    found = sorted(
-        {
-            config.parent
-            for pattern in (f"*/{CONFIG_FILE}", f"*/*/{CONFIG_FILE}")
-            for config in path.glob(pattern)
-        }
-    )
-    tasks = [folder for folder in found if (folder / TASK_CONFIG_FILE).is_file()]
-    candidates = tasks or found
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
+    if (path / RUN_MODEL_DIR / CONFIG_FILE).is_file():
+        return path / RUN_MODEL_DIR
+    if path.is_dir() and not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(
-            f"{path} holds no model: no preset folder ({CONFIG_FILE}, plus "
-            f"{TASK_CONFIG_FILE} for a fine-tuned task) in it or below it."
+            f"{path} holds no model: it is neither a run directory (with "
+            f"{RUN_MODEL_DIR}/{CONFIG_FILE}) nor a preset folder (with {CONFIG_FILE})."
         )
-    raise ValueError(
-        f"{path} holds several models: "
-        + ", ".join(str(folder) for folder in candidates)
-        + ". Pass the one to export."
-    )
+    return resolve_preset(str(model_dir))
 
 
-def _read_hints(preset_dir):
+def _preset_hints(preset_dir):
     """`label_names` and `text_pair` recorded in task.json or metadata.json."""
+    task_file = preset_dir / TASK_CONFIG_FILE
     hints = {}
-    for name in (TASK_CONFIG_FILE, METADATA_FILE):
-        file = preset_dir / name
-        if not file.is_file():
-            continue
-        content = _read_json(file)
+    for content in (
+        read_json(task_file) if task_file.is_file() else {},
+        read_metadata(preset_dir),
+    ):
         for key in _LABEL_KEYS:
             if isinstance(content.get(key), list) and "label_names" not in hints:
                 hints["label_names"] = content[key]
@@ -95,9 +79,11 @@ def export_from_run(model_dir, out, sequence_length=128, **options):
     its `preprocessor.json` or else its vocabulary (`tokenizer.json`).
 
     Label names and whether the model reads sentence pairs are taken, unless
-    given in `options`, from the preset's `task.json` or `metadata.json` keys
-    `label_names` (or `labels`, `label_list`: the class names in class-id
-    order) and `text_pair` (true for pair tasks: MRPC, MNLI, ...).
+    given in `options` (`keras-bert export` passes what a fine-tuning run's
+    `run_config.json` implies: `run_finetuning.run_export_options`), from the
+    preset's `task.json` or `metadata.json` keys `label_names` (or `labels`,
+    `label_list`: the class names in class-id order) and `text_pair` (true
+    for pair tasks: MRPC, MNLI, ...).
 
     Args:
         model_dir: str or path. Run directory, preset folder or preset name
@@ -118,36 +104,17 @@ def export_from_run(model_dir, out, sequence_length=128, **options):
     # {"saved_model": "serving/sst2", "model": "BertClassifier", ...}
     ```
     """
-    # Registers the preprocessor classes a preset's JSON may name.
-    import keras_bert_impl.tokenizers  # noqa: F401
-
     preset_dir = find_preset_dir(model_dir)
-    options = {**_read_hints(preset_dir), **options}
-    preprocessor = None
+    options = {**_preset_hints(preset_dir), **options}
+    # The task model of any class task.json names, else the backbone.
+    model = load_preset_model(preset_dir)
+    preprocessor = getattr(model, "preprocessor", None)
     if (preset_dir / PREPROCESSOR_CONFIG_FILE).is_file():
         preprocessor = load_serialized(preset_dir / PREPROCESSOR_CONFIG_FILE)
-    if (preset_dir / TASK_CONFIG_FILE).is_file():
-        class_name = _read_json(preset_dir / TASK_CONFIG_FILE)["class_name"]
-        model_class = keras.saving.get_registered_object(
-            f"keras_bert_impl>{class_name}"
+    if preprocessor is None:
+        preprocessor = BertPreprocessor(
+            tokenizer_from_preset(str(preset_dir)), sequence_length
         )
-        if model_class is None:
-            raise ValueError(
-                f"{preset_dir / TASK_CONFIG_FILE} names an unknown model class "
-                f"{class_name!r}."
-            )
-        model = model_class.from_preset(str(preset_dir))
-        if preprocessor is None:
-            preprocessor = model.preprocessor
-    else:
-        model = BertBackbone.from_preset(str(preset_dir))
-        if preprocessor is None:
-            from keras_bert_impl.presets import tokenizer_from_preset
-            from keras_bert_impl.tokenizers import BertPreprocessor
-
-            preprocessor = BertPreprocessor(
-                tokenizer_from_preset(str(preset_dir)), sequence_length
-            )
     path = export_saved_model(model, out, preprocessor, **options)
     return {
         "saved_model": str(path),

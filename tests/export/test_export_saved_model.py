@@ -5,6 +5,7 @@ loaded in ONE fresh subprocess in which `keras`, `keras_bert_impl` and `jax`
 cannot be imported; its outputs are compared with the Keras models'.
 """
 
+import importlib
 import json
 import os
 import subprocess
@@ -20,7 +21,6 @@ from keras_bert_impl.data.ner_featurizer import NerFeaturizer
 from keras_bert_impl.data.squad import SquadExample
 from keras_bert_impl.data.squad_featurizer import SquadFeaturizer
 from keras_bert_impl.export import export_saved_model
-from keras_bert_impl.models import BertBackbone
 from keras_bert_impl.models import BertClassifier
 from keras_bert_impl.models import BertQuestionAnswerer
 from keras_bert_impl.models import BertTokenClassifier
@@ -28,6 +28,10 @@ from keras_bert_impl.recipes.export_from_run import export_from_run
 from keras_bert_impl.recipes.export_from_run import find_preset_dir
 from keras_bert_impl.tokenizers import BertPreprocessor
 from keras_bert_impl.tokenizers import BertTokenizer
+from keras_bert_impl.utils.preset_files import CONFIG_FILE
+from keras_bert_impl.utils.preset_files import METADATA_FILE
+from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
+from tests.bert_test_case import tiny_backbone
 
 SEQUENCE_LENGTH = 16
 LABELS = ["negative", "neutral", "positive"]
@@ -154,12 +158,9 @@ def _softmax(logits):
 
 
 def _backbone(vocabulary_size):
-    return BertBackbone(
+    return tiny_backbone(
         vocabulary_size=vocabulary_size,
         num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
         max_sequence_length=32,
         initializer_range=0.5,  # clear argmax margins for the tag/span checks
     )
@@ -194,8 +195,8 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
     export_saved_model(classifier, root / "classifier", label_names=LABELS)
     # The same classifier through `keras-bert export`: a run directory with
     # the fine-tuned preset, whose metadata says "sentence pairs".
-    classifier.save_to_preset(root / "run" / "preset")
-    (root / "run" / "preset" / "metadata.json").write_text(
+    classifier.save_to_preset(root / "run" / RUN_MODEL_DIR)
+    (root / "run" / RUN_MODEL_DIR / METADATA_FILE).write_text(
         json.dumps({"label_names": LABELS, "text_pair": True})
     )
     run_result = export_from_run(root / "run", root / "pair_classifier")
@@ -436,22 +437,29 @@ def test_answerer_v2_serves_no_answer_as_the_featurizer(served):
 def test_unsupported_models_and_missing_preprocessor_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="supported models are"):
         export_saved_model(keras.Sequential([keras.layers.Dense(2)]), tmp_path / "a")
-    backbone = BertBackbone(
-        vocabulary_size=10, num_layers=1, num_heads=1, hidden_dim=4,
-        intermediate_dim=8,
-    )  # fmt: skip
     with pytest.raises(ValueError, match="needs a preprocessor"):
-        export_saved_model(backbone, tmp_path / "b")
+        export_saved_model(tiny_backbone(), tmp_path / "b")
     assert not list(tmp_path.iterdir())
 
 
-def test_find_preset_dir_in_run_directories(tmp_path):
-    for folder in ("run/checkpoints/backbone", "run/preset"):
+def test_find_preset_dir_of_runs_presets_and_names(tmp_path):
+    for folder in (f"run/{RUN_MODEL_DIR}", "preset", "empty"):
         (tmp_path / folder).mkdir(parents=True)
-        (tmp_path / folder / "config.json").write_text("{}")
-    (tmp_path / "run" / "preset" / "task.json").write_text("{}")
-    assert find_preset_dir(tmp_path / "run") == tmp_path / "run" / "preset"
-    assert find_preset_dir(tmp_path / "run" / "preset") == tmp_path / "run" / "preset"
-    (tmp_path / "run" / "checkpoints" / "backbone" / "task.json").write_text("{}")
-    with pytest.raises(ValueError, match="several models"):
-        find_preset_dir(tmp_path / "run")
+    for folder in (f"run/{RUN_MODEL_DIR}", "preset"):
+        (tmp_path / folder / CONFIG_FILE).write_text("{}")
+    run_model = tmp_path / "run" / RUN_MODEL_DIR
+    assert find_preset_dir(tmp_path / "run") == run_model
+    assert find_preset_dir(run_model) == run_model
+    assert find_preset_dir(tmp_path / "preset") == tmp_path / "preset"
+    assert find_preset_dir("bert_tiny_en_uncased").name == "bert_tiny_en_uncased"
+    with pytest.raises(FileNotFoundError, match="neither a run directory"):
+        find_preset_dir(tmp_path / "empty")
+
+
+def test_archive_constants_keep_their_old_import_path():
+    from keras_bert_impl.export import saved_model_archive
+
+    module = importlib.import_module("keras_bert_impl.export.export_saved_model")
+
+    with pytest.warns(DeprecationWarning, match="saved_model_archive"):
+        assert module.SERVING_SIGNATURE == saved_model_archive.SERVING_SIGNATURE

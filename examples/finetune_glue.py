@@ -24,8 +24,8 @@ import keras
 import numpy as np
 
 import keras_bert_impl as kb
-from keras_bert_impl.data.glue import read_glue
-from keras_bert_impl.data.metrics import compute_glue_metrics
+from keras_bert_impl.data import compute_glue_metrics
+from keras_bert_impl.data import read_glue
 from keras_bert_impl.optimizers.create_optimizer import create_optimizer
 from keras_bert_impl.presets import tokenizer_from_preset
 

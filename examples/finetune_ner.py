@@ -19,10 +19,10 @@ import pathlib
 import keras
 
 import keras_bert_impl as kb
-from keras_bert_impl.data.conll import CONLL2003_NER_LABELS
-from keras_bert_impl.data.conll import read_conll2003
-from keras_bert_impl.data.metrics import compute_ner_metrics
-from keras_bert_impl.data.ner_featurizer import NerFeaturizer
+from keras_bert_impl.data import CONLL2003_NER_LABELS
+from keras_bert_impl.data import NerFeaturizer
+from keras_bert_impl.data import compute_ner_metrics
+from keras_bert_impl.data import read_conll2003
 from keras_bert_impl.presets import tokenizer_from_preset
 
 # ../shared/data beside the project root, where the repository keeps its data.

@@ -27,10 +27,10 @@ import pathlib
 import keras
 
 import keras_bert_impl as kb
-from keras_bert_impl.data.squad import read_squad
-from keras_bert_impl.data.squad_evaluation import evaluate_squad_v1
-from keras_bert_impl.data.squad_evaluation import evaluate_squad_v2
-from keras_bert_impl.data.squad_featurizer import SquadFeaturizer
+from keras_bert_impl.data import SquadFeaturizer
+from keras_bert_impl.data import evaluate_squad_v1
+from keras_bert_impl.data import evaluate_squad_v2
+from keras_bert_impl.data import read_squad
 from keras_bert_impl.presets import tokenizer_from_preset
 
 # ../shared/data beside the project root, where the repository keeps its data.

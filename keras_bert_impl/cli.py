@@ -89,7 +89,7 @@ def _add_create_pretraining_data(subparsers):
 
 
 def _run_create_pretraining_data(args):
-    from keras_bert_impl.data.pretraining_data import create_pretraining_data
+    from keras_bert_impl.data import create_pretraining_data
 
     summary = create_pretraining_data(
         input_files=args.input_file,
@@ -277,7 +277,7 @@ def _add_predict(subparsers):
 
 
 def _run_predict(args):
-    from keras_bert_impl.recipes.run_finetuning import run_prediction
+    from keras_bert_impl.recipes.predict import run_prediction
 
     for result in run_prediction(args.model, args.input, args.batch_size):
         _print_json(result)
@@ -294,26 +294,11 @@ def _add_export(subparsers):
 
 
 def _run_export(args):
-    import pathlib
-
     from keras_bert_impl.recipes.export_from_run import export_from_run
-    from keras_bert_impl.utils.preset_files import RUN_CONFIG_FILE
+    from keras_bert_impl.recipes.run_finetuning import run_export_options
 
-    options = {}
-    run_config = pathlib.Path(args.model) / RUN_CONFIG_FILE
-    if run_config.is_file():
-        # A finetune run knows its labels, input arity and sequence length.
-        config = json.loads(run_config.read_text())
-        options["sequence_length"] = config["max_seq_length"]
-        if config.get("task_kind") == "glue":
-            options["text_pair"] = config.get("text_pair", False)
-            if not config.get("is_regression"):
-                options["label_names"] = config["label_list"]
-        if config.get("task_kind") == "squad":
-            # The windows the model was trained and evaluated on.
-            for key in ("doc_stride", "max_query_length"):
-                if config.get(key):
-                    options[key] = config[key]
+    # A finetune run knows its labels, input arity and sequence length.
+    options = run_export_options(args.model)
     result = export_from_run(args.model, args.out, **options)
     return {"saved_model": str(result["saved_model"])}
 

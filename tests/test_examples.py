@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from tests.training.test_run_finetuning import write_tiny_preset
+from tests.recipes.test_run_finetuning import write_tiny_preset
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 

@@ -7,10 +7,15 @@ importing a converter.
 """
 
 from keras_bert_impl.convert.google_checkpoint import from_google_checkpoint
+from keras_bert_impl.convert.google_checkpoint import to_google_checkpoint
 from keras_bert_impl.convert.huggingface import from_huggingface
 from keras_bert_impl.convert.huggingface import load_huggingface_weights
 from keras_bert_impl.convert.huggingface import to_huggingface
 from keras_bert_impl.convert.keras_hub import from_keras_hub
+from keras_bert_impl.convert.keras_hub_writer import to_keras_hub
+from keras_bert_impl.convert.source_format import detect_source_format
+from keras_bert_impl.convert.source_format import load_checkpoint
+from keras_bert_impl.convert.target_checks import ExactGeluWarning
 from keras_bert_impl.convert.weight_map import CheckpointMismatchError
 from keras_bert_impl.utils.preset_io import register_weight_reader
 
@@ -18,10 +23,15 @@ register_weight_reader("huggingface", load_huggingface_weights)
 
 __all__ = [
     "CheckpointMismatchError",
+    "ExactGeluWarning",
+    "detect_source_format",
     "from_google_checkpoint",
     "from_huggingface",
     "from_keras_hub",
+    "load_checkpoint",
+    "to_google_checkpoint",
     "to_huggingface",
+    "to_keras_hub",
 ]
 
 

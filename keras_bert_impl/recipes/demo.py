@@ -8,11 +8,12 @@ ends with one JSON line: held-out masked-LM and next-sentence accuracy
 before and after training.
 """
 
-import json
 import pathlib
 import time
 
 import numpy as np
+
+from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 
 DEMO_VOCABULARY_SIZE = 6000
 DEMO_SEQUENCE_LENGTH = 128
@@ -87,10 +88,10 @@ def run_demo(
     """Runs the whole demo; returns `{"before": {...}, "after": {...}}`."""
     import keras
 
-    from keras_bert_impl.data.default_corpus import write_default_corpus
-    from keras_bert_impl.data.pretraining_data import create_pretraining_data
-    from keras_bert_impl.data.pretraining_dataset import pretraining_dataset
+    from keras_bert_impl.data import pretraining_dataset
+    from keras_bert_impl.data import write_default_corpus
     from keras_bert_impl.recipes.run_pretraining import build_pretrainer
+    from keras_bert_impl.recipes.run_pretraining import create_records_once
     from keras_bert_impl.recipes.run_pretraining import reported_metrics
     from keras_bert_impl.recipes.run_pretraining import run_pretraining
     from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
@@ -98,6 +99,7 @@ def run_demo(
 
     started = time.monotonic()
     output_dir = pathlib.Path(output_dir)
+    run_dir = output_dir / "run"
     corpus_dir = output_dir / "corpus"
     _step(1, "Building the default corpus from the text that ships with Python")
     train_text, heldout_text, num_train, num_heldout = write_default_corpus(corpus_dir)
@@ -122,20 +124,16 @@ def run_demo(
         ("heldout", heldout_text, 1),
     ):
         records[split] = data_dir / f"{split}.tfrecord"
-        summary_file = data_dir / f"{split}_summary.json"
-        if not summary_file.is_file():
-            data_dir.mkdir(parents=True, exist_ok=True)
-            summary = create_pretraining_data(
-                input_files=str(text),
-                output_files=str(records[split]),
-                vocab_file=str(vocab_file),
-                max_seq_length=DEMO_SEQUENCE_LENGTH,
-                max_predictions_per_seq=DEMO_MAX_PREDICTIONS,
-                dupe_factor=dupe_factor,
-                random_seed=random_seed,
-            )
-            summary_file.write_text(json.dumps(summary, indent=2, default=str))
-        summary = json.loads(summary_file.read_text())
+        summary = create_records_once(
+            str(text),
+            records[split],
+            vocab_file,
+            data_dir / f"{split}_summary.json",
+            max_seq_length=DEMO_SEQUENCE_LENGTH,
+            max_predictions_per_seq=DEMO_MAX_PREDICTIONS,
+            dupe_factor=dupe_factor,
+            random_seed=random_seed,
+        )
         print(f"      {split}: {summary['instances']} instances")
 
     backbone_config = dict(vocabulary_size=tokenizer.vocabulary_size(), **DEMO_BACKBONE)
@@ -150,7 +148,7 @@ def run_demo(
 
     _step(5, f"Pretraining for up to {train_minutes:g} minutes")
     after = run_pretraining(
-        output_dir=str(output_dir / "run"),
+        output_dir=str(run_dir),
         input_file=str(records["train"]),
         eval_input_file=str(records["heldout"]),
         backbone_config=backbone_config,
@@ -172,7 +170,7 @@ def run_demo(
     _step(6, "Masked-word predictions of the pretrained model")
     from keras_bert_impl.models.bert_pretrainer import BertPretrainer
 
-    pretrained = BertPretrainer.from_preset(str(output_dir / "run" / "model"))
+    pretrained = BertPretrainer.from_preset(str(run_dir / RUN_MODEL_DIR))
     for example in _masked_word_predictions(pretrained, tokenizer, SHOWCASE_SENTENCES):
         guesses = ", ".join(f"{token} ({p:.1%})" for token, p in example["predictions"])
         print(
@@ -181,7 +179,7 @@ def run_demo(
         )
     print(
         f"      finished in {time.monotonic() - started:.0f} s; "
-        f"run directory: {output_dir / 'run'} (TensorBoard logs, training_curves.png)"
+        f"run directory: {run_dir} (TensorBoard logs, training_curves.png)"
     )
     keys = ("masked_lm_accuracy", "next_sentence_accuracy")
     return {

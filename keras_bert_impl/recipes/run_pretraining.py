@@ -8,13 +8,15 @@ from the newest checkpoint in `output_dir/checkpoints` and stops at
 
 import glob
 import json
-import math
 import os
 import pathlib
-import time
 
 import keras
 
+from keras_bert_impl.recipes.resumable_fit import fit_to_step
+from keras_bert_impl.recipes.time_budget import TimeBudget
+from keras_bert_impl.utils.file_io import read_json
+from keras_bert_impl.utils.file_io import write_json
 from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 
 # The masked-LM and NSP metrics as Keras names them (output name + metric name)
@@ -29,22 +31,6 @@ REPORTED_METRICS = {
 PRETRAINING_DATA_DIR = "pretraining_data"
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stops `fit` once a wall-clock budget is spent (the demo's few minutes)."""
-
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds = seconds
-        self._start = None
-
-    def on_train_begin(self, logs=None):
-        self._start = time.monotonic()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self._start > self.seconds:
-            self.model.stop_training = True
-
-
 def reported_metrics(logs):
     """Keras' log names mapped to the original tool's metric names."""
     return {
@@ -56,12 +42,11 @@ def _backbone_from_google_config(path, dtype, packed_sequences):
     from keras_bert_impl.convert.google_checkpoint import backbone_config_from_google
     from keras_bert_impl.models.bert_backbone import BertBackbone
 
-    with open(path, encoding="utf-8") as file:
-        return BertBackbone(
-            **backbone_config_from_google(json.load(file)),
-            dtype=dtype,
-            packed_sequences=packed_sequences,
-        )
+    return BertBackbone(
+        **backbone_config_from_google(read_json(path)),
+        dtype=dtype,
+        packed_sequences=packed_sequences,
+    )
 
 
 def build_pretrainer(
@@ -110,47 +95,25 @@ def initialize_from_checkpoint(pretrainer, checkpoint):
     """Copies the weights of a checkpoint into `pretrainer`, shapes checked.
 
     `checkpoint` is a `.weights.h5` saved from a `BertPretrainer`, a preset
-    name or folder of ours, or a Google, Hugging Face or keras-hub checkpoint
-    folder. The pretraining heads are copied when the checkpoint has them;
-    otherwise they keep their fresh initialisation.
+    name or folder of ours (or a run directory), or a Google, Hugging Face or
+    keras-hub checkpoint folder. The pretraining heads are copied when the
+    checkpoint has them; otherwise they keep their fresh initialisation.
     """
-    from keras_bert_impl.convert import from_google_checkpoint
-    from keras_bert_impl.convert import from_huggingface
-    from keras_bert_impl.convert import from_keras_hub
-    from keras_bert_impl.models.bert_backbone import BertBackbone
+    from keras_bert_impl.convert.source_format import load_checkpoint
     from keras_bert_impl.models.bert_pretrainer import BertPretrainer
-    from keras_bert_impl.recipes.convert_to_preset import detect_source_format
-    from keras_bert_impl.utils.preset_files import CONFIG_FILE
-    from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
-    from keras_bert_impl.utils.preset_files import resolve_preset
+    from keras_bert_impl.models.bert_task import BertTask
 
     checkpoint = str(checkpoint)
     if checkpoint.endswith(".weights.h5"):
         pretrainer.load_weights(checkpoint)
         return
-    path = pathlib.Path(checkpoint).expanduser()
-    if not path.exists() or "keras_bert_impl" in _read_text(path / CONFIG_FILE):
-        # A preset of ours: take the heads too when it is a saved pretrainer.
-        task_config = _read_text(resolve_preset(checkpoint) / TASK_CONFIG_FILE)
-        preset_class = (
-            BertPretrainer if "BertPretrainer" in task_config else BertBackbone
-        )
-        source = preset_class.from_preset(checkpoint)
-    else:
-        converters = {
-            "google": from_google_checkpoint,
-            "huggingface": from_huggingface,
-            "keras_hub": from_keras_hub,
-        }
-        source = converters[detect_source_format(checkpoint)](checkpoint)
+    source, _ = load_checkpoint(checkpoint)
     if isinstance(source, BertPretrainer):
         _copy_weights(source, pretrainer, checkpoint)
     else:
-        _copy_weights(source, pretrainer.backbone, checkpoint)
-
-
-def _read_text(path):
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
+        # A fine-tuned task's head has no place in a pretrainer: its backbone does.
+        backbone = source.backbone if isinstance(source, BertTask) else source
+        _copy_weights(backbone, pretrainer.backbone, checkpoint)
 
 
 def _copy_weights(source, target, checkpoint):
@@ -167,17 +130,39 @@ def _copy_weights(source, target, checkpoint):
     target.set_weights(source.get_weights())
 
 
-def _prepare_corpus_data(corpus, vocab_file, output_dir, options):
-    """Turns raw text into TFRecords once; a finished run's files are reused."""
-    from keras_bert_impl.data.pretraining_data import create_pretraining_data
+def create_records_once(input_files, records, vocab_file, summary_file, **options):
+    """Turns raw text into TFRecords once; a finished call's records are reused.
 
+    Args:
+        input_files: `create_pretraining_data`'s text files (list or globs).
+        records: the TFRecord file to write.
+        vocab_file: the WordPiece vocabulary.
+        summary_file: where `create_pretraining_data`'s summary is written,
+            last: its presence means the records are complete.
+        **options: further `create_pretraining_data` arguments.
+
+    Returns:
+        The summary (as JSON reads it back).
+    """
+    from keras_bert_impl.data import create_pretraining_data
+
+    summary_file = pathlib.Path(summary_file)
+    if not summary_file.is_file():
+        pathlib.Path(records).parent.mkdir(parents=True, exist_ok=True)
+        summary = create_pretraining_data(
+            input_files=input_files,
+            output_files=str(records),
+            vocab_file=str(vocab_file),
+            **options,
+        )
+        summary_file.write_text(json.dumps(summary, indent=2, default=str))
+    return read_json(summary_file)
+
+
+def _prepare_corpus_data(corpus, vocab_file, output_dir, options):
+    """The TFRecords of raw text files or folders, created on the first run."""
     if not vocab_file:
         raise ValueError("--corpus needs --vocab_file (the WordPiece vocabulary).")
-    data_dir = pathlib.Path(output_dir) / PRETRAINING_DATA_DIR
-    summary_file = data_dir / "summary.json"
-    records = data_dir / "train.tfrecord"
-    if summary_file.is_file():
-        return str(records)
     paths = []
     for item in str(corpus).split(","):
         if os.path.isdir(item):
@@ -186,12 +171,11 @@ def _prepare_corpus_data(corpus, vocab_file, output_dir, options):
             )
         else:
             paths.append(item)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    summary = create_pretraining_data(
-        input_files=paths, output_files=str(records), vocab_file=vocab_file, **options
+    data_dir = pathlib.Path(output_dir) / PRETRAINING_DATA_DIR
+    records = data_dir / "train.tfrecord"
+    create_records_once(
+        paths, records, vocab_file, data_dir / "summary.json", **options
     )
-    # Written last: its presence means the records are complete.
-    summary_file.write_text(json.dumps(summary, indent=2, default=str))
     return str(records)
 
 
@@ -245,9 +229,11 @@ def run_pretraining(
         else the first `max_eval_steps` batches of the training data, as the
         original tool does).
     """
-    from keras_bert_impl.data.pretraining_dataset import expand_files
-    from keras_bert_impl.data.pretraining_dataset import packed_instances_per_row
-    from keras_bert_impl.data.pretraining_dataset import pretraining_dataset
+    from keras_bert_impl.data import pretraining_dataset
+    from keras_bert_impl.data.pretraining.pretraining_dataset import expand_files
+    from keras_bert_impl.data.pretraining.pretraining_dataset import (
+        packed_instances_per_row,
+    )
     from keras_bert_impl.optimizers.create_optimizer import create_optimizer
     from keras_bert_impl.training.callbacks import default_callbacks
     from keras_bert_impl.training.distribution import distribution_scope
@@ -315,7 +301,6 @@ def run_pretraining(
         )
         if time_budget_seconds:
             callbacks.append(TimeBudget(time_budget_seconds))
-        checkpoint = callbacks[0]
         batch_size = global_batch_size(train_batch_size, distribution)
         dataset = pretraining_dataset(
             input_file,
@@ -327,17 +312,15 @@ def run_pretraining(
             dynamic_masking=dynamic_masking,
             vocabulary=vocab_file if dynamic_masking else None,
             do_whole_word_mask=do_whole_word_mask,
-        ).skip(checkpoint.initial_step)
-        steps_per_epoch = min(save_checkpoints_steps, num_train_steps)
-        if checkpoint.initial_step < num_train_steps:
-            pretrainer.fit(
-                dataset,
-                epochs=math.ceil(num_train_steps / steps_per_epoch),
-                steps_per_epoch=steps_per_epoch,
-                callbacks=callbacks,
-                verbose=verbose,
-                shuffle=False,  # the pipeline shuffles; Keras cannot
-            )
+        )
+        global_step = fit_to_step(
+            pretrainer,
+            dataset,
+            num_train_steps,
+            min(save_checkpoints_steps, num_train_steps),
+            callbacks,
+            verbose,
+        )
         eval_dataset = pretraining_dataset(
             eval_input_file or input_file,
             eval_batch_size,
@@ -349,8 +332,6 @@ def run_pretraining(
         logs = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
 
     pretrainer.save_to_preset(pathlib.Path(output_dir) / RUN_MODEL_DIR)
-    global_step = max(checkpoint.step, checkpoint.initial_step)
-    results = {"global_step": int(global_step), **reported_metrics(logs)}
-    with open(os.path.join(output_dir, "eval_results.json"), "w") as file:
-        json.dump(results, file, indent=2)
+    results = {"global_step": global_step, **reported_metrics(logs)}
+    write_json(pathlib.Path(output_dir) / "eval_results.json", results)
     return results

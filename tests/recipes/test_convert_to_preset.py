@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.convert import CheckpointMismatchError
+from keras_bert_impl.convert import detect_source_format
 from keras_bert_impl.models import BertBackbone
 from keras_bert_impl.models import BertPretrainer
 from keras_bert_impl.recipes.convert_to_preset import convert_to_preset
-from keras_bert_impl.recipes.convert_to_preset import detect_source_format
 from keras_bert_impl.utils.file_io import file_sha256
 from tests.convert.google_reference import bert_config
 from tests.convert.google_reference import google_tensors
@@ -200,14 +200,16 @@ TINY_LABELS = ["O", "B-X", "I-X"]
 
 @pytest.fixture
 def task_presets(tmp_path, monkeypatch, sources):
-    from keras_bert_impl.presets import registry as presets
+    from keras_bert_impl.presets import catalog
     from keras_bert_impl.recipes import convert_to_preset as preset_conversion
-    from keras_bert_impl.utils import preset_files as preset_mixin
+    from keras_bert_impl.recipes import shipped_preset_conversion
+    from keras_bert_impl.utils import preset_files
     from tests.huggingface_reference import TINY_CONFIG
+    from tests.presets.shipped_presets import write_presets
 
     vocabulary = sources / "huggingface" / "vocab.txt"
     monkeypatch.setitem(
-        presets.VOCABULARIES,
+        catalog.VOCABULARIES,
         "tiny",
         {
             "vocabulary_sha256": file_sha256(vocabulary),
@@ -224,7 +226,7 @@ def task_presets(tmp_path, monkeypatch, sources):
         "max_sequence_length": TINY_CONFIG["max_position_embeddings"],
     }
     monkeypatch.setitem(
-        presets.PRESETS,
+        catalog.PRESETS,
         "tiny_base",
         {"architecture": architecture, "vocabulary": "tiny", "lowercase": True},
     )
@@ -239,15 +241,15 @@ def task_presets(tmp_path, monkeypatch, sources):
             "arguments": arguments,
             "labels": labels,
             "dataset": "tiny",
-            "fine_tuning": {**presets.SQUAD_RECIPE, "max_seq_length": 24},
+            "fine_tuning": {**catalog.SQUAD_RECIPE, "max_seq_length": 24},
             "citations": ["test"],
         }
-        entry = presets._fine_tuned(
+        entry = catalog.fine_tuned_preset(
             "tiny_base", f"someone/{name}", task, "MIT", f"{name} for tests"
         )
-        monkeypatch.setitem(presets.PRESETS, name, entry)
-    shipped = presets.write_shipped_presets(tmp_path / "shipped", list(tasks))
-    for module in (preset_conversion, preset_mixin):
+        monkeypatch.setitem(catalog.PRESETS, name, entry)
+    shipped = write_presets.write_shipped_presets(tmp_path / "shipped", list(tasks))
+    for module in (preset_conversion, shipped_preset_conversion, preset_files):
         monkeypatch.setattr(module, "shipped_presets_dir", lambda: shipped)
     return shipped
 

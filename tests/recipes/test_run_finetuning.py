@@ -3,6 +3,7 @@ import json
 import pytest
 
 from keras_bert_impl.cli import main
+from tests.bert_test_case import tiny_backbone
 
 
 def _last_json(capsys):
@@ -102,12 +103,9 @@ def write_tiny_preset(folder, shared_data):
     Returns:
         `(folder, the --vocab_file flag)`.
     """
-    from keras_bert_impl.models import BertBackbone
-
-    BertBackbone(
+    tiny_backbone(
         vocabulary_size=30522,
         num_layers=2,
-        num_heads=2,
         hidden_dim=32,
         intermediate_dim=64,
         max_sequence_length=64,

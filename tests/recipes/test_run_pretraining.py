@@ -5,23 +5,17 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from keras_bert_impl.cli import main
-
-TINY_BERT_CONFIG = {
-    "vocab_size": 30522,
-    "hidden_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 128,
-    "hidden_act": "gelu",
-    "hidden_dropout_prob": 0.0,
-    "attention_probs_dropout_prob": 0.0,
-    "max_position_embeddings": 64,
-    "type_vocab_size": 2,
-    "initializer_range": 0.02,
-}
+from keras_bert_impl.convert.huggingface import huggingface_config_from_backbone
+from keras_bert_impl.models import BertClassifier
+from keras_bert_impl.models import BertPretrainer
+from keras_bert_impl.recipes.run_pretraining import build_pretrainer
+from tests.bert_test_case import TINY_BACKBONE_CONFIG
+from tests.bert_test_case import TINY_VOCABULARY
+from tests.bert_test_case import tiny_backbone
 
 
 @pytest.fixture
@@ -32,7 +26,16 @@ def sample_corpus(shared_data, tmp_path):
     (tmp_path / "train.txt").write_text("\n\n".join(documents[:-1]) + "\n")
     (tmp_path / "heldout.txt").write_text(documents[-1] + "\n")
     config = tmp_path / "bert_config.json"
-    config.write_text(json.dumps(TINY_BERT_CONFIG))
+    # The tiny test architecture as an original bert_config.json, for Google's
+    # uncased vocabulary.
+    backbone = tiny_backbone(
+        vocabulary_size=30522,
+        num_layers=2,
+        hidden_dim=64,
+        intermediate_dim=128,
+        max_sequence_length=64,
+    )
+    config.write_text(json.dumps(huggingface_config_from_backbone(backbone)))
     return tmp_path
 
 
@@ -152,3 +155,34 @@ def test_packed_and_unpacked_files_do_not_mix(
     flags = _pretrain_flags(sample_corpus, train, heldout, 1, tmp_path / "run")
     assert main(flags) == 2
     assert "must be both packed" in capsys.readouterr().err
+
+
+def _assert_same_weights(found, expected):
+    assert len(found) == len(expected)
+    for a, b in zip(found, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_init_checkpoint_takes_whatever_the_folder_holds(tmp_path):
+    config = {"vocabulary_size": len(TINY_VOCABULARY), **TINY_BACKBONE_CONFIG}
+    # A saved pretrainer: every weight, the heads included.
+    pretrainer = BertPretrainer(tiny_backbone())
+    pretrainer.save_to_preset(tmp_path / "pretrainer")
+    started = build_pretrainer(
+        backbone_config=config, init_checkpoint=tmp_path / "pretrainer"
+    )
+    _assert_same_weights(started.get_weights(), pretrainer.get_weights())
+
+    # A finetune run directory: its classifier's backbone (no head to take).
+    classifier = BertClassifier(tiny_backbone(), num_classes=2)
+    classifier.save_to_preset(tmp_path / "run" / "model")
+    started = build_pretrainer(backbone_config=config, init_checkpoint=tmp_path / "run")
+    _assert_same_weights(
+        started.backbone.get_weights(), classifier.backbone.get_weights()
+    )
+
+    with pytest.raises(ValueError, match="does not fit the model"):
+        build_pretrainer(
+            backbone_config={**config, "hidden_dim": 8},
+            init_checkpoint=tmp_path / "pretrainer",
+        )

@@ -22,6 +22,7 @@ from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 from keras_bert_impl.utils.preset_files import TOKENIZER_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import VOCABULARY_FILE
 from keras_bert_impl.utils.preset_files import resolve_preset
+from keras_bert_impl.utils.preset_files import run_preset_folder
 from keras_bert_impl.utils.preset_io import load_preset_model
 from keras_bert_impl.utils.vocabulary_file import read_vocabulary
 
@@ -39,7 +40,7 @@ def detect_source_format(source):
         if pathlib.Path(f"{path}.index").is_file():
             return "google"
         raise FileNotFoundError(f"{path} is neither a folder nor a TF checkpoint.")
-    config_file = keras_bert_preset_folder(path) / CONFIG_FILE
+    config_file = run_preset_folder(path) / CONFIG_FILE
     if config_file.is_file():
         config = read_json(config_file)
         registration = json.dumps([config.get("module"), config.get("registered_name")])
@@ -62,13 +63,6 @@ def detect_source_format(source):
     )
 
 
-def keras_bert_preset_folder(source):
-    """The preset folder of a keras-bert source (a finetune run: its `model/`)."""
-    path = pathlib.Path(source).expanduser()
-    run_model = path / RUN_MODEL_DIR
-    return run_model if (run_model / CONFIG_FILE).is_file() else path
-
-
 def run_config_beside(folder):
     """The run_config.json beside a finetune run's `model/` folder ({} elsewhere)."""
     path = folder.parent / RUN_CONFIG_FILE
@@ -83,7 +77,7 @@ def _vocabulary_location(source, source_format):
         vocabulary = find_google_checkpoint(path)[2] if path.is_dir() else None
         return vocabulary or folder / VOCABULARY_FILE, None
     if source_format == "keras_bert":
-        folder = keras_bert_preset_folder(path)
+        folder = run_preset_folder(path)
         run_config = run_config_beside(folder)
         lowercase = run_config.get("lowercase")
         if lowercase is None and (folder / TOKENIZER_CONFIG_FILE).is_file():
@@ -172,7 +166,7 @@ def load_checkpoint(source, source_format="auto", with_heads="auto"):
     if source_format == "keras_hub":
         return from_keras_hub(path), None
     if source_format == "keras_bert":
-        folder = keras_bert_preset_folder(path)
+        folder = run_preset_folder(path)
         model = load_preset_model(folder)
         labels = getattr(model, "labels", None)
         return model, labels or run_config_beside(folder).get("label_list")

@@ -1,7 +1,5 @@
 """`keras-bert export`: a fine-tuning run (or any preset) to a string-in SavedModel."""
 
-import pathlib
-
 from keras_bert_impl.export import export_saved_model
 from keras_bert_impl.export.saved_model_archive import SERVING_SIGNATURE
 from keras_bert_impl.export.saved_model_archive import TOKEN_IDS_SIGNATURE
@@ -14,6 +12,7 @@ from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import read_metadata
 from keras_bert_impl.utils.preset_files import resolve_preset
+from keras_bert_impl.utils.preset_files import run_preset_folder
 from keras_bert_impl.utils.preset_io import load_preset_model
 from keras_bert_impl.utils.preset_io import load_serialized
 
@@ -40,9 +39,7 @@ def find_preset_dir(model_dir):
     find_preset_dir("runs/sst2")  # PosixPath("runs/sst2/model")
     ```
     """
-    path = pathlib.Path(model_dir).expanduser()
-    if (path / RUN_MODEL_DIR / CONFIG_FILE).is_file():
-        return path / RUN_MODEL_DIR
+    path = run_preset_folder(model_dir)
     if path.is_dir() and not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(
             f"{path} holds no model: it is neither a run directory (with "

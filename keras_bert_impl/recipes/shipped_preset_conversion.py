@@ -16,7 +16,6 @@ from keras_bert_impl.convert.huggingface import huggingface_labels
 from keras_bert_impl.convert.huggingface import huggingface_tensors
 from keras_bert_impl.convert.huggingface import read_huggingface_checkpoint
 from keras_bert_impl.convert.huggingface import task_class_of_checkpoint
-from keras_bert_impl.convert.source_format import keras_bert_preset_folder
 from keras_bert_impl.convert.source_format import load_checkpoint
 from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.preset_files import CONFIG_FILE
@@ -24,6 +23,7 @@ from keras_bert_impl.utils.preset_files import METADATA_FILE
 from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import TASK_LABELS_KEY
 from keras_bert_impl.utils.preset_files import TOKENIZER_CONFIG_FILE
+from keras_bert_impl.utils.preset_files import run_preset_folder
 from keras_bert_impl.utils.preset_files import shipped_presets_dir
 
 # Config entries that fix the shapes of the weights: a known preset's must match.
@@ -117,7 +117,7 @@ def known_task_model(name, saved_task, source, source_format):
         source_labels = huggingface_labels(config)
     elif source_format == "keras_bert":
         source_model, source_labels = load_checkpoint(source, source_format)
-        checkpoint = keras_bert_preset_folder(source)
+        checkpoint = run_preset_folder(source)
         source_class = type(source_model)
     else:
         raise ValueError(

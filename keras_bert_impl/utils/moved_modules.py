@@ -75,11 +75,11 @@ MOVED_NAMES = {
 }
 
 
-def _warn(old, new):
+def _warn(old, new, stacklevel):
     warnings.warn(
         f"{old} moved to {new}; the old path stops working in {REMOVAL}.",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
 
 
@@ -88,7 +88,8 @@ def moved_attribute(package, name):
     new_module = MOVED_NAMES.get(package, {}).get(name)
     if new_module is None:
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
-    _warn(f"{package}.{name}", f"{new_module}.{name}")
+    # Frames: _warn, moved_attribute, the package's __getattr__, the user's line.
+    _warn(f"{package}.{name}", f"{new_module}.{name}", stacklevel=4)
     return getattr(importlib.import_module(new_module), name)
 
 
@@ -99,7 +100,9 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.spec_from_loader(fullname, self)
 
     def create_module(self, spec):
-        _warn(spec.name, MOVED_MODULES[spec.name])
+        # Frames: _warn, create_module, then the user's import line (the warnings
+        # module skips importlib's own frames).
+        _warn(spec.name, MOVED_MODULES[spec.name], stacklevel=3)
         return importlib.import_module(MOVED_MODULES[spec.name])
 
     def exec_module(self, module):

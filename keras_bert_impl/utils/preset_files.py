@@ -106,6 +106,13 @@ def resolve_preset(preset):
     )
 
 
+def run_preset_folder(path):
+    """The preset folder of a path: a training run's `model/`, else the path itself."""
+    path = pathlib.Path(path).expanduser()
+    run_model = path / RUN_MODEL_DIR
+    return run_model if (run_model / CONFIG_FILE).is_file() else path
+
+
 def read_metadata(preset_dir):
     """The preset's `metadata.json` as a dict (empty when the file is absent)."""
     path = pathlib.Path(preset_dir) / METADATA_FILE

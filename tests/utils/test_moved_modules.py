@@ -33,3 +33,15 @@ def test_an_unknown_name_is_still_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no_such_name"):
         keras_bert_impl.training.no_such_name  # noqa: B018
+
+
+def test_the_warning_points_at_the_users_line():
+    import keras_bert_impl.training
+
+    with pytest.warns(DeprecationWarning) as records:
+        keras_bert_impl.training.Lamb  # noqa: B018
+    assert records[0].filename == __file__
+    sys.modules.pop("keras_bert_impl.training.lamb", None)
+    with pytest.warns(DeprecationWarning) as records:
+        import keras_bert_impl.training.lamb  # noqa: F401
+    assert records[0].filename == __file__

@@ -1,0 +1,375 @@
+"""A `keras.Model` whose `fit`, `evaluate` and `predict` also take raw inputs.
+
+keras-hub's `PipelineModel` idea: the model owns a preprocessing step
+(`preprocess_samples`) that `fit`, `evaluate` and `predict` run inside `tf.data`
+whenever the data holds strings, so that
+
+    model.fit(["a great movie", "a dull movie"], [1, 0])
+    model.predict(["what a film"])
+
+work as well as feeding the model's own (already tokenized) inputs, which go
+straight to Keras. In-memory strings are batched by length (`length_bucketing`):
+each batch is padded only to the smallest of a few lengths that holds its
+longest member, and `predict` returns the outputs in input order.
+
+TensorFlow is imported on first use only: a model built on this class runs on
+JAX without loading it until strings come.
+"""
+
+import inspect
+
+import keras
+import numpy as np
+
+
+def _has_strings(value):
+    """Whether a leaf of `value` (nested tuples/dicts/lists) holds strings."""
+    if isinstance(value, (str, bytes)):
+        return True
+    if isinstance(value, dict):
+        return any(_has_strings(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return bool(value) and any(_has_strings(v) for v in value)
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return False
+    kind = getattr(dtype, "kind", None)
+    if kind in ("U", "S"):
+        return True
+    if kind == "O":
+        return any(isinstance(item, (str, bytes)) for item in value.flat)
+    return "string" in str(getattr(dtype, "name", dtype))
+
+
+def is_dataset(value):
+    """Whether `value` is a `tf.data.Dataset` (checked without importing tf)."""
+    return hasattr(value, "element_spec") and hasattr(value, "map")
+
+
+def _num_examples(x):
+    """Length of the first array-like leaf of `x`, or None."""
+    for leaf in keras.tree.flatten(x):
+        shape = getattr(leaf, "shape", None)
+        if shape is not None and len(shape) and shape[0] is not None:
+            return int(shape[0])
+        if isinstance(leaf, (list, tuple)):
+            return len(leaf)
+    return None
+
+
+def batches_per_epoch(x, batch_size=None):
+    """How many batches one pass over `x` gives, as `fit` would batch it.
+
+    `x` is what `fit` trains on: a dataset (its cardinality), a
+    `keras.utils.PyDataset` (its `num_batches`) or in-memory arrays (split in
+    batches of `batch_size`, Keras' default 32). None when unknown; a negative
+    number for an infinite or unknown-length dataset.
+    """
+    if is_dataset(x):
+        return int(x.cardinality())
+    if isinstance(x, keras.utils.PyDataset):
+        return x.num_batches
+    examples = _num_examples(x)
+    if examples is None:
+        return None
+    return -(-examples // (batch_size or 32))
+
+
+def _takes_labels(preprocessor):
+    try:
+        parameters = inspect.signature(preprocessor.call).parameters
+    except (TypeError, ValueError):
+        return False
+    return "y" in parameters and "sample_weight" in parameters
+
+
+def _bucketable_length(element_spec):
+    """The padded length of batched preprocessed data, when it may be bucketed.
+
+    Length bucketing trims the inputs' sequence axis; it applies when the
+    inputs are the backbone's `(batch, sequence)` dict and no label or weight
+    has a sequence axis of its own (token-level labels are not trimmed).
+    """
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element_spec)
+    if not isinstance(x, dict) or "padding_mask" not in x:
+        return None
+    shape = x["padding_mask"].shape
+    if shape.rank != 2 or shape[1] is None:
+        return None
+    for spec in keras.tree.flatten((y, sample_weight)):
+        if spec is not None and spec.shape.rank > 1 and spec.shape[1] == shape[1]:
+            return None
+    return int(shape[1])
+
+
+def preprocess_choices(preprocessor, x, num_choices):
+    """Runs `preprocessor` on every candidate of multiple-choice strings.
+
+    `x` is `(contexts, choices)`: contexts `(batch,)`, choices
+    `(batch, num_choices)`; each choice is paired with its context. Or just
+    `choices` (single segments). Returns the preprocessor's dict, each feature
+    of shape `(batch, num_choices, sequence)`.
+    """
+    import tensorflow as tf
+
+    if isinstance(x, (tuple, list)):
+        contexts, choices = x
+        choices = tf.convert_to_tensor(choices)
+        contexts = tf.repeat(tf.convert_to_tensor(contexts), num_choices)
+        packed = preprocessor((contexts, tf.reshape(choices, [-1])))
+    else:
+        packed = preprocessor(tf.reshape(tf.convert_to_tensor(x), [-1]))
+    return {
+        name: tf.reshape(value, [-1, num_choices, tf.shape(value)[-1]])
+        for name, value in packed.items()
+    }
+
+
+class PipelineModel(keras.Model):
+    """A model that preprocesses raw inputs inside `fit`, `evaluate`, `predict`.
+
+    With a `preprocessor` attribute set (a layer mapping raw strings, or
+    tuples of them for pairs, to the model's inputs), `fit`, `evaluate` and
+    `predict` take raw strings (NumPy arrays or lists, a tuple of them for
+    sentence pairs) or a batched `tf.data.Dataset` of strings: the data is
+    mapped through `preprocess_samples` in `tf.data`. Inputs without strings
+    go straight to Keras. Subclasses plan training with the data `fit` is
+    about to use by overriding `_prepare_fit`.
+    """
+
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        """Runs the preprocessor on one batch inside `tf.data`.
+
+        A preprocessor whose `call` takes `y` and `sample_weight` (keras-hub
+        style) returns `(x, y, sample_weight)` itself; any other is applied to
+        `x` only. Override to change how raw inputs are featurized.
+        """
+        preprocessor = getattr(self, "preprocessor", None)
+        if preprocessor is None:
+            return x, y, sample_weight
+        if _takes_labels(preprocessor):
+            return keras.utils.unpack_x_y_sample_weight(
+                preprocessor(x, y=y, sample_weight=sample_weight)
+            )
+        return preprocessor(x), y, sample_weight
+
+    def _preprocess_element(self, *element):
+        # tf.data passes a tuple element as arguments: `(x, y[, sample_weight])`;
+        # a single argument is `x` itself (a `(x,)` element included, which is
+        # how a pair of strings without labels travels: `((first, second),)`).
+        if len(element) == 1:
+            x, y, sample_weight = element[0], None, None
+        else:
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element)
+        return keras.utils.pack_x_y_sample_weight(
+            *self.preprocess_samples(x, y, sample_weight)
+        )
+
+    def _needs_preprocessing(self, x):
+        if is_dataset(x):
+            element = x.element_spec
+            if isinstance(element, tuple) and len(element) in (2, 3):
+                element = element[0]
+            has_strings = any(
+                "string" in str(getattr(spec, "dtype", ""))
+                for spec in keras.tree.flatten(element)
+            )
+        else:
+            has_strings = _has_strings(x)
+        if has_strings and getattr(self, "preprocessor", None) is None:
+            raise ValueError(
+                f"{type(self).__name__} got raw strings but has no preprocessor. "
+                "Pass `preprocessor=BertPreprocessor(tokenizer, sequence_length)` "
+                "when building the model (or set `model.preprocessor`), or feed "
+                "token ids: a dict with `token_ids`, `segment_ids`, `padding_mask`."
+            )
+        return has_strings
+
+    def _as_preprocessed_data(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        batch_size=None,
+        shuffle=False,
+        by_length=True,
+    ):
+        """`(x, y, sample_weight, batch_size)` for Keras, strings preprocessed.
+
+        In-memory strings are tokenized in `tf.data` and, with `by_length`,
+        batched by length (`bucket_by_length`, which reorders them): each batch
+        is padded only to the smallest of a few lengths that holds its longest
+        member, not to the preprocessor's `sequence_length`, so short texts
+        cost little and the model still sees a bounded number of shapes. A
+        dataset the caller batched keeps its batches.
+        """
+        if not self._needs_preprocessing(x):
+            return x, y, sample_weight, batch_size
+        import tensorflow as tf
+
+        batch_size = batch_size or 32
+        bucketed = by_length and not is_dataset(x)
+        if not is_dataset(x):
+            data = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+            x = tf.data.Dataset.from_tensor_slices(data)
+            if shuffle:
+                x = x.shuffle(int(x.cardinality()), reshuffle_each_iteration=True)
+            x = x.batch(batch_size)
+        elif y is not None or sample_weight is not None:
+            raise ValueError("With a dataset `x`, put labels and weights in it.")
+        x = x.map(self._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE)
+        sequence_length = _bucketable_length(x.element_spec)
+        if bucketed and sequence_length:
+            from keras_bert_impl.utils.length_bucketing import bucket_by_length
+            from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
+            from keras_bert_impl.utils.length_bucketing import num_bucketed_batches
+
+            bucket_lengths = bucket_lengths_for(sequence_length)
+            # One tokenizing pass for the lengths gives the number of batches:
+            # Keras then shows progress and plans the schedule as usual.
+            lengths = x.map(
+                lambda *element: tf.math.count_nonzero(
+                    element[0]["padding_mask"], axis=1
+                )
+            )
+            lengths = [length for batch in lengths for length in batch.numpy()]
+            num_batches = num_bucketed_batches(lengths, batch_size, bucket_lengths)
+            x = bucket_by_length(x.unbatch(), batch_size, bucket_lengths).apply(
+                tf.data.experimental.assert_cardinality(num_batches)
+            )
+        return x.prefetch(tf.data.AUTOTUNE), None, None, None
+
+    def _as_preprocessed_validation(self, validation_data, batch_size):
+        if validation_data is None:
+            return None
+        if is_dataset(validation_data):
+            return self._as_preprocessed_data(validation_data)[0]
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+            tuple(validation_data)
+        )
+        if not self._needs_preprocessing(x):
+            return validation_data
+        return self._as_preprocessed_data(x, y, sample_weight, batch_size)[0]
+
+    def _prepare_fit(self, x, batch_size, epochs, steps_per_epoch, initial_epoch):
+        """Called by `fit` with the data it will train on, before any step.
+
+        `x` is preprocessed already (a dataset when strings came). Does
+        nothing here; a subclass plans its training (e.g. a schedule) in it.
+        """
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        sample_weight=None,
+        validation_data=None,
+        steps_per_epoch=None,
+        initial_epoch=0,
+        **kwargs,
+    ):
+        validation_batch_size = kwargs.get("validation_batch_size") or batch_size
+        validation_data = self._as_preprocessed_validation(
+            validation_data, validation_batch_size
+        )
+        if validation_data is not None and is_dataset(validation_data):
+            kwargs.pop("validation_batch_size", None)
+        if self._needs_preprocessing(x):
+            # Raw strings become a tf.data pipeline, shuffled (or not) here.
+            shuffle = kwargs.pop("shuffle", True) and not is_dataset(x)
+            x, y, sample_weight, batch_size = self._as_preprocessed_data(
+                x, y, sample_weight, batch_size, shuffle=shuffle
+            )
+            kwargs["shuffle"] = False
+        self._prepare_fit(x, batch_size, epochs, steps_per_epoch, initial_epoch)
+        return super().fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            sample_weight=sample_weight,
+            validation_data=validation_data,
+            steps_per_epoch=steps_per_epoch,
+            initial_epoch=initial_epoch,
+            **kwargs,
+        )
+
+    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        x, y, sample_weight, batch_size = self._as_preprocessed_data(
+            x, y, sample_weight, batch_size
+        )
+        return super().evaluate(
+            x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs
+        )
+
+    def predict(self, x, batch_size=None, **kwargs):
+        in_memory_strings = self._needs_preprocessing(x) and not is_dataset(x)
+        x, _, _, batch_size = self._as_preprocessed_data(
+            x, batch_size=batch_size, by_length=False
+        )
+        if in_memory_strings and _bucketable_length(x.element_spec):
+            return self._predict_by_length(x, batch_size or 32, **kwargs)
+        return super().predict(x, batch_size=batch_size, **kwargs)
+
+    def _predict_by_length(self, dataset, batch_size, **kwargs):
+        """`predict` on preprocessed strings, length-bucketed, in input order.
+
+        The texts are tokenized, sorted by length and cut into batches that
+        are trimmed to a few bucket lengths (`bucketed_batches`); each length
+        is predicted in one call. Outputs with a sequence axis are padded back
+        to the preprocessor's `sequence_length` and are zero past each text's
+        end.
+        """
+        from keras_bert_impl.utils.length_bucketing import bucketed_batches
+
+        # Every example, in input order, as one array per feature.
+        features = keras.tree.map_structure(
+            lambda *parts: np.concatenate(parts),
+            *[keras.tree.map_structure(np.asarray, batch) for batch in dataset],
+        )
+        sequence_length = features["padding_mask"].shape[1]
+        by_width = {}
+        for rows, batch in bucketed_batches(features, batch_size):
+            by_width.setdefault(batch["padding_mask"].shape[1], []).append(
+                (rows, batch)
+            )
+        # An output whose second axis is unknown in the graph follows the text.
+        follows_text = [
+            len(output.shape) > 1 and output.shape[1] is None
+            for output in keras.tree.flatten(self.outputs)
+        ]
+        results = None
+        for width, batches in sorted(by_width.items()):
+            inputs = keras.tree.map_structure(
+                lambda *parts: np.concatenate(parts), *[b for _, b in batches]
+            )
+            outputs = super().predict(inputs, batch_size=batch_size, **kwargs)
+            flat_outputs = keras.tree.flatten(outputs)
+            if results is None:
+                results = [
+                    np.zeros(
+                        (len(features["padding_mask"]),)
+                        + ((sequence_length,) if text_axis else ())
+                        + output.shape[1 + text_axis :],
+                        output.dtype,
+                    )
+                    for output, text_axis in zip(flat_outputs, follows_text)
+                ]
+            start = 0
+            for rows, _ in batches:
+                for result, output, text_axis in zip(
+                    results, flat_outputs, follows_text
+                ):
+                    part = output[start : start + len(rows)]
+                    if text_axis:
+                        result[rows, :width] = part
+                    else:
+                        result[rows] = part
+                start += batch_size
+        padding = features["padding_mask"] == 0
+        for result, text_axis in zip(results, follows_text):
+            if text_axis:
+                result[padding] = 0
+        return keras.tree.pack_sequence_as(outputs, results)

@@ -1,0 +1,167 @@
+"""PipelineModel on a toy model: raw strings in, length buckets, input order out."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
+from keras_bert_impl.utils.pipeline_model import PipelineModel
+from keras_bert_impl.utils.pipeline_model import batches_per_epoch
+from keras_bert_impl.utils.pipeline_model import preprocess_choices
+from tests.bert_test_case import texts_of_many_lengths
+
+SEQUENCE_LENGTH = 64
+NUM_WORD_IDS = 40
+
+
+class _HashedWords:
+    """Strings to hashed word ids padded to `SEQUENCE_LENGTH`: a stand-in tokenizer."""
+
+    def call(self, texts):
+        words = tf.strings.split(texts)
+        ids = tf.strings.to_hash_bucket_fast(words, NUM_WORD_IDS) + 1
+        ids = tf.cast(ids.to_tensor(shape=[None, SEQUENCE_LENGTH]), "int32")
+        return {"token_ids": ids, "padding_mask": tf.cast(ids > 0, "int32")}
+
+    __call__ = call
+
+
+class _HashedWordsWithLabels(_HashedWords):
+    """keras-hub style: `call` takes and returns labels (here: shifted by 1)."""
+
+    def call(self, texts, y=None, sample_weight=None):
+        return super().call(texts), y + 1, sample_weight
+
+    __call__ = call
+
+
+class _RecordingModel(PipelineModel):
+    """Remembers the data `fit` was about to train on."""
+
+    def _prepare_fit(self, x, batch_size, epochs, steps_per_epoch, initial_epoch):
+        self.prepared = (x, batch_size, epochs)
+
+
+HASHED_WORDS = _HashedWords()
+
+
+def _toy_model(preprocessor=HASHED_WORDS, with_sequence_output=True):
+    """Outputs `pooled` (batch, 2) and, optionally, `per_token` (batch, sequence, 3)."""
+    inputs = {
+        "token_ids": keras.Input((None,), dtype="int32", name="token_ids"),
+        "padding_mask": keras.Input((None,), dtype="int32", name="padding_mask"),
+    }
+    mask = keras.ops.cast(inputs["padding_mask"], "float32")[..., None]
+    embedded = keras.layers.Embedding(NUM_WORD_IDS + 1, 4)(inputs["token_ids"]) * mask
+    outputs = {"pooled": keras.layers.Dense(2)(keras.ops.sum(embedded, axis=1))}
+    if with_sequence_output:
+        outputs["per_token"] = keras.layers.Dense(3)(embedded)
+    else:
+        outputs = outputs["pooled"]
+    model = _RecordingModel(inputs=inputs, outputs=outputs)
+    model.preprocessor = preprocessor
+    return model
+
+
+def _eager(model, x):
+    return keras.tree.map_structure(
+        keras.ops.convert_to_numpy, model(keras.tree.map_structure(np.asarray, x))
+    )
+
+
+def test_strings_are_predicted_by_length_in_input_order():
+    model = _toy_model()
+    texts = texts_of_many_lengths(37)
+    dataset = model._as_preprocessed_data(texts, np.zeros(37), batch_size=8)[0]
+    widths = [int(x["padding_mask"].shape[1]) for x, _ in dataset]
+    assert set(widths) <= set(bucket_lengths_for(SEQUENCE_LENGTH)), widths
+    assert min(widths) < SEQUENCE_LENGTH
+    assert sum(len(x["padding_mask"]) for x, _ in dataset) == 37
+
+    found = model.predict(texts, batch_size=8, verbose=0)
+    packed = model.preprocessor(texts)
+    expected = _eager(model, packed)
+    np.testing.assert_allclose(found["pooled"], expected["pooled"], atol=1e-5)
+    assert found["per_token"].shape == (37, SEQUENCE_LENGTH, 3)
+    mask = packed["padding_mask"].numpy().astype(bool)
+    np.testing.assert_allclose(
+        found["per_token"][mask], expected["per_token"][mask], atol=1e-5
+    )
+    assert not found["per_token"][~mask].any()  # past each text's end: zeros
+
+
+def test_a_string_fit_plans_with_the_bucketed_batches():
+    model = _toy_model(with_sequence_output=False)
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    texts, labels = texts_of_many_lengths(40), np.arange(40) % 2
+    history = model.fit(texts, labels, batch_size=8, epochs=2, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+    prepared, batch_size, epochs = model.prepared
+    batches = sum(1 for _ in prepared)
+    assert batches_per_epoch(prepared) == batches >= 40 // 8
+    assert (batch_size, epochs) == (None, 2)  # the dataset is batched already
+    assert int(model.optimizer.iterations) == 2 * batches
+
+
+def test_a_batched_dataset_keeps_its_batches():
+    model = _toy_model()
+    texts = tf.data.Dataset.from_tensor_slices(texts_of_many_lengths(7)).batch(3)
+    dataset = model._as_preprocessed_data(texts)[0]
+    assert [int(x["padding_mask"].shape[0]) for x in dataset] == [3, 3, 1]
+    assert {int(x["padding_mask"].shape[1]) for x in dataset} == {SEQUENCE_LENGTH}
+    with pytest.raises(ValueError, match="put labels and weights in it"):
+        model._as_preprocessed_data(texts, y=np.zeros(7))
+
+
+def test_a_preprocessor_that_takes_labels_returns_them():
+    model = _toy_model(preprocessor=_HashedWordsWithLabels())
+    x, y, sample_weight = model.preprocess_samples(
+        tf.constant(["the fox"]), tf.constant([1])
+    )
+    assert x["token_ids"].shape == (1, SEQUENCE_LENGTH)
+    assert y.numpy().tolist() == [2] and sample_weight is None
+
+
+def test_token_ids_go_straight_to_keras_and_strings_need_a_preprocessor():
+    model = _toy_model(preprocessor=None)
+    x = {
+        "token_ids": np.ones((2, 5), "int32"),
+        "padding_mask": np.ones((2, 5), "int32"),
+    }
+    assert model.preprocess_samples(x)[0] is x
+    assert model.predict(x, verbose=0)["per_token"].shape == (2, 5, 3)
+    with pytest.raises(ValueError, match="has no preprocessor"):
+        model.predict(["no preprocessor attached"], verbose=0)
+
+
+def test_preprocess_choices_pairs_each_choice_with_its_context():
+    def hash_pairs(pairs):
+        hashed = [tf.strings.to_hash_bucket_fast(part, 1000) for part in pairs]
+        return {"token_ids": tf.stack(hashed, axis=1)}
+
+    contexts = ["the fox", "a movie"]
+    choices = [["runs", "eats", "sings"], ["was good", "was dull", "in paris"]]
+    packed = preprocess_choices(hash_pairs, (contexts, choices), num_choices=3)
+    token_ids = packed["token_ids"].numpy()
+    assert token_ids.shape == (2, 3, 2)
+    hashed_contexts = tf.strings.to_hash_bucket_fast(contexts, 1000).numpy()
+    hashed_choices = tf.strings.to_hash_bucket_fast(choices, 1000).numpy()
+    np.testing.assert_array_equal(
+        token_ids[..., 0], np.repeat(hashed_contexts, 3).reshape(2, 3)
+    )
+    np.testing.assert_array_equal(token_ids[..., 1], hashed_choices)
+    # Choices alone (one array, not a pair) are single segments.
+    alone = preprocess_choices(HASHED_WORDS, np.array(choices), num_choices=3)
+    assert alone["token_ids"].shape == (2, 3, SEQUENCE_LENGTH)
+
+
+def test_batches_per_epoch():
+    assert batches_per_epoch({"a": np.zeros((65, 3))}) == 3
+    assert batches_per_epoch(np.zeros((65, 3)), batch_size=5) == 13
+    assert batches_per_epoch(tf.data.Dataset.range(10).batch(4)) == 3
+    assert batches_per_epoch(tf.data.Dataset.range(10).repeat()) < 0
+    assert batches_per_epoch(None) is None

@@ -290,6 +290,7 @@ def _add_export(subparsers):
     )
     parser.add_argument("--model", required=True, help="run directory or preset")
     parser.add_argument("--out", required=True, help="SavedModel directory")
+    _add_overwrite(parser, "--out")
     parser.set_defaults(handler=_run_export)
 
 
@@ -299,7 +300,7 @@ def _run_export(args):
 
     # A finetune run knows its labels, input arity and sequence length.
     options = run_export_options(args.model)
-    result = export_from_run(args.model, args.out, **options)
+    result = export_from_run(args.model, args.out, overwrite=args.overwrite, **options)
     return {"saved_model": str(result["saved_model"])}
 
 
@@ -315,21 +316,58 @@ def _add_convert(subparsers):
         help="checkpoint folder (a task preset also takes a finetune run)",
     )
     parser.add_argument(
-        "--preset", required=True, help="preset name (written to the cache) or folder"
+        "--to",
+        choices=("keras_bert", "keras_hub", "huggingface", "google"),
+        default="keras_bert",
+        help="format written: a keras-bert preset (--preset), or another "
+        "library's folder (--output)",
     )
+    parser.add_argument(
+        "--preset", help="with --to=keras_bert: preset name (cache) or folder"
+    )
+    parser.add_argument("--output", help="with another --to: the folder to write")
     parser.add_argument(
         "--source_format",
         choices=("auto", "google", "huggingface", "keras_hub", "keras_bert"),
         default="auto",
     )
+    _add_overwrite(parser, "--preset or --output")
     parser.set_defaults(handler=_run_convert)
 
 
-def _run_convert(args):
-    from keras_bert_impl.recipes.convert_to_preset import convert_to_preset
+def _add_overwrite(parser, flag):
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace an existing non-empty {flag} (never one holding the input)",
+    )
 
-    path = convert_to_preset(args.source, args.preset, source_format=args.source_format)
-    return {"preset": str(path)}
+
+def _run_convert(args):
+    if args.to == "keras_bert":
+        from keras_bert_impl.recipes.convert_to_preset import convert_to_preset
+
+        if args.preset is None or args.output is not None:
+            raise ValueError(
+                "--to=keras_bert writes a preset: pass --preset=NAME_OR_DIR (not "
+                "--output), or --to=keras_hub|huggingface|google with --output=DIR."
+            )
+        path = convert_to_preset(
+            args.source,
+            args.preset,
+            source_format=args.source_format,
+            overwrite=args.overwrite,
+        )
+        return {"preset": str(path)}
+    from keras_bert_impl.recipes.convert_checkpoint import convert_checkpoint
+
+    if args.output is None or args.preset is not None:
+        raise ValueError(
+            f"--to={args.to} writes a folder: pass --output=DIR (not --preset)."
+        )
+    return convert_checkpoint(
+        args.source, args.to, args.output, args.source_format, args.overwrite
+    )
 
 
 def _add_presets(subparsers):

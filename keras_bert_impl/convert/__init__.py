@@ -10,7 +10,7 @@ from keras_bert_impl.convert.google_checkpoint import from_google_checkpoint
 from keras_bert_impl.convert.google_checkpoint import to_google_checkpoint
 from keras_bert_impl.convert.huggingface import from_huggingface
 from keras_bert_impl.convert.huggingface import load_huggingface_weights
-from keras_bert_impl.convert.huggingface import to_huggingface
+from keras_bert_impl.convert.huggingface_writer import to_huggingface
 from keras_bert_impl.convert.keras_hub import from_keras_hub
 from keras_bert_impl.convert.keras_hub_writer import to_keras_hub
 from keras_bert_impl.convert.source_format import detect_source_format

@@ -3,9 +3,6 @@
 import json
 import pathlib
 
-import numpy as np
-
-from keras_bert_impl.convert.google_checkpoint import bert_config_from_backbone
 from keras_bert_impl.convert.weight_map import CheckpointMismatchError
 from keras_bert_impl.convert.weight_map import assign_weights
 from keras_bert_impl.convert.weight_map import backbone_arguments_from_bert_config
@@ -56,52 +53,6 @@ def backbone_config_from_huggingface(config):
         default_num_segments=2,
         layer_norm_epsilon=config.get("layer_norm_eps", 1e-12),
     )
-
-
-def huggingface_config_from_backbone(backbone):
-    return {
-        **bert_config_from_backbone(
-            backbone, ACTIVATION_TO_HIDDEN_ACT[backbone.activation]
-        ),
-        "architectures": ["BertForPreTraining"],
-        "model_type": "bert",
-        "layer_norm_eps": backbone.layer_norm_epsilon,
-        "pad_token_id": 0,
-        "position_embedding_type": "absolute",
-    }
-
-
-def _task_config(model):
-    """`config.json` entries of the `BertFor*` class that holds `model`'s heads."""
-    if isinstance(model, BertBackbone):
-        return {"architectures": ["BertModel"]}
-    if isinstance(model, BertPretrainer):
-        return {"architectures": ["BertForPreTraining"]}
-    if getattr(model, "feature_layers", None) is not None or not isinstance(
-        model, (BertClassifier, BertTokenClassifier, BertQuestionAnswerer)
-    ):
-        raise ValueError(
-            "to_huggingface saves a BertBackbone, BertPretrainer, BertClassifier, "
-            "BertTokenClassifier or BertQuestionAnswerer (without feature_layers), "
-            f"not this {type(model).__name__}; save its .backbone instead."
-        )
-    if isinstance(model, BertQuestionAnswerer):
-        return {"architectures": ["BertForQuestionAnswering"]}
-    labels = [f"LABEL_{index}" for index in range(model.num_classes)]
-    token_level = isinstance(model, BertTokenClassifier)
-    config = {
-        "architectures": [
-            "BertForTokenClassification"
-            if token_level
-            else "BertForSequenceClassification"
-        ],
-        "classifier_dropout": model.dropout,
-        "id2label": dict(enumerate(labels)),
-        "label2id": {label: index for index, label in enumerate(labels)},
-    }
-    if model.num_classes == 1 and not token_level:
-        config["problem_type"] = "regression"
-    return config
 
 
 def read_huggingface_tensors(folder):
@@ -275,7 +226,7 @@ def _backbone_prefix(tensors, checkpoint):
     return prefix
 
 
-def _head_weight_map(model):
+def head_weight_map(model):
     """WeightSpecs of the heads on a model's backbone (none for a backbone)."""
     if isinstance(model, BertPretrainer):
         return pretraining_heads_weight_map(model)
@@ -312,7 +263,7 @@ def assign_huggingface_tensors(model, tensors, checkpoint, class_order=None):
             for spec in backbone_specs
             if not spec.huggingface_name.startswith("pooler.")
         ]
-    head_specs = _head_weight_map(model)
+    head_specs = head_weight_map(model)
     full_names = {
         spec.huggingface_name: prefix + spec.huggingface_name for spec in backbone_specs
     }
@@ -355,55 +306,3 @@ def load_huggingface_weights(backbone, folder):
     """
     tensors, checkpoint = _read_canonical_tensors(folder)
     return assign_huggingface_tensors(backbone, tensors, checkpoint)
-
-
-def huggingface_tensors(model):
-    """Every weight of a backbone, pretrainer or task model, as Hugging Face names it.
-
-    Names and layouts are those of `BertModel` for a backbone and of the
-    `BertFor*` classes (backbone under `bert.`) for a model with heads.
-    """
-    backbone = model if isinstance(model, BertBackbone) else model.backbone
-    prefix = "" if model is backbone else "bert."
-    tensors = {
-        prefix + spec.huggingface_name: _huggingface_value(spec)
-        for spec in backbone_weight_map(backbone)
-    }
-    for spec in _head_weight_map(model):
-        tensors[spec.huggingface_name] = _huggingface_value(spec)
-    return tensors
-
-
-def to_huggingface(model, folder):
-    """Saves a model as a Hugging Face BERT folder.
-
-    Writes `config.json` and `model.safetensors` that transformers loads with
-    identical outputs: `BertModel` for a `BertBackbone`, `BertForPreTraining`
-    for a `BertPretrainer`, `BertForSequenceClassification` for a
-    `BertClassifier` (`problem_type="regression"` for `num_classes=1`),
-    `BertForTokenClassification` for a `BertTokenClassifier` and
-    `BertForQuestionAnswering` for a `BertQuestionAnswerer` (task models
-    without `feature_layers`). `from_huggingface` reads each back
-    bit-identical, as the same class.
-    """
-    from safetensors.numpy import save_file
-
-    task_config = _task_config(model)
-    folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    backbone = model if isinstance(model, BertBackbone) else model.backbone
-    config = {**huggingface_config_from_backbone(backbone), **task_config}
-    tensors = huggingface_tensors(model)
-    if isinstance(model, BertPretrainer):
-        # transformers ties the decoder to the word embeddings; it still expects
-        # the decoder's bias alias.
-        tensors["cls.predictions.decoder.bias"] = tensors["cls.predictions.bias"]
-    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    with open(folder / "config.json", "w", encoding="utf-8") as file:
-        json.dump(config, file, indent=2)
-    return folder
-
-
-def _huggingface_value(spec):
-    value = np.asarray(spec.variable.numpy(), dtype="float32")
-    return np.ascontiguousarray(value.T if spec.huggingface_transposed else value)

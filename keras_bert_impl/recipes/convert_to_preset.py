@@ -35,6 +35,7 @@ from keras_bert_impl.utils.preset_files import TOKENIZER_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import VOCABULARY_FILE
 from keras_bert_impl.utils.preset_files import presets_home
 from keras_bert_impl.utils.preset_files import shipped_presets_dir
+from keras_bert_impl.utils.run_directory import check_new_output
 from keras_bert_impl.utils.version import __version__
 
 
@@ -70,6 +71,7 @@ def convert_to_preset(
     vocabulary=None,
     lowercase=None,
     with_heads="auto",
+    overwrite=False,
 ):
     """Converts a BERT checkpoint into a preset folder that `from_preset` loads.
 
@@ -97,6 +99,9 @@ def convert_to_preset(
             from the vocabulary (no upper-case tokens means uncased).
         with_heads: passed to the converter: `"auto"` keeps the pretraining
             heads when the checkpoint has them.
+        overwrite: replace an existing non-empty directory `output` (a preset
+            name in the cache is always replaced: the cache is the package's).
+            An `output` that holds `source` is always refused.
 
     Returns:
         The preset directory (a `pathlib.Path`).
@@ -116,6 +121,8 @@ def convert_to_preset(
             f"{SOURCE_FORMATS}."
         )
     target, known_name = _output_location(output)
+    if target.parent != presets_home():
+        check_new_output(target, "--preset", overwrite, inputs=[source])
 
     vocabulary_file, tokens, vocabulary_bytes, source_lowercase = (
         read_source_vocabulary(source, source_format, vocabulary)

@@ -1,5 +1,7 @@
 """`keras-bert export`: a fine-tuning run (or any preset) to a string-in SavedModel."""
 
+import pathlib
+
 from keras_bert_impl.export import export_saved_model
 from keras_bert_impl.export.saved_model_archive import SERVING_SIGNATURE
 from keras_bert_impl.export.saved_model_archive import TOKEN_IDS_SIGNATURE
@@ -15,6 +17,7 @@ from keras_bert_impl.utils.preset_files import resolve_preset
 from keras_bert_impl.utils.preset_files import run_preset_folder
 from keras_bert_impl.utils.preset_io import load_preset_model
 from keras_bert_impl.utils.preset_io import load_serialized
+from keras_bert_impl.utils.run_directory import check_new_output
 
 _LABEL_KEYS = ("label_names", "labels", "label_list")
 _PAIR_KEYS = ("text_pair", "sentence_pair")
@@ -45,7 +48,7 @@ def find_preset_dir(model_dir):
             f"{path} holds no model: it is neither a run directory (with "
             f"{RUN_MODEL_DIR}/{CONFIG_FILE}) nor a preset folder (with {CONFIG_FILE})."
         )
-    return resolve_preset(str(model_dir))
+    return resolve_preset(str(path))
 
 
 def _preset_hints(preset_dir):
@@ -65,7 +68,7 @@ def _preset_hints(preset_dir):
     return hints
 
 
-def export_from_run(model_dir, out, sequence_length=128, **options):
+def export_from_run(model_dir, out, sequence_length=128, overwrite=False, **options):
     """Exports the model of a run directory or preset as a string-in SavedModel.
 
     What `keras-bert export --model RUN_DIR_OR_PRESET --out DIR` runs. A task
@@ -85,7 +88,10 @@ def export_from_run(model_dir, out, sequence_length=128, **options):
     Args:
         model_dir: str or path. Run directory, preset folder or preset name
             (see `find_preset_dir`).
-        out: str or path. Folder of the SavedModel (replaced if it exists).
+        out: str or path. Folder of the SavedModel. An existing non-empty
+            `out` is replaced only with `overwrite=True`; one that holds the
+            exported run is always refused.
+        overwrite: bool. Replace an existing `out`.
         sequence_length: int. Packed length when the preset has no
             preprocessor of its own (backbone presets).
         **options: passed to `export_saved_model` (`text_pair`,
@@ -102,6 +108,9 @@ def export_from_run(model_dir, out, sequence_length=128, **options):
     ```
     """
     preset_dir = find_preset_dir(model_dir)
+    given = pathlib.Path(model_dir).expanduser()
+    inputs = [preset_dir, given] if given.exists() else [preset_dir]
+    check_new_output(out, "--out", overwrite, inputs=inputs)
     options = {**_preset_hints(preset_dir), **options}
     # The task model of any class task.json names, else the backbone.
     model = load_preset_model(preset_dir)

@@ -13,9 +13,9 @@ import keras
 from keras_bert_impl.convert.huggingface import assign_huggingface_tensors
 from keras_bert_impl.convert.huggingface import backbone_config_from_huggingface
 from keras_bert_impl.convert.huggingface import huggingface_labels
-from keras_bert_impl.convert.huggingface import huggingface_tensors
 from keras_bert_impl.convert.huggingface import read_huggingface_checkpoint
 from keras_bert_impl.convert.huggingface import task_class_of_checkpoint
+from keras_bert_impl.convert.huggingface_writer import huggingface_tensors
 from keras_bert_impl.convert.source_format import load_checkpoint
 from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.preset_files import CONFIG_FILE

@@ -25,8 +25,32 @@ LOCK_FILE = ".keras_bert_impl.lock"
 RUN_SETTINGS_FILE = "run_settings.json"
 
 
-class RunDirectoryError(RuntimeError):
+class RunDirectoryError(ValueError):
     """A folder cannot be used as asked; the message says why and what to do."""
+
+
+def check_new_output(path, flag, overwrite=False, inputs=()):
+    """Refuses an output path whose writing would destroy something.
+
+    Writers replace their output folder as a whole (staged and renamed), so an
+    output that holds, or is, one of the command's `inputs` is always refused,
+    and an existing file or non-empty folder is refused unless `overwrite`.
+    """
+    path = pathlib.Path(path).expanduser().absolute()
+    for source in inputs:
+        source = pathlib.Path(source).expanduser().absolute()
+        if path == source or path in source.parents:
+            raise RunDirectoryError(
+                f"{flag}={path}: it holds the input {source}, which writing there "
+                "would delete. Pass an output folder outside the input."
+            )
+    if path.is_file() or (path.is_dir() and any(path.iterdir())):
+        if not overwrite:
+            raise RunDirectoryError(
+                f"{flag}={path}: already exists and is not empty; refusing to "
+                "replace it. Pass a new path, or --overwrite to replace it."
+            )
+    return path
 
 
 def check_output_directory(path, command, overwrite=False, flag="--output_dir"):

@@ -463,3 +463,19 @@ def test_archive_constants_keep_their_old_import_path():
 
     with pytest.warns(DeprecationWarning, match="saved_model_archive"):
         assert module.SERVING_SIGNATURE == saved_model_archive.SERVING_SIGNATURE
+
+
+def test_export_never_replaces_its_run_or_a_users_folder(tmp_path):
+    # Issue 13 item 2: --out deleted whatever was there, the run's folder included.
+    run_model = tmp_path / "run" / RUN_MODEL_DIR
+    run_model.mkdir(parents=True)
+    (run_model / CONFIG_FILE).write_text("{}")
+    for out in (tmp_path, tmp_path / "run", run_model):
+        with pytest.raises(ValueError, match="holds the input"):
+            export_from_run(tmp_path / "run", out, overwrite=True)
+    (tmp_path / "serving").mkdir()
+    (tmp_path / "serving" / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match="not empty.*--overwrite"):
+        export_from_run(tmp_path / "run", tmp_path / "serving")
+    assert (tmp_path / "serving" / "notes.txt").read_text() == "keep"
+    assert (run_model / CONFIG_FILE).is_file()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.cli import main
-from keras_bert_impl.convert.huggingface import huggingface_config_from_backbone
+from keras_bert_impl.convert.huggingface_writer import huggingface_config_from_backbone
 from keras_bert_impl.models import BertClassifier
 from keras_bert_impl.models import BertPretrainer
 from keras_bert_impl.recipes.run_pretraining import build_pretrainer

@@ -10,6 +10,7 @@ import pytest
 
 from keras_bert_impl.utils.run_directory import LOCK_FILE
 from keras_bert_impl.utils.run_directory import RunDirectoryError
+from keras_bert_impl.utils.run_directory import check_new_output
 from keras_bert_impl.utils.run_directory import check_output_directory
 from keras_bert_impl.utils.run_directory import check_run_config
 from keras_bert_impl.utils.run_directory import run_directory_lock
@@ -85,3 +86,17 @@ def test_a_rerun_with_other_settings_names_every_differing_field(tmp_path):
         )
     assert "architecture: recorded 'tiny', now 'base'" in str(error.value)
     assert "max_seq_length: recorded 128, now 512" in str(error.value)
+
+
+def test_a_new_output_never_replaces_its_input_or_a_users_folder(tmp_path):
+    source = tmp_path / "runs" / "sst2"
+    source.mkdir(parents=True)
+    for output in (tmp_path / "runs", source, tmp_path):
+        with pytest.raises(RunDirectoryError, match="holds the input"):
+            check_new_output(output, "--out", overwrite=True, inputs=[source])
+    (tmp_path / "serving").mkdir()
+    (tmp_path / "serving" / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirectoryError, match="--out=.*not empty.*--overwrite"):
+        check_new_output(tmp_path / "serving", "--out", inputs=[source])
+    check_new_output(tmp_path / "serving", "--out", overwrite=True, inputs=[source])
+    check_new_output(tmp_path / "new", "--out", inputs=[source])

@@ -1,4 +1,14 @@
-"""Tiny backbones, a tiny preprocessor and round-trip checks for the task tests."""
+"""The tests' shared pieces: the one tiny config, and one check per kind of object.
+
+As keras-hub's `TestCase`: `run_layer_test`, `run_backbone_test`,
+`run_task_test`, `run_preset_test` and `run_serialization_test` hold the checks
+every layer, backbone, task, preset and saved model must pass, so that a test
+file adds only what is particular to its object. The tiny model every test
+builds is `tiny_backbone()` (`TINY_BACKBONE_CONFIG` over `TINY_VOCABULARY`);
+tests override fields of it (`tiny_backbone(num_layers=2)`), never copy it.
+"""
+
+import json
 
 import keras
 import numpy as np
@@ -31,6 +41,7 @@ def tiny_backbone(**overrides):
 
 
 def tiny_preprocessor(sequence_length=12):
+    """A `BertPreprocessor` over `TINY_VOCABULARY`."""
     from keras_bert_impl.tokenizers import BertPreprocessor
     from keras_bert_impl.tokenizers import BertTokenizer
 
@@ -45,6 +56,13 @@ def random_inputs(shape, seed=0):
         "segment_ids": np.zeros(shape, "int32"),
         "padding_mask": np.ones(shape, "int32"),
     }
+
+
+def texts_of_many_lengths(count, seed=0):
+    """`count` texts of 1 to 44 words of `TINY_VOCABULARY`, for length bucketing."""
+    rng = np.random.default_rng(seed)
+    words = TINY_VOCABULARY[5:]
+    return [" ".join(rng.choice(words, size=rng.integers(1, 45))) for _ in range(count)]
 
 
 def fast_compile(task, learning_rate=1e-2):
@@ -83,28 +101,123 @@ def _as_numpy(outputs):
     return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
 
 
-def assert_round_trips(task, x, tmp_path):
-    """`.keras` and preset round trips give the same config, outputs, preprocessor.
+def assert_all_close(found, expected, atol=1e-5):
+    """Every leaf of two output structures is equal within `atol`."""
+    keras.tree.map_structure(
+        lambda a, b: np.testing.assert_allclose(
+            np.asarray(a, "float32"), np.asarray(b, "float32"), atol=atol
+        ),
+        _as_numpy(found),
+        _as_numpy(expected),
+    )
 
-    Raw-string `x` goes through the task's own preprocessing; the models are
-    called eagerly (cheaper than tracing a predict function per model).
+
+def _shapes(outputs):
+    return keras.tree.map_structure(lambda output: tuple(output.shape), outputs)
+
+
+def _model_inputs(model, x):
+    """`x` as the model's own inputs: raw strings go through its preprocessing."""
+    if getattr(model, "preprocessor", None) is not None:
+        x = model.preprocess_samples(x)[0]
+    return _as_numpy(x)
+
+
+def _call_layer(layer, input_data):
+    # A dict holds the layer's call arguments by name, as keras-hub's tests.
+    if isinstance(input_data, dict):
+        return layer(**input_data)
+    return layer(input_data)
+
+
+def run_layer_test(cls, init_kwargs, input_data, expected_output_shape):
+    """A layer's config round trip, then symbolic and eager calls of the right shapes.
+
+    `input_data` is one array or a dict of call arguments by name;
+    `expected_output_shape` a shape (tuple) or a structure of them. Returns
+    the eager outputs.
     """
-    if task.preprocessor is not None:
-        x = task.preprocess_samples(x)[0]
-    x = _as_numpy(x)
-    expected = _as_numpy(task(x, training=False))
-    path = str(tmp_path / "task.keras")
-    task.save(path)
+    run_serialization_test(cls(**init_kwargs))
+    layer = cls(**init_kwargs)
+    symbolic = keras.tree.map_structure(
+        lambda value: keras.KerasTensor(value.shape, str(value.dtype)), input_data
+    )
+    assert _shapes(_call_layer(layer, symbolic)) == expected_output_shape
+    assert layer.built
+    outputs = _call_layer(cls(**init_kwargs), input_data)
+    assert _shapes(outputs) == expected_output_shape
+    return outputs
+
+
+def run_backbone_test(backbone, input_data, expected_output_shape):
+    """A backbone's outputs have the expected shapes and names, eagerly and in
+    `predict`, and its config round trips. Returns the eager outputs."""
+    run_serialization_test(backbone)
+    outputs = call(backbone, input_data)
+    assert _shapes(outputs) == expected_output_shape
+    assert set(backbone.input) == set(input_data)
+    assert_all_close(backbone.predict(input_data, verbose=0), outputs)
+    return outputs
+
+
+def run_task_test(task, x, y, expected_output_shape, batch_size=2, **fit_kwargs):
+    """A task fits a few steps and predicts on tiny inputs (raw strings included).
+
+    The loss stays finite; `predict`'s outputs have `expected_output_shape`
+    and, for token-id inputs, equal an eager call. Returns the fit's history.
+    """
+    history = task.fit(
+        x, y, batch_size=batch_size, epochs=1, verbose=0, **fit_kwargs
+    ).history
+    assert np.isfinite(history["loss"]).all(), history["loss"]
+    outputs = task.predict(x, batch_size=batch_size, verbose=0)
+    assert _shapes(outputs) == expected_output_shape
+    if getattr(task, "preprocessor", None) is None:
+        assert_all_close(outputs, call(task, x))
+    return history
+
+
+def run_serialization_test(instance, x=None, tmp_path=None, atol=1e-5):
+    """`get_config`/`from_config` round trips; with `tmp_path`, so does `.keras`.
+
+    The config survives `from_config` and a trip through JSON unchanged. With
+    `x` and `tmp_path`, a model saved to a `.keras` file loads back as the same
+    class with the same config, preprocessor and outputs on `x` (raw strings
+    go through the model's own preprocessing). Returns the loaded model, or
+    the instance revived from its config.
+    """
+    config = instance.get_config()
+    revived = type(instance).from_config(config)
+    assert revived.get_config() == config
+    serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(instance)))
+    assert keras.saving.deserialize_keras_object(serialized).get_config() == config
+    if tmp_path is None:
+        return revived
+    path = str(tmp_path / f"{instance.name}.keras")
+    instance.save(path)
     restored = keras.models.load_model(path)
-    task.save_to_preset(tmp_path / "preset")
-    from_preset = type(task).from_preset(str(tmp_path / "preset"))
-    for model in (restored, from_preset):
-        assert type(model) is type(task)
-        assert model.get_config() == task.get_config()
-        found = _as_numpy(model(x, training=False))
-        keras.tree.map_structure(
-            lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), found, expected
-        )
-        if task.preprocessor is not None:
-            assert model.preprocessor.get_config() == task.preprocessor.get_config()
-    return restored, from_preset
+    _assert_same_model(restored, instance, x, atol)
+    return restored
+
+
+def run_preset_test(model, x, tmp_path, atol=1e-5, **from_preset_kwargs):
+    """`save_to_preset` then `from_preset` gives the same class, config and outputs.
+
+    Returns the model loaded from the preset.
+    """
+    preset_dir = tmp_path / f"{model.name}_preset"
+    model.save_to_preset(preset_dir)
+    loaded = type(model).from_preset(str(preset_dir), **from_preset_kwargs)
+    _assert_same_model(loaded, model, x, atol)
+    return loaded
+
+
+def _assert_same_model(found, expected, x, atol):
+    assert type(found) is type(expected)
+    assert found.get_config() == expected.get_config()
+    preprocessor = getattr(expected, "preprocessor", None)
+    if preprocessor is not None:
+        assert found.preprocessor.get_config() == preprocessor.get_config()
+    if x is not None:
+        x = _model_inputs(expected, x)
+        assert_all_close(call(found, x), call(expected, x), atol=atol)

@@ -73,11 +73,7 @@ class BertClassifier(BertTask):
 
         # === Functional Model ===
         inputs = dict(backbone.input)
-        if feature_layers is None:
-            pooled = backbone(inputs)["pooled_output"]
-        else:
-            features = self._frozen_features(inputs, feature_layers)
-            pooled = features[:, 0, :]
+        pooled = self._encode(inputs, feature_layers, "pooled_output")
         x = self.output_dropout(pooled)
         logits = keras.layers.Activation("linear", dtype="float32", name="outputs")(
             self.output_dense(x)

@@ -2,6 +2,7 @@ import keras
 
 from keras_bert_impl.models.bert_task import BertTask
 from keras_bert_impl.models.bert_task import output_head
+from keras_bert_impl.utils.pipeline_model import preprocess_choices
 
 
 class _MergeChoices(keras.layers.Layer):
@@ -98,10 +99,7 @@ class BertMultipleChoice(BertTask):
             for name in ("token_ids", "segment_ids", "padding_mask")
         }
         flat = {name: self.merge_choices(value) for name, value in inputs.items()}
-        if feature_layers is None:
-            pooled = backbone(flat)["pooled_output"]
-        else:
-            pooled = self._frozen_features(flat, feature_layers)[:, 0, :]
+        pooled = self._encode(flat, feature_layers, "pooled_output")
         scores = self.output_dense(self.output_dropout(pooled))
         logits = self.split_choices(scores)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
@@ -124,19 +122,7 @@ class BertMultipleChoice(BertTask):
         """
         if self.preprocessor is None:
             return x, y, sample_weight
-        import tensorflow as tf
-
-        if isinstance(x, (tuple, list)):
-            contexts, choices = x
-            choices = tf.convert_to_tensor(choices)
-            contexts = tf.repeat(tf.convert_to_tensor(contexts), self.num_choices)
-            packed = self.preprocessor((contexts, tf.reshape(choices, [-1])))
-        else:
-            packed = self.preprocessor(tf.reshape(tf.convert_to_tensor(x), [-1]))
-        packed = {
-            name: tf.reshape(value, [-1, self.num_choices, tf.shape(value)[-1]])
-            for name, value in packed.items()
-        }
+        packed = preprocess_choices(self.preprocessor, x, self.num_choices)
         return packed, y, sample_weight
 
     def _default_loss(self):

@@ -64,10 +64,7 @@ class BertQuestionAnswerer(BertTask):
 
         # === Functional Model ===
         inputs = dict(backbone.input)
-        if feature_layers is None:
-            x = backbone(inputs)["sequence_output"]
-        else:
-            x = self._frozen_features(inputs, feature_layers)
+        x = self._encode(inputs, feature_layers, "sequence_output")
         span_logits = self.span_dense(x)
         start_logits = keras.layers.Activation(
             "linear", dtype="float32", name="start_logits"

@@ -71,10 +71,8 @@ class BertTokenClassifier(BertTask):
 
         # === Functional Model ===
         inputs = dict(backbone.input)
-        if feature_layers is None:
-            x = backbone(inputs)["sequence_output"]
-        else:
-            x = self._frozen_features(inputs, feature_layers)
+        x = self._encode(inputs, feature_layers, "sequence_output")
+        if feature_layers is not None:
             mask = keras.ops.cast(inputs["padding_mask"], "bool")
             self.lstm_layers = [
                 keras.layers.Bidirectional(

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.layers import BertEmbeddings
+from tests.bert_test_case import run_layer_test
 
 
 def test_sum_of_three_tables_then_layer_norm_as_torch():
@@ -34,11 +35,15 @@ def test_too_long_sequence_names_the_limit():
         layer(np.zeros((1, 7), "int32"), np.zeros((1, 7), "int32"))
 
 
-def test_config_round_trip():
-    layer = BertEmbeddings(vocabulary_size=20, hidden_dim=8, num_segments=3)
-    assert (
-        BertEmbeddings.from_config(layer.get_config()).get_config()
-        == layer.get_config()
+def test_layer_shapes_and_config_round_trip():
+    run_layer_test(
+        BertEmbeddings,
+        dict(vocabulary_size=20, hidden_dim=8, num_segments=3),
+        {
+            "token_ids": np.array([[3, 4, 5, 0], [6, 7, 8, 9]], "int32"),
+            "segment_ids": np.array([[0, 0, 2, 2], [0, 1, 1, 1]], "int32"),
+        },
+        expected_output_shape=(2, 4, 8),
     )
 
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.layers import BertEncoderBlock
+from tests.bert_test_case import run_layer_test
 
 
 def test_post_layer_norm_block_matches_torch():
@@ -38,11 +39,18 @@ def test_post_layer_norm_block_matches_torch():
     np.testing.assert_allclose(found, expected.numpy(), atol=1e-5)
 
 
-def test_config_round_trip():
-    block = BertEncoderBlock(
-        num_heads=2, hidden_dim=8, intermediate_dim=16, activation="gelu_approximate"
-    )
-    assert (
-        BertEncoderBlock.from_config(block.get_config()).get_config()
-        == block.get_config()
+def test_layer_shapes_and_config_round_trip():
+    run_layer_test(
+        BertEncoderBlock,
+        dict(
+            num_heads=2,
+            hidden_dim=8,
+            intermediate_dim=16,
+            activation="gelu_approximate",
+        ),
+        {
+            "inputs": np.ones((2, 3, 8), "float32"),
+            "padding_mask": np.array([[1, 1, 1], [1, 1, 0]], "int32"),
+        },
+        expected_output_shape=(2, 3, 8),
     )

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.layers import BertSelfAttention
+from tests.bert_test_case import run_layer_test
 
 
 def _torch_attention(layer, inputs, attention_mask):
@@ -45,11 +46,15 @@ def test_hidden_dim_must_divide_by_heads():
         BertSelfAttention(num_heads=5, hidden_dim=16)
 
 
-def test_config_round_trip():
-    layer = BertSelfAttention(num_heads=2, hidden_dim=8, dropout=0.3)
-    assert (
-        BertSelfAttention.from_config(layer.get_config()).get_config()
-        == layer.get_config()
+def test_layer_shapes_and_config_round_trip():
+    run_layer_test(
+        BertSelfAttention,
+        dict(num_heads=2, hidden_dim=8, dropout=0.3),
+        {
+            "inputs": np.ones((2, 5, 8), "float32"),
+            "padding_mask": np.array([[1] * 5, [1, 1, 1, 0, 0]], "int32"),
+        },
+        expected_output_shape=(2, 5, 8),
     )
 
 

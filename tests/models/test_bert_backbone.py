@@ -3,24 +3,13 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.models import BertBackbone
-
-TINY = dict(
-    vocabulary_size=50,
-    num_layers=2,
-    num_heads=2,
-    hidden_dim=16,
-    intermediate_dim=32,
-    max_sequence_length=12,
-)
-
-
-def _inputs(batch=2, length=8):
-    rng = np.random.default_rng(0)
-    return {
-        "token_ids": rng.integers(0, 50, size=(batch, length)).astype("int32"),
-        "segment_ids": np.zeros((batch, length), "int32"),
-        "padding_mask": np.ones((batch, length), "int32"),
-    }
+from tests.bert_test_case import TINY_BACKBONE_CONFIG
+from tests.bert_test_case import call
+from tests.bert_test_case import random_inputs
+from tests.bert_test_case import run_backbone_test
+from tests.bert_test_case import run_preset_test
+from tests.bert_test_case import run_serialization_test
+from tests.bert_test_case import tiny_backbone
 
 
 @pytest.mark.parametrize(
@@ -44,17 +33,16 @@ def test_parameter_counts_of_base_and_large(size, expected):
 
 
 def test_output_shapes_and_names():
-    backbone = BertBackbone(**TINY)
-    outputs = backbone(_inputs())
-    assert set(outputs) == {"sequence_output", "pooled_output"}
-    assert tuple(outputs["sequence_output"].shape) == (2, 8, 16)
-    assert tuple(outputs["pooled_output"].shape) == (2, 16)
-    assert set(backbone.input) == {"token_ids", "segment_ids", "padding_mask"}
+    run_backbone_test(
+        tiny_backbone(),
+        random_inputs((2, 8)),
+        expected_output_shape={"sequence_output": (2, 8, 16), "pooled_output": (2, 16)},
+    )
 
 
 def test_padding_does_not_change_real_token_outputs():
-    backbone = BertBackbone(**TINY, dropout=0.0)
-    inputs = _inputs(batch=1, length=6)
+    backbone = tiny_backbone()
+    inputs = random_inputs((1, 6))
     padded = {key: np.pad(value, ((0, 0), (0, 4))) for key, value in inputs.items()}
     padded["token_ids"][:, 6:] = 7  # whatever sits under padding must not matter
     short = backbone.predict(inputs, verbose=0)
@@ -66,42 +54,23 @@ def test_padding_does_not_change_real_token_outputs():
 
 
 def test_sequence_longer_than_max_sequence_length_fails_clearly():
-    backbone = BertBackbone(**TINY)
+    backbone = tiny_backbone(max_sequence_length=12)
     with pytest.raises(
         ValueError, match="longer than the model's max_sequence_length=12"
     ):
-        backbone(_inputs(length=13))
+        backbone(random_inputs((2, 13)))
 
 
-def test_config_round_trip():
-    backbone = BertBackbone(**TINY, activation="gelu_approximate", dropout=0.2)
-    config = backbone.get_config()
-    restored = BertBackbone.from_config(config)
-    assert restored.get_config() == config
-
-
-def test_keras_file_round_trip(tmp_path):
-    backbone = BertBackbone(**TINY)
-    path = str(tmp_path / "backbone.keras")
-    backbone.save(path)
-    restored = keras.models.load_model(path)
-    inputs = _inputs()
-    np.testing.assert_allclose(
-        restored.predict(inputs, verbose=0)["pooled_output"],
-        backbone.predict(inputs, verbose=0)["pooled_output"],
-        atol=1e-6,
-    )
+def test_config_and_keras_file_round_trip(tmp_path):
+    backbone = tiny_backbone(activation="gelu_approximate", dropout=0.2)
+    run_serialization_test(backbone, random_inputs((2, 8)), tmp_path, atol=1e-6)
 
 
 def test_preset_round_trip(tmp_path):
-    backbone = BertBackbone(**TINY)
-    backbone.save_to_preset(tmp_path / "tiny")
-    restored = BertBackbone.from_preset(str(tmp_path / "tiny"))
-    untrained = BertBackbone.from_preset(str(tmp_path / "tiny"), load_weights=False)
-    inputs = _inputs()
-    expected = backbone.predict(inputs, verbose=0)["sequence_output"]
-    np.testing.assert_allclose(
-        restored.predict(inputs, verbose=0)["sequence_output"], expected, atol=1e-6
+    backbone = tiny_backbone(num_layers=2)
+    run_preset_test(backbone, random_inputs((2, 8)), tmp_path, atol=1e-6)
+    untrained = BertBackbone.from_preset(
+        str(tmp_path / f"{backbone.name}_preset"), load_weights=False
     )
     assert untrained.count_params() == backbone.count_params()
 
@@ -112,14 +81,14 @@ def test_unknown_preset_names_close_matches(tmp_path):
 
 
 def test_mixed_bfloat16_computes_in_bfloat16_close_to_float32():
-    full = BertBackbone(**TINY)
-    mixed = BertBackbone(**TINY, dtype="mixed_bfloat16")
+    full = tiny_backbone(num_layers=2)
+    mixed = tiny_backbone(num_layers=2, dtype="mixed_bfloat16")
     mixed.set_weights(full.get_weights())
     block = mixed.transformer_layers[0]
     assert block.attention.compute_dtype == "bfloat16"
     # Variables stay float32 master weights under mixed precision.
     assert {v.dtype for v in mixed.weights} == {"float32"}
-    inputs = _inputs()
+    inputs = random_inputs((2, 8))
     expected = full.predict(inputs, verbose=0)["sequence_output"]
     found = keras.ops.convert_to_numpy(
         keras.ops.cast(mixed(inputs)["sequence_output"], "float32")
@@ -131,11 +100,11 @@ def test_mixed_bfloat16_computes_in_bfloat16_close_to_float32():
 
 
 def test_feature_extractor_returns_chosen_hidden_states():
-    backbone = BertBackbone(**TINY, dropout=0.0)
-    inputs = _inputs()
+    backbone = tiny_backbone(num_layers=2)
+    inputs = random_inputs((2, 8))
     outputs = backbone(inputs)
     every = backbone.feature_extractor("all", combine=None)(inputs)
-    assert len(every) == TINY["num_layers"] + 1  # embeddings + each block
+    assert len(every) == 2 + 1  # embeddings + each block
     np.testing.assert_allclose(every[-1], outputs["sequence_output"], atol=1e-6)
     # The embedding output is state 0: the first block's input.
     first_block = backbone.transformer_layers[0]
@@ -143,7 +112,7 @@ def test_feature_extractor_returns_chosen_hidden_states():
         first_block(every[0], padding_mask=inputs["padding_mask"]), every[1], atol=1e-5
     )
     concatenated = backbone.feature_extractor(layers=(-2, -1))(inputs)
-    assert tuple(concatenated.shape) == (2, 8, 2 * TINY["hidden_dim"])
+    assert tuple(concatenated.shape) == (2, 8, 2 * TINY_BACKBONE_CONFIG["hidden_dim"])
     np.testing.assert_allclose(concatenated[..., 16:], every[-1], atol=1e-6)
     np.testing.assert_allclose(concatenated[..., :16], every[-2], atol=1e-6)
     summed = backbone.feature_extractor(layers=(0, 2), combine="sum")(inputs)
@@ -154,7 +123,7 @@ def test_feature_extractor_returns_chosen_hidden_states():
 
 
 def test_feature_extractor_rejects_missing_layers():
-    backbone = BertBackbone(**TINY)
+    backbone = tiny_backbone(num_layers=2)
     with pytest.raises(ValueError, match="Hidden state -4 does not exist"):
         backbone.feature_extractor(layers=(-4, -1))
     with pytest.raises(ValueError, match="combine"):
@@ -172,7 +141,7 @@ def test_packed_position_ids_restart_for_every_instance():
 
 
 def test_packed_backbone_has_the_same_weights_and_config_round_trip(tmp_path):
-    backbone = BertBackbone(**TINY, dropout=0.0)
+    backbone = tiny_backbone(num_layers=2)
     backbone.save_to_preset(tmp_path / "tiny")
     packed = BertBackbone.from_preset(str(tmp_path / "tiny"), packed_sequences=True)
     assert packed.packed_sequences and not backbone.packed_sequences
@@ -181,9 +150,9 @@ def test_packed_backbone_has_the_same_weights_and_config_round_trip(tmp_path):
     assert config["packed_sequences"] is True
     assert BertBackbone.from_config(config).get_config() == config
     # A row holding one instance (instance number 1 everywhere) is an unpacked row.
-    inputs = _inputs()
+    inputs = random_inputs((2, 8))
     np.testing.assert_allclose(
-        packed.predict(inputs, verbose=0)["sequence_output"],
-        backbone.predict(inputs, verbose=0)["sequence_output"],
+        call(packed, inputs)["sequence_output"],
+        call(backbone, inputs)["sequence_output"],
         atol=1e-5,
     )

@@ -3,10 +3,11 @@ import pytest
 
 from keras_bert_impl.models import BertClassifier
 from tests.bert_test_case import assert_overfits
-from tests.bert_test_case import assert_round_trips
 from tests.bert_test_case import call
 from tests.bert_test_case import fast_compile
 from tests.bert_test_case import random_inputs
+from tests.bert_test_case import run_preset_test
+from tests.bert_test_case import run_serialization_test
 from tests.bert_test_case import tiny_backbone
 from tests.bert_test_case import tiny_preprocessor
 
@@ -56,7 +57,9 @@ def test_round_trips_with_preprocessor(tmp_path):
     classifier = BertClassifier(
         tiny_backbone(), num_classes=3, preprocessor=tiny_preprocessor(), dropout=0.2
     )
-    restored, _ = assert_round_trips(classifier, ["the fox jumps", "a movie"], tmp_path)
+    texts = ["the fox jumps", "a movie"]
+    restored = run_serialization_test(classifier, texts, tmp_path)
+    run_preset_test(classifier, texts, tmp_path)
     assert restored.num_classes == 3 and restored.dropout == 0.2
 
 
@@ -78,7 +81,8 @@ def test_feature_based_head_trains_on_a_frozen_backbone(tmp_path):
     np.testing.assert_allclose(
         classifier(x, training=True), classifier(x, training=False), atol=1e-5
     )
-    restored, from_preset = assert_round_trips(classifier, x, tmp_path)
+    restored = run_serialization_test(classifier, x, tmp_path)
+    from_preset = run_preset_test(classifier, x, tmp_path)
     for model in (restored, from_preset):
         assert not model.backbone.trainable
         assert len(model.trainable_weights) == len(classifier.trainable_weights)

@@ -3,9 +3,11 @@ import pytest
 
 from keras_bert_impl.models import BertMultipleChoice
 from tests.bert_test_case import assert_overfits
-from tests.bert_test_case import assert_round_trips
 from tests.bert_test_case import call
 from tests.bert_test_case import random_inputs
+from tests.bert_test_case import run_preset_test
+from tests.bert_test_case import run_serialization_test
+from tests.bert_test_case import run_task_test
 from tests.bert_test_case import tiny_backbone
 from tests.bert_test_case import tiny_preprocessor
 
@@ -36,12 +38,24 @@ def test_round_trips_with_preprocessor_on_raw_choices(tmp_path):
     )
     contexts = ["the fox jumps .", "she sings in london ."]
     choices = [["he runs .", "he eats ."], ["she is good .", "a dull movie ."]]
-    restored, _ = assert_round_trips(model, (contexts, choices), tmp_path)
+    restored = run_serialization_test(model, (contexts, choices), tmp_path)
+    run_preset_test(model, (contexts, choices), tmp_path)
     logits = restored.predict((contexts, choices), verbose=0)
     # Each choice is packed with its own context: [CLS] context [SEP] choice [SEP].
     packed = model.preprocessor((contexts[:1] * 2, choices[0]))
     x = {key: np.asarray(value)[None] for key, value in packed.items()}
     np.testing.assert_allclose(np.asarray(restored(x)), logits[:1], atol=1e-5)
+
+
+def test_fits_and_predicts_raw_contexts_and_choices():
+    model = BertMultipleChoice(
+        tiny_backbone(), num_choices=2, preprocessor=tiny_preprocessor()
+    )
+    contexts = ["the fox jumps .", "she sings in london .", "who eats ?"]
+    choices = [["he runs .", "he eats ."], ["she is good .", "a dull movie ."]] + [
+        ["he eats .", "paris ."]
+    ]
+    run_task_test(model, (contexts, choices), np.array([0, 1, 0]), (3, 2))
 
 
 def test_invalid_num_choices():

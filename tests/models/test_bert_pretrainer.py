@@ -1,29 +1,29 @@
-import keras
 import numpy as np
 
 from keras_bert_impl.models import BertBackbone
 from keras_bert_impl.models import BertPretrainer
+from tests.bert_test_case import TINY_VOCABULARY
+from tests.bert_test_case import call
+from tests.bert_test_case import fast_compile
+from tests.bert_test_case import run_preset_test
+from tests.bert_test_case import run_serialization_test
+from tests.bert_test_case import tiny_backbone
 from tests.huggingface_reference import random_batch
 
+VOCABULARY_SIZE = len(TINY_VOCABULARY)
 
-def _tiny_pretrainer(**kwargs):
-    backbone = BertBackbone(
-        vocabulary_size=97,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=16,
-        **kwargs,
-    )
-    return BertPretrainer(backbone)
+
+def _tiny_pretrainer(**overrides):
+    return BertPretrainer(tiny_backbone(**overrides))
 
 
 def _training_batch():
-    x = random_batch(vocab_size=97, batch=3, length=12, num_masks=4, seed=5)
+    x = random_batch(
+        vocab_size=VOCABULARY_SIZE, batch=3, length=12, num_masks=4, seed=5
+    )
     rng = np.random.default_rng(5)
     y = {
-        "mlm_logits": rng.integers(5, 97, size=(3, 4)).astype("int32"),
+        "mlm_logits": rng.integers(5, VOCABULARY_SIZE, size=(3, 4)).astype("int32"),
         "nsp_logits": np.array([0, 1, 1], "int32"),
     }
     weights = {
@@ -36,7 +36,7 @@ def test_outputs_follow_the_contract():
     pretrainer = _tiny_pretrainer()
     x, _, _ = _training_batch()
     outputs = pretrainer.predict(x, verbose=0)
-    assert outputs["mlm_logits"].shape == (3, 4, 97)
+    assert outputs["mlm_logits"].shape == (3, 4, VOCABULARY_SIZE)
     assert outputs["nsp_logits"].shape == (3, 2)
 
 
@@ -50,8 +50,7 @@ def test_decoder_is_tied_to_the_token_embedding():
 
 
 def test_fit_overfits_a_small_batch_and_reports_named_metrics():
-    pretrainer = _tiny_pretrainer(dropout=0.0)
-    pretrainer.compile(optimizer=keras.optimizers.Adam(3e-3))
+    pretrainer = fast_compile(_tiny_pretrainer())
     x, y, weights = _training_batch()
     history = pretrainer.fit(x, y, sample_weight=weights, epochs=60, verbose=0).history
     assert history["loss"][-1] < 0.1 * history["loss"][0]
@@ -60,7 +59,7 @@ def test_fit_overfits_a_small_batch_and_reports_named_metrics():
 
 
 def test_padding_predictions_weigh_nothing():
-    pretrainer = _tiny_pretrainer(dropout=0.0)
+    pretrainer = _tiny_pretrainer()
     x, y, weights = _training_batch()
     changed = {key: value.copy() for key, value in y.items()}
     changed["mlm_logits"][weights["mlm_logits"] == 0] = 6  # labels under weight 0
@@ -74,34 +73,19 @@ def test_padding_predictions_weigh_nothing():
 
 
 def test_keras_file_round_trip_keeps_heads(tmp_path):
-    pretrainer = _tiny_pretrainer()
     x, _, _ = _training_batch()
-    path = str(tmp_path / "pretrainer.keras")
-    pretrainer.save(path)
-    restored = keras.models.load_model(path)
-    for key in ("mlm_logits", "nsp_logits"):
-        np.testing.assert_allclose(
-            restored.predict(x, verbose=0)[key],
-            pretrainer.predict(x, verbose=0)[key],
-            atol=1e-6,
-        )
+    run_serialization_test(_tiny_pretrainer(dropout=0.1), x, tmp_path, atol=1e-6)
 
 
 def test_preset_round_trip_and_backbone_from_task_preset(tmp_path):
-    pretrainer = _tiny_pretrainer()
-    pretrainer.save_to_preset(tmp_path / "preset")
+    pretrainer = _tiny_pretrainer(num_layers=2)
     x, _, _ = _training_batch()
-    restored = BertPretrainer.from_preset(str(tmp_path / "preset"))
-    np.testing.assert_allclose(
-        restored.predict(x, verbose=0)["mlm_logits"],
-        pretrainer.predict(x, verbose=0)["mlm_logits"],
-        atol=1e-6,
-    )
-    backbone = BertBackbone.from_preset(str(tmp_path / "preset"))
+    run_preset_test(pretrainer, x, tmp_path, atol=1e-6)
+    backbone = BertBackbone.from_preset(str(tmp_path / f"{pretrainer.name}_preset"))
     inputs = {k: x[k] for k in ("token_ids", "segment_ids", "padding_mask")}
     np.testing.assert_allclose(
-        backbone.predict(inputs, verbose=0)["pooled_output"],
-        pretrainer.backbone.predict(inputs, verbose=0)["pooled_output"],
+        call(backbone, inputs)["pooled_output"],
+        call(pretrainer.backbone, inputs)["pooled_output"],
         atol=1e-6,
     )
 
@@ -197,8 +181,8 @@ def test_packed_rows_match_transformers_on_each_instance_alone(tmp_path):
 
 
 def test_packed_pretrainer_weighs_out_empty_next_sentence_slots():
-    pretrainer = _tiny_pretrainer(dropout=0.0, packed_sequences=True)
-    row, _, _ = _packed_row((5, 4), row_length=12, vocab_size=97)
+    pretrainer = _tiny_pretrainer(packed_sequences=True)
+    row, _, _ = _packed_row((5, 4), row_length=12, vocab_size=VOCABULARY_SIZE)
     x = {
         key: np.repeat(value, 2, axis=0) for key, value in row.items()
     }  # a batch of two rows

@@ -2,9 +2,11 @@ import numpy as np
 
 from keras_bert_impl.models import BertQuestionAnswerer
 from tests.bert_test_case import assert_overfits
-from tests.bert_test_case import assert_round_trips
 from tests.bert_test_case import call
 from tests.bert_test_case import random_inputs
+from tests.bert_test_case import run_preset_test
+from tests.bert_test_case import run_serialization_test
+from tests.bert_test_case import run_task_test
 from tests.bert_test_case import tiny_backbone
 from tests.bert_test_case import tiny_preprocessor
 
@@ -49,6 +51,15 @@ def test_default_loss_is_the_mean_of_start_and_end_losses():
 def test_round_trips_with_preprocessor_on_question_context_pairs(tmp_path):
     qa = BertQuestionAnswerer(tiny_backbone(), preprocessor=tiny_preprocessor())
     pairs = (["where is the fox ?", "who sings ?"], ["in paris", "she sings ."])
-    restored, _ = assert_round_trips(qa, pairs, tmp_path)
+    restored = run_serialization_test(qa, pairs, tmp_path)
+    run_preset_test(qa, pairs, tmp_path)
     packed = qa.preprocess_samples(pairs)[0]  # [CLS] question [SEP] context [SEP]
     assert call(restored, packed)["end_logits"].shape == (2, 12)
+
+
+def test_fits_and_predicts_raw_question_context_pairs():
+    qa = BertQuestionAnswerer(tiny_backbone(), preprocessor=tiny_preprocessor())
+    pairs = (["where is the fox ?", "who sings ?"], ["in paris", "she sings ."])
+    # [CLS] where is the fox ? [SEP] in paris [SEP]: "in paris" is tokens 7-8.
+    y = {"start_logits": np.array([7, 5]), "end_logits": np.array([8, 6])}
+    run_task_test(qa, pairs, y, {"start_logits": (2, 12), "end_logits": (2, 12)})

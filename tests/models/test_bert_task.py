@@ -8,6 +8,7 @@ from keras_bert_impl.models import BertClassifier
 from keras_bert_impl.optimizers.adam_weight_decay import AdamWeightDecay
 from keras_bert_impl.optimizers.linear_warmup_decay import LinearWarmupDecay
 from tests.bert_test_case import random_inputs
+from tests.bert_test_case import texts_of_many_lengths
 from tests.bert_test_case import tiny_backbone
 from tests.bert_test_case import tiny_preprocessor
 
@@ -83,21 +84,13 @@ def test_strings_without_a_preprocessor_fail_clearly():
         classifier.predict(["no preprocessor attached"], verbose=0)
 
 
-def _texts_of_many_lengths(count, seed=0):
-    from tests.bert_test_case import TINY_VOCABULARY
-
-    rng = np.random.default_rng(seed)
-    words = TINY_VOCABULARY[5:]
-    return [" ".join(rng.choice(words, size=rng.integers(1, 45))) for _ in range(count)]
-
-
 def test_strings_are_batched_by_length_and_predicted_in_input_order():
     from keras_bert_impl.models import BertTokenClassifier
     from tests.bert_test_case import call
 
     backbone = tiny_backbone(max_sequence_length=64)
     preprocessor = tiny_preprocessor(sequence_length=64)
-    texts = _texts_of_many_lengths(37)
+    texts = texts_of_many_lengths(37)
     packed = preprocessor(texts)
     mask = keras.ops.convert_to_numpy(packed["padding_mask"]).astype(bool)
 
@@ -126,7 +119,7 @@ def test_a_string_fit_knows_its_number_of_batches():
         2,
         preprocessor=tiny_preprocessor(sequence_length=64),
     )
-    texts, labels = _texts_of_many_lengths(40), np.arange(40) % 2
+    texts, labels = texts_of_many_lengths(40), np.arange(40) % 2
     dataset = classifier._as_preprocessed_data(texts, labels, batch_size=8)[0]
     batches = sum(1 for _ in dataset)
     assert int(dataset.cardinality()) == batches

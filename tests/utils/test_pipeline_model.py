@@ -59,7 +59,7 @@ def _toy_model(preprocessor=HASHED_WORDS, with_sequence_output=True):
         outputs["per_token"] = keras.layers.Dense(3)(embedded)
     else:
         outputs = outputs["pooled"]
-    model = _RecordingModel(inputs=inputs, outputs=outputs)
+    model = _RecordingModel(inputs=inputs, outputs=outputs, name="toy_model")
     model.preprocessor = preprocessor
     return model
 

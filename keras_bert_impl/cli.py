@@ -159,6 +159,7 @@ def _add_pretrain(subparsers):
         "--dtype", default=None, help="dtype policy, e.g. mixed_bfloat16"
     )
     parser.add_argument("--random_seed", type=int, default=12345)
+    _add_overwrite(parser, "--output_dir")
     parser.set_defaults(handler=_run_pretrain)
 
 
@@ -209,6 +210,7 @@ def _add_finetune(subparsers):
         help="squad: longest question in pieces (default 64, at most half the "
         "sequence)",
     )
+    _add_overwrite(parser, "--output_dir")
     parser.set_defaults(handler=_run_finetune)
 
 
@@ -235,6 +237,7 @@ def _run_finetune(args):
         random_seed=args.random_seed,
         doc_stride=args.doc_stride,
         max_query_length=args.max_query_length,
+        overwrite=args.overwrite,
     )
 
 

@@ -21,6 +21,7 @@ from keras_bert_impl.utils.preset_files import RUN_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 from keras_bert_impl.utils.preset_files import VOCABULARY_FILE
 from keras_bert_impl.utils.preset_io import load_preset_model
+from keras_bert_impl.utils.run_directory import guarded_run
 
 # `task_kind` stays importable from here, where it was.
 __all__ = [
@@ -59,6 +60,7 @@ def _training_dataset(x, y, batch_size, seed, by_length):
     )
 
 
+@guarded_run("finetune", recognized=("checkpoints", "run_config.json"))
 def run_finetuning(
     task_name,
     data_dir,
@@ -81,7 +83,9 @@ def run_finetuning(
     """Fine-tunes a preset on a task and evaluates it on the dev split.
 
     Running it again with the same arguments resumes from the newest
-    checkpoint and stops at the planned step.
+    checkpoint and stops at the planned step. `output_dir` must be new, empty
+    or an earlier run of this function (else pass `overwrite=True`); it is
+    locked while the run lasts.
 
     Returns:
         dict: `task`, `global_step` and the task's dev metrics.

@@ -18,6 +18,8 @@ from keras_bert_impl.recipes.time_budget import TimeBudget
 from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.file_io import write_json
 from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
+from keras_bert_impl.utils.run_directory import check_run_config
+from keras_bert_impl.utils.run_directory import guarded_run
 
 # The masked-LM and NSP metrics as Keras names them (output name + metric name)
 # and as the original tool reports them.
@@ -29,6 +31,32 @@ REPORTED_METRICS = {
     "nsp_logits_loss": "next_sentence_loss",
 }
 PRETRAINING_DATA_DIR = "pretraining_data"
+# What a rerun must share with the run whose checkpoints it resumes.
+RESUME_KEYS = (
+    "architecture",
+    "max_seq_length",
+    "max_predictions_per_seq",
+    "packed_sequences",
+)
+
+
+def architecture_of(backbone):
+    """The backbone config entries that decide its weights' shapes and meaning."""
+    config = backbone.get_config()
+    return {
+        key: config[key]
+        for key in (
+            "vocabulary_size",
+            "num_layers",
+            "num_heads",
+            "hidden_dim",
+            "intermediate_dim",
+            "max_sequence_length",
+            "num_segments",
+            "activation",
+        )
+        if key in config
+    }
 
 
 def reported_metrics(logs):
@@ -179,6 +207,7 @@ def _prepare_corpus_data(corpus, vocab_file, output_dir, options):
     return str(records)
 
 
+@guarded_run("pretrain", recognized=("checkpoints", "eval_results.json"))
 def run_pretraining(
     output_dir,
     input_file=None,
@@ -217,6 +246,11 @@ def run_pretraining(
     Packed files (`create_pretraining_data(pack_sequences=True)`) are
     recognized from their features and train a backbone built with
     `packed_sequences=True`; `eval_input_file` must then be packed too.
+
+    `output_dir` must be new, empty or an earlier run of this function (else
+    pass `overwrite=True`); it is locked while the run lasts, and a rerun
+    whose architecture, sequence length, predictions per sequence or packing
+    differs from the run it would resume is refused, naming the differences.
 
     Writes into `output_dir`: `checkpoints/` (resumable), `logs/`
     (TensorBoard), `training_curves.png`, `model/` (the final pretrainer as a
@@ -275,6 +309,16 @@ def run_pretraining(
             init_checkpoint,
             dtype,
             packed_sequences=packed_sequences,
+        )
+        check_run_config(
+            output_dir,
+            {
+                "architecture": architecture_of(pretrainer.backbone),
+                "max_seq_length": max_seq_length,
+                "max_predictions_per_seq": max_predictions_per_seq,
+                "packed_sequences": packed_sequences,
+            },
+            RESUME_KEYS,
         )
         limit = pretrainer.backbone.max_sequence_length
         if max_seq_length > limit:

@@ -9,6 +9,8 @@ taken over with a message.
 """
 
 import contextlib
+import functools
+import inspect
 import json
 import os
 import pathlib
@@ -53,13 +55,16 @@ def check_new_output(path, flag, overwrite=False, inputs=()):
     return path
 
 
-def check_output_directory(path, command, overwrite=False, flag="--output_dir"):
+def check_output_directory(
+    path, command, overwrite=False, flag="--output_dir", recognized=()
+):
     """Makes sure `command` may write into `path`, then marks the folder as its own.
 
     Allowed: a missing or empty folder, or one an earlier run of `command`
-    made (a rerun resumes there). Refused, unless `overwrite`: a file, and a
-    non-empty folder without the marker or with another command's marker.
-    Returns the folder.
+    made (a rerun resumes there): marked, or, for runs written before markers
+    existed, holding one of the `recognized` entries (e.g. `checkpoints`).
+    Refused, unless `overwrite`: a non-empty folder without the marker or with
+    another command's marker. A file is always refused. Returns the folder.
     """
     path = pathlib.Path(path)
     if path.exists() and not path.is_dir():
@@ -67,14 +72,15 @@ def check_output_directory(path, command, overwrite=False, flag="--output_dir"):
             f"{flag}={path}: expected a folder, got a file. Pass another path."
         )
     marker = path / MARKER_FILE
+    earlier_run = any((path / name).exists() for name in recognized)
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        if not marker.is_file():
+        if not marker.is_file() and not earlier_run:
             raise RunDirectoryError(
                 f"{flag}={path}: the folder holds files that keras-bert did not "
                 "write; refusing to write into it. Pass an empty or new folder, or "
                 "--overwrite to write there anyway."
             )
-        made_by = read_json(marker).get("command")
+        made_by = read_json(marker).get("command") if marker.is_file() else command
         if made_by != command:
             raise RunDirectoryError(
                 f"{flag}={path}: the folder holds the output of `keras-bert "
@@ -84,6 +90,31 @@ def check_output_directory(path, command, overwrite=False, flag="--output_dir"):
     if not marker.is_file():
         write_json(marker, {"command": command})
     return path
+
+
+def guarded_run(command, recognized=()):
+    """Decorates a run function that has an `output_dir` argument.
+
+    The decorated function takes `overwrite=False` too; before running it
+    checks the folder (`check_output_directory`) and holds its lock for the
+    whole run (`run_directory_lock`).
+    """
+
+    def decorate(function):
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def run(*args, overwrite=False, **kwargs):
+            output_dir = signature.bind_partial(*args, **kwargs).arguments["output_dir"]
+            check_output_directory(
+                output_dir, command, overwrite, recognized=recognized
+            )
+            with run_directory_lock(output_dir):
+                return function(*args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 def _holder(lock):

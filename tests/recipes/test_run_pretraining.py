@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -186,3 +187,49 @@ def test_init_checkpoint_takes_whatever_the_folder_holds(tmp_path):
             backbone_config={**config, "hidden_dim": 8},
             init_checkpoint=tmp_path / "pretrainer",
         )
+
+
+def test_an_output_dir_in_use_someone_elses_or_another_architecture_is_refused(
+    sample_corpus, shared_data, tmp_path, capsys
+):
+    # Issue 13 items 3 and 4: reruns and concurrent runs mixed or lost results.
+    train = _records(sample_corpus, shared_data, "train", 1, capsys)
+    output = tmp_path / "run"
+    flags = _pretrain_flags(sample_corpus, train, train, 2, output)
+    flags[flags.index("--save_checkpoints_steps=50")] = "--save_checkpoints_steps=1"
+    assert main(flags) == 0
+    checkpoints = sorted(p.name for p in (output / "checkpoints").iterdir())
+    capsys.readouterr()
+
+    other = json.loads((sample_corpus / "bert_config.json").read_text())
+    other["hidden_size"], other["intermediate_size"] = 32, 64
+    (tmp_path / "other_config.json").write_text(json.dumps(other))
+    changed = [
+        f"--bert_config_file={tmp_path / 'other_config.json'}"
+        if flag.startswith("--bert_config_file")
+        else flag
+        for flag in flags
+    ]
+    assert main(changed) == 2
+    error = capsys.readouterr().err
+    assert "another configuration" in error and "architecture" in error
+    assert sorted(p.name for p in (output / "checkpoints").iterdir()) == checkpoints
+
+    lock = output / ".keras_bert_impl.lock"
+    lock.write_text(
+        json.dumps(
+            {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+        )
+    )
+    assert main(flags) == 2
+    assert f"in use by another run (host {socket.gethostname()}, pid {os.getpid()}" in (
+        capsys.readouterr().err
+    )
+    lock.unlink()
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert main(_pretrain_flags(sample_corpus, train, train, 2, mine)) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]

@@ -14,6 +14,7 @@ import pathlib
 import keras
 
 from keras_bert_impl.recipes.resumable_fit import fit_to_step
+from keras_bert_impl.recipes.shipped_preset_conversion import ARCHITECTURE_KEYS
 from keras_bert_impl.recipes.time_budget import TimeBudget
 from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.file_io import write_json
@@ -43,20 +44,7 @@ RESUME_KEYS = (
 def architecture_of(backbone):
     """The backbone config entries that decide its weights' shapes and meaning."""
     config = backbone.get_config()
-    return {
-        key: config[key]
-        for key in (
-            "vocabulary_size",
-            "num_layers",
-            "num_heads",
-            "hidden_dim",
-            "intermediate_dim",
-            "max_sequence_length",
-            "num_segments",
-            "activation",
-        )
-        if key in config
-    }
+    return {key: config[key] for key in (*ARCHITECTURE_KEYS, "activation")}
 
 
 def reported_metrics(logs):

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 
 from keras_bert_impl.optimizers.adam_weight_decay import AdamWeightDecay
+from tests.bert_test_case import tiny_backbone
 
 
 class _OutputBias(keras.layers.Layer):
@@ -133,22 +134,9 @@ def test_config_round_trip_keeps_exclusions():
 
 
 def test_bert_pretrainer_decays_kernels_and_embeddings_only():
-    try:
-        from keras_bert_impl.models.bert_backbone import BertBackbone
-        from keras_bert_impl.models.bert_pretrainer import BertPretrainer
-    except ImportError as error:  # the models land separately
-        import pytest
+    from keras_bert_impl.models.bert_pretrainer import BertPretrainer
 
-        pytest.skip(f"BERT models not importable: {error}")
-    backbone = BertBackbone(
-        vocabulary_size=13,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=4,
-        intermediate_dim=8,
-        max_sequence_length=6,
-    )
-    model = BertPretrainer(backbone)
+    model = BertPretrainer(tiny_backbone())
     optimizer = AdamWeightDecay(learning_rate=0.5, weight_decay=0.1)
     decayed = _decayed_paths(optimizer, model)
     expected = {

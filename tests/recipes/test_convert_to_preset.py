@@ -12,6 +12,8 @@ from keras_bert_impl.models import BertBackbone
 from keras_bert_impl.models import BertPretrainer
 from keras_bert_impl.recipes.convert_to_preset import convert_to_preset
 from keras_bert_impl.utils.file_io import file_sha256
+from tests.bert_test_case import TINY_BACKBONE_CONFIG
+from tests.bert_test_case import TINY_VOCABULARY
 from tests.convert.google_reference import bert_config
 from tests.convert.google_reference import google_tensors
 from tests.convert.google_reference import tiny_vocabulary
@@ -54,12 +56,7 @@ def test_detects_each_format(sources, tmp_path):
     assert detect_source_format(sources / "google" / "bert_model.ckpt") == "google"
     assert detect_source_format(sources / "huggingface") == "huggingface"
     keras_hub.models.BertBackbone(
-        vocabulary_size=10,
-        num_layers=1,
-        num_heads=1,
-        hidden_dim=4,
-        intermediate_dim=4,
-        max_sequence_length=8,
+        vocabulary_size=len(TINY_VOCABULARY), **TINY_BACKBONE_CONFIG
     ).save_to_preset(str(tmp_path / "hub"))
     assert detect_source_format(tmp_path / "hub") == "keras_hub"
     with pytest.raises(ValueError, match="Cannot tell which checkpoint format"):

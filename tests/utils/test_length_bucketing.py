@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_impl.models import BertBackbone
 from keras_bert_impl.utils.length_bucketing import bucket_by_length
 from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
 from keras_bert_impl.utils.length_bucketing import num_bucketed_batches
+from tests.bert_test_case import TINY_VOCABULARY
+from tests.bert_test_case import tiny_backbone
 
 
 def _padded_examples(lengths, sequence_length=16, seed=0):
@@ -15,7 +16,7 @@ def _padded_examples(lengths, sequence_length=16, seed=0):
     segment_ids = np.zeros((count, sequence_length), "int32")
     padding_mask = np.zeros((count, sequence_length), "int32")
     for row, length in enumerate(lengths):
-        token_ids[row, :length] = rng.integers(5, 50, size=length)
+        token_ids[row, :length] = rng.integers(5, len(TINY_VOCABULARY), size=length)
         segment_ids[row, length // 2 : length] = 1
         padding_mask[row, :length] = 1
     return {
@@ -79,14 +80,7 @@ def test_already_ragged_examples_are_padded_to_their_bucket():
 
 
 def test_backbone_outputs_do_not_change_with_the_bucket_padding():
-    backbone = BertBackbone(
-        vocabulary_size=50,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=16,
-    )
+    backbone = tiny_backbone(num_layers=2)
     examples = _padded_examples(LENGTHS)
     reference = backbone.predict_on_batch(
         {k: examples[k] for k in ("token_ids", "segment_ids", "padding_mask")}

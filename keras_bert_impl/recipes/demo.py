@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
+from keras_bert_impl.utils.run_directory import guarded_run
 
 DEMO_VOCABULARY_SIZE = 6000
 DEMO_SEQUENCE_LENGTH = 128
@@ -82,10 +83,16 @@ def _masked_word_predictions(pretrainer, tokenizer, sentences, top_k=5):
     return showcase
 
 
+@guarded_run("demo", recognized=("run", "corpus", "pretraining_data"))
 def run_demo(
     output_dir="runs/demo", train_minutes=4.0, num_train_steps=3000, random_seed=12345
 ):
-    """Runs the whole demo; returns `{"before": {...}, "after": {...}}`."""
+    """Runs the whole demo; returns `{"before": {...}, "after": {...}}`.
+
+    A second run in the same `output_dir` reuses what the first made (corpus,
+    vocabulary, records) and resumes its training; a folder holding other
+    files is refused unless `overwrite=True`.
+    """
     import keras
 
     from keras_bert_impl.data import pretraining_dataset

@@ -12,7 +12,8 @@ def fit_to_step(
     restored the newest checkpoint, and its `initial_step` says how far that
     run got. `dataset` repeats and is deterministic for its seed, so skipping
     `initial_step` batches continues the interrupted run's data order. A
-    finished run trains no further.
+    finished run trains no further: its newest checkpoint is loaded, so that
+    what the caller evaluates and saves is the trained model.
 
     Returns:
         int: the global step reached.
@@ -27,4 +28,6 @@ def fit_to_step(
             verbose=verbose,
             shuffle=False,  # the pipelines shuffle (per seed); Keras cannot
         )
+    else:
+        checkpoint.restore_finished_run(model)
     return int(max(checkpoint.step, checkpoint.initial_step))

@@ -132,21 +132,10 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
             os.path.join(glob.escape(self.backup_dir), ".tmp-*.weights.h5")
         ):
             os.remove(stale)  # left by a process killed while writing
-        for path, _ in _checkpoints(self.backup_dir, newest_first=True):
-            state = _read_state(path)
-            if state is None:
-                continue
-            try:
-                self._restore(path)
-            except (OSError, ValueError, KeyError) as error:
-                warnings.warn(
-                    f"ResumableCheckpoint: skipping unreadable {path}: {error}",
-                    stacklevel=2,
-                )
-                continue
+        state = self._restore_newest()
+        if state is not None:
             self._step, self._epoch = state["step"], state["epoch"]
             self._saved_step = self._step
-            break
         self.initial_step = self._step
         if self._planned_steps is not None and self._step >= self._planned_steps:
             # Already done: make fit's epoch loop empty.
@@ -209,6 +198,34 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
                 self.max_to_keep :
             ]:
                 os.remove(old)
+
+    def restore_finished_run(self, model):
+        """Loads the newest checkpoint into `model` without training.
+
+        What a rerun of a finished run needs: `fit` has nothing left to do,
+        yet the model must be the trained one before it is evaluated or saved.
+        Returns the checkpoint's step (0 when there is none).
+        """
+        self.set_model(model)
+        state = self._restore_newest()
+        return state["step"] if state else 0
+
+    def _restore_newest(self):
+        """Restores the newest readable checkpoint; its state, or None."""
+        for path, _ in _checkpoints(self.backup_dir, newest_first=True):
+            state = _read_state(path)
+            if state is None:
+                continue
+            try:
+                self._restore(path)
+            except (OSError, ValueError, KeyError) as error:
+                warnings.warn(
+                    f"ResumableCheckpoint: skipping unreadable {path}: {error}",
+                    stacklevel=3,
+                )
+                continue
+            return state
+        return None
 
     def _restore(self, path):
         model = self.model

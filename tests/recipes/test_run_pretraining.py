@@ -198,8 +198,12 @@ def test_an_output_dir_in_use_someone_elses_or_another_architecture_is_refused(
     flags = _pretrain_flags(sample_corpus, train, train, 2, output)
     flags[flags.index("--save_checkpoints_steps=50")] = "--save_checkpoints_steps=1"
     assert main(flags) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     checkpoints = sorted(p.name for p in (output / "checkpoints").iterdir())
-    capsys.readouterr()
+    # A rerun of the finished run trains no further and reports, and saves, the
+    # trained model (it used to evaluate and save a freshly built one).
+    assert main(flags) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == first
 
     other = json.loads((sample_corpus / "bert_config.json").read_text())
     other["hidden_size"], other["intermediate_size"] = 32, 64

@@ -78,7 +78,7 @@ def ours_train_step(config, batch, length, num_masks, **options):
 def _bert_adamw():
     """Our pretraining optimizer (BERT's AdamW), for the keras-hub peer too."""
     try:
-        from keras_bert_impl.optimizers.create_optimizer import create_optimizer
+        from keras_bert_impl.optimizers import create_optimizer
     except ImportError:
         import keras
 

@@ -26,7 +26,7 @@ import numpy as np
 import keras_bert_impl as kb
 from keras_bert_impl.data import compute_glue_metrics
 from keras_bert_impl.data import read_glue
-from keras_bert_impl.optimizers.create_optimizer import create_optimizer
+from keras_bert_impl.optimizers import create_optimizer
 from keras_bert_impl.presets import tokenizer_from_preset
 
 # ../shared/data beside the project root, where the repository keeps its data.

@@ -82,6 +82,9 @@ class BertBackbone(PresetMixin, keras.Model):
     ```
     """
 
+    # A checkpoint folder given to from_preset is converted without its heads.
+    checkpoint_heads = False
+
     def __init__(
         self,
         vocabulary_size,

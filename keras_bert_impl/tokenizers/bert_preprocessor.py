@@ -8,6 +8,10 @@ from keras_bert_impl.tokenizers._preprocessing_utils import (
 )
 from keras_bert_impl.tokenizers.bert_packer import BertPacker
 from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
+from keras_bert_impl.utils.preset_files import PREPROCESSOR_CONFIG_FILE
+from keras_bert_impl.utils.preset_io import load_serialized
+from keras_bert_impl.utils.preset_io import register_preprocessor_loader
+from keras_bert_impl.utils.preset_io import resolve_model_preset
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -61,7 +65,6 @@ class BertPreprocessor(keras.layers.Layer):
                 f"Received: {type(tokenizer).__name__}"
             )
         self.tokenizer = tokenizer
-        self.sequence_length = int(sequence_length)
         self.truncate = truncate
         self.packer = BertPacker(
             sequence_length=sequence_length,
@@ -70,6 +73,45 @@ class BertPreprocessor(keras.layers.Layer):
             pad_token_id=tokenizer.pad_token_id,
             truncate=truncate,
         )
+
+    @property
+    def sequence_length(self):
+        """The packed length; settable after construction, as in keras-hub."""
+        return self.packer.sequence_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        if int(value) < 3:
+            raise ValueError(
+                "`sequence_length` must be at least 3 ([CLS] and two [SEP]). "
+                f"Received: {value}"
+            )
+        self.packer.sequence_length = int(value)
+
+    @classmethod
+    def from_preset(cls, preset, sequence_length=None, **kwargs):
+        """The preprocessor of a preset, as keras-hub's `from_preset`.
+
+        A preset that saved its preprocessor (`preprocessor.json`) gives that
+        one; any other gives its tokenizer (`BertTokenizer.from_preset`) packed
+        to the class default length. `sequence_length` and `**kwargs` override.
+
+        Example:
+        ```python
+        preprocessor = BertPreprocessor.from_preset("all_minilm_l6_v2")
+        preprocessor.sequence_length = 64
+        preprocessor(["a fine film"])["token_ids"].shape  # (1, 64)
+        ```
+        """
+        preset_dir = resolve_model_preset(preset, with_heads=False)
+        saved = preset_dir / PREPROCESSOR_CONFIG_FILE
+        if saved.is_file():
+            preprocessor = load_serialized(saved, **kwargs)
+        else:
+            preprocessor = cls(BertTokenizer.from_preset(preset_dir), **kwargs)
+        if sequence_length is not None:
+            preprocessor.sequence_length = sequence_length
+        return preprocessor
 
     def __call__(self, x, *args, **kwargs):
         if isinstance(x, list) and _is_pair(x):
@@ -118,6 +160,11 @@ class BertPreprocessor(keras.layers.Layer):
                 config["tokenizer"]
             )
         return cls(**config)
+
+
+# Task models' `from_preset` attach this preprocessor through utils.preset_io
+# (models may not import tokenizers).
+register_preprocessor_loader(BertPreprocessor.from_preset)
 
 
 def _is_pair(x):

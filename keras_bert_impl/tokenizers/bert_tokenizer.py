@@ -10,6 +10,7 @@ from keras_bert_impl.tokenizers._bert_normalizer import utf8_length
 from keras_bert_impl.tokenizers._preprocessing_utils import (
     no_autograph as _no_autograph,
 )
+from keras_bert_impl.utils.preset_vocabulary import preset_vocabulary
 from keras_bert_impl.utils.vocabulary_file import read_vocabulary
 
 _SPECIAL_TOKENS = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
@@ -457,3 +458,23 @@ class BertTokenizer(keras.layers.Layer):
             }
         )
         return config
+
+    @classmethod
+    def from_preset(cls, preset, vocabulary=None, **kwargs):
+        """The tokenizer of a preset: its checked vocabulary and its casing.
+
+        Args:
+            preset: preset name or folder.
+            vocabulary: optional path of a `vocab.txt` to check (sha256) and use.
+            **kwargs: further `BertTokenizer` arguments.
+
+        Example:
+        ```python
+        tokenizer = BertTokenizer.from_preset("all_minilm_l6_v2")
+        tokenizer("The quick brown fox.")
+        ```
+        """
+        path, config = preset_vocabulary(preset, vocabulary)
+        kwargs.setdefault("lowercase", config.get("lowercase", True))
+        kwargs.setdefault("strip_accents", config.get("strip_accents"))
+        return cls(str(path), **kwargs)

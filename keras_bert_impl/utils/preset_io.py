@@ -8,7 +8,9 @@ registers here when it is imported, so that no model imports a converter.
 """
 
 import importlib.util
+import os
 import pathlib
+import warnings
 
 import keras
 
@@ -17,9 +19,11 @@ from keras_bert_impl.utils.file_io import staged_directory
 from keras_bert_impl.utils.file_io import write_json
 from keras_bert_impl.utils.preset_files import BACKBONE_WEIGHTS_FILE
 from keras_bert_impl.utils.preset_files import CONFIG_FILE
+from keras_bert_impl.utils.preset_files import PREPROCESSOR_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import TASK_LABELS_KEY
 from keras_bert_impl.utils.preset_files import TASK_WEIGHTS_FILE
+from keras_bert_impl.utils.preset_files import TOKENIZER_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import convert_command
 from keras_bert_impl.utils.preset_files import presets_home
 from keras_bert_impl.utils.preset_files import read_metadata
@@ -27,11 +31,69 @@ from keras_bert_impl.utils.preset_files import resolve_preset
 
 # format name -> function(backbone, folder) that fills the backbone's weights.
 _WEIGHT_READERS = {}
+# function(preset_dir) -> the preset's preprocessor; `tokenizers` registers it.
+_PREPROCESSOR_LOADERS = []
+# function(folder, with_heads) -> the preset folder to read for a checkpoint
+# folder of any format; `convert` registers it.
+_FOLDER_CONVERTERS = []
 
 
 def register_weight_reader(source_format, reader):
     """Makes `metadata.json`'s `weights_source` of `source_format` loadable."""
     _WEIGHT_READERS[source_format] = reader
+
+
+def register_folder_converter(converter):
+    """Lets `from_preset` take Hugging Face, Google TF1 and keras-hub folders."""
+    _FOLDER_CONVERTERS[:] = [converter]
+
+
+def resolve_model_preset(preset, with_heads="auto"):
+    """The preset folder to read for a preset name or any checkpoint folder.
+
+    Args:
+        preset: a preset name, a preset folder, a run directory, or (once
+            `keras_bert_impl.convert` is imported) a Hugging Face, Google TF1
+            or keras-hub checkpoint folder, converted once into the cache.
+        with_heads: what a converted checkpoint keeps: `"auto"` its heads,
+            False the backbone only.
+    """
+    path = pathlib.Path(os.path.expanduser(str(preset)))
+    if path.is_dir() and _FOLDER_CONVERTERS:
+        return _FOLDER_CONVERTERS[0](path, with_heads)
+    return resolve_preset(preset)
+
+
+def register_preprocessor_loader(loader):
+    """Lets task models' `from_preset` attach a preset's preprocessor."""
+    _PREPROCESSOR_LOADERS[:] = [loader]
+
+
+def preset_preprocessor(preset_dir, warn_if_missing=True):
+    """The preprocessor a preset folder describes, or None when it has none.
+
+    A preset has one when it holds `preprocessor.json` or `tokenizer.json`.
+    A vocabulary that is not on this machine attaches none, with a warning
+    naming the remedy unless `warn_if_missing=False` (an untrained
+    architecture); a vocabulary of the wrong sha256 is an error.
+    """
+    preset_dir = pathlib.Path(preset_dir)
+    describes_one = any(
+        (preset_dir / name).is_file()
+        for name in (PREPROCESSOR_CONFIG_FILE, TOKENIZER_CONFIG_FILE)
+    )
+    if not describes_one or not _PREPROCESSOR_LOADERS:
+        return None
+    try:
+        return _PREPROCESSOR_LOADERS[0](preset_dir)
+    except FileNotFoundError as error:
+        if warn_if_missing:
+            warnings.warn(
+                f"{error} No preprocessor is attached: pass preprocessor= to "
+                "predict on strings.",
+                stacklevel=4,
+            )
+        return None
 
 
 def load_serialized(path, **overrides):
@@ -168,20 +230,28 @@ def write_backbone_preset(backbone, preset_dir, include_weights=True):
 
 
 class PresetMixin:
-    """`from_preset` and `save_to_preset` for backbones and task models."""
+    """`from_preset` and `save_to_preset` for backbones and task models.
+
+    `checkpoint_heads` says what a converted checkpoint folder keeps for the
+    class: `"auto"` the heads it has, False the backbone only.
+    """
+
+    checkpoint_heads = "auto"
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **overrides):
         """Builds the model a preset describes and (optionally) loads its weights.
 
         Args:
-            preset: str. A preset name (`keras-bert presets` lists them) or a
-                preset directory.
+            preset: str. A preset name (`keras-bert presets` lists them), a
+                preset directory, a run directory, or a Hugging Face, Google
+                TF1 or keras-hub checkpoint folder (format detected, converted
+                once into the cache).
             load_weights: bool. False builds the architecture untrained.
             **overrides: backbone config overrides (e.g. `dropout=0.0`) for a
                 backbone; task constructor arguments for a task model.
         """
-        preset_dir = resolve_preset(preset)
+        preset_dir = resolve_model_preset(preset, cls.checkpoint_heads)
         model = cls._from_preset_dir(preset_dir, load_weights, **overrides)
         if not isinstance(model, cls):
             found = type(model).__name__

@@ -413,6 +413,12 @@ def build_parser():
         _add_presets,
     ):
         add(subparsers)
+    for command in subparsers.choices.values():
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            help="show the Python traceback of an error instead of one line",
+        )
     return parser
 
 
@@ -424,8 +430,11 @@ def main(argv=None):
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     try:
         metrics = args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
-        # Bad input is reported in one line that names the problem.
+    except (ValueError, OSError) as error:
+        # Bad input (a wrong value, a missing file, a directory where a file
+        # belongs) is reported in one line that names the problem.
+        if args.debug:
+            raise
         print(f"keras-bert {args.command}: error: {error}", file=sys.stderr)
         return 2
     if metrics is not None:

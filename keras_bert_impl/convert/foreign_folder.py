@@ -14,6 +14,7 @@ import hashlib
 import pathlib
 
 from keras_bert_impl.convert.source_format import detect_source_format
+from keras_bert_impl.convert.source_format import guess_lowercase
 from keras_bert_impl.convert.source_format import load_checkpoint
 from keras_bert_impl.convert.source_format import read_source_vocabulary
 from keras_bert_impl.utils.file_io import staged_directory
@@ -25,16 +26,6 @@ from keras_bert_impl.utils.preset_files import presets_home
 from keras_bert_impl.utils.preset_files import run_preset_folder
 
 CONVERTED_SUBDIR = "converted"
-
-
-def guess_lowercase(tokens):
-    """An uncased vocabulary holds no upper-case letter outside "[SPECIAL]" tokens."""
-    return not any(
-        character.isupper()
-        for token in tokens
-        if not (token.startswith("[") and token.endswith("]"))
-        for character in token
-    )
 
 
 def source_key(folder, source_format, with_heads):

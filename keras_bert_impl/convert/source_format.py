@@ -106,6 +106,16 @@ def _tokens_of_huggingface_tokenizer_json(path):
     return [token for token, _ in sorted(vocabulary.items(), key=lambda item: item[1])]
 
 
+def guess_lowercase(tokens):
+    """An uncased vocabulary holds no upper-case letter outside "[SPECIAL]" tokens."""
+    return not any(
+        character.isupper()
+        for token in tokens
+        if not (token.startswith("[") and token.endswith("]"))
+        for character in token
+    )
+
+
 def read_source_vocabulary(source, source_format, vocabulary=None):
     """`(file, tokens, bytes, lowercase)` of the source's (or the given) vocabulary.
 

@@ -12,6 +12,7 @@ import keras
 
 from keras_bert_impl.convert.source_format import SOURCE_FORMATS
 from keras_bert_impl.convert.source_format import detect_source_format
+from keras_bert_impl.convert.source_format import guess_lowercase
 from keras_bert_impl.convert.source_format import load_checkpoint
 from keras_bert_impl.convert.source_format import read_source_vocabulary
 from keras_bert_impl.models.bert_pretrainer import BertPretrainer
@@ -37,16 +38,6 @@ from keras_bert_impl.utils.preset_files import presets_home
 from keras_bert_impl.utils.preset_files import shipped_presets_dir
 from keras_bert_impl.utils.run_directory import check_new_output
 from keras_bert_impl.utils.version import __version__
-
-
-def _guess_lowercase(tokens):
-    # An uncased vocabulary holds no upper-case letter outside "[SPECIAL]" tokens.
-    return not any(
-        character.isupper()
-        for token in tokens
-        if not (token.startswith("[") and token.endswith("]"))
-        for character in token
-    )
 
 
 def _output_location(output):
@@ -160,7 +151,7 @@ def convert_to_preset(
             tokenizer["lowercase"] = (
                 source_lowercase
                 if source_lowercase is not None
-                else _guess_lowercase(tokens)
+                else guess_lowercase(tokens)
             )
 
     # A fine-tuned head (not the pretraining heads) is the preset's model.

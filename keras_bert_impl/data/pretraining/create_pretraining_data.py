@@ -178,15 +178,37 @@ def _write_shuffled(blobs, offsets, outputs, rng):
         parent = os.path.dirname(path)
         if parent:
             tf.io.gfile.makedirs(parent)
-    writers = [tf.io.TFRecordWriter(path) for path in outputs]
+    # Records go to temporary files renamed over the outputs only once every
+    # file is complete, so a failure never truncates a user's existing file.
+    temporaries = [f"{path}.partial-{os.getpid()}" for path in outputs]
+    writers = [tf.io.TFRecordWriter(path) for path in temporaries]
     try:
         n_writers = len(writers)
         starts, ends = starts.tolist(), ends.tolist()
         for k, idx in enumerate(order.tolist()):
             writers[k % n_writers].write(bytes(buffer[starts[idx] : ends[idx]]))
+        for writer in writers:
+            writer.close()
+        for temporary, path in zip(temporaries, outputs):
+            tf.io.gfile.rename(temporary, path, overwrite=True)
     finally:
         for writer in writers:
             writer.close()
+        for temporary in temporaries:
+            if tf.io.gfile.exists(temporary):
+                tf.io.gfile.remove(temporary)
+
+
+def _check_outputs(outputs):
+    import tensorflow as tf
+
+    for path in outputs:
+        if tf.io.gfile.isdir(path):
+            raise ValueError(
+                f"--output_file {path} is a directory, expected a file path: "
+                "name a file inside it, e.g. "
+                f"{os.path.join(path, 'pretraining.tfrecord')}"
+            )
 
 
 def _progress_bar(enabled, total, desc, unit):
@@ -293,6 +315,7 @@ def create_pretraining_data(
     outputs = split_paths(output_files)
     if not outputs:
         raise ValueError("no output file given")
+    _check_outputs(outputs)
     vocab = read_pretraining_vocabulary(vocab_file)
     if tokenizer is None:
         tokenizer = make_tokenizer(vocab, do_lower_case)

@@ -19,6 +19,11 @@ def read_pretraining_vocabulary(vocabulary, purpose="pretraining data"):
     elif hasattr(vocabulary, "vocabulary"):
         tokens = list(vocabulary.vocabulary)
     elif isinstance(vocabulary, (str, os.PathLike)):
+        if os.path.isdir(vocabulary):
+            raise ValueError(
+                f"--vocab_file {os.fspath(vocabulary)} is a directory, expected "
+                "a vocab.txt file (one token a line): name the file inside it"
+            )
         tokens = read_vocabulary(vocabulary)
         where = f"{os.fspath(vocabulary)}: the vocabulary"
     else:

@@ -492,3 +492,18 @@ def test_invalid_flags(sample_text, vocab_file, tmp_path, flags):
             progress=False,
             **flags,
         )
+
+
+def test_output_directory_is_refused_before_any_output_is_touched(
+    sample_text, vocab_file, tmp_path
+):
+    kept = tmp_path / "kept.tfrecord"
+    kept.write_bytes(b"existing records")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="is a directory"):
+        create_pretraining_data(
+            str(sample_text), [kept, folder], str(vocab_file), progress=False
+        )
+    assert kept.read_bytes() == b"existing records"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "kept.tfrecord"]

@@ -166,7 +166,9 @@ def _add_pretrain(subparsers):
 def _run_pretrain(args):
     from keras_bert_impl.recipes.run_pretraining import run_pretraining
 
-    options = {k: v for k, v in vars(args).items() if k not in ("handler", "command")}
+    options = {
+        k: v for k, v in vars(args).items() if k not in ("handler", "command", "debug")
+    }
     return run_pretraining(**options)
 
 

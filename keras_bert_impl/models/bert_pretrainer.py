@@ -125,15 +125,26 @@ class BertPretrainer(BertTask):
         next_sentence_accuracy = keras.metrics.SparseCategoricalAccuracy(
             name="next_sentence_accuracy"
         )
+        # The losses as run_pretraining.py's evaluation reports them: means over
+        # every real prediction of the whole evaluation. Keras' own per-output
+        # loss trackers average per-batch means, and were measured reporting
+        # n/(n+1) of the true value after `fit` (issue 13).
+        next_sentence_loss = keras.metrics.SparseCategoricalCrossentropy(
+            from_logits=True, name="next_sentence_loss"
+        )
         metrics = {}
         weighted_metrics = {
             "mlm_logits": [
-                keras.metrics.SparseCategoricalAccuracy(name="masked_lm_accuracy")
+                keras.metrics.SparseCategoricalAccuracy(name="masked_lm_accuracy"),
+                keras.metrics.SparseCategoricalCrossentropy(
+                    from_logits=True, name="masked_lm_loss"
+                ),
             ]
         }
         # Packed rows weigh their empty NSP slots 0.
+        nsp_metrics = [next_sentence_accuracy, next_sentence_loss]
         if self.backbone.packed_sequences:
-            weighted_metrics["nsp_logits"] = [next_sentence_accuracy]
+            weighted_metrics["nsp_logits"] = nsp_metrics
         else:
-            metrics["nsp_logits"] = [next_sentence_accuracy]
+            metrics["nsp_logits"] = nsp_metrics
         return metrics, weighted_metrics

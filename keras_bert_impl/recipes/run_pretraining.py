@@ -28,8 +28,8 @@ REPORTED_METRICS = {
     "loss": "loss",
     "mlm_logits_masked_lm_accuracy": "masked_lm_accuracy",
     "nsp_logits_next_sentence_accuracy": "next_sentence_accuracy",
-    "mlm_logits_loss": "masked_lm_loss",
-    "nsp_logits_loss": "next_sentence_loss",
+    "mlm_logits_masked_lm_loss": "masked_lm_loss",
+    "nsp_logits_next_sentence_loss": "next_sentence_loss",
 }
 PRETRAINING_DATA_DIR = "pretraining_data"
 # What a rerun must share with the run whose checkpoints it resumes.

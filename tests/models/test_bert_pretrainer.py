@@ -214,3 +214,31 @@ def test_packed_pretrainer_weighs_out_empty_next_sentence_slots():
         "mask_positions",
         "next_sentence_positions",
     }
+
+
+def _cross_entropy(logits, labels):
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    log_probabilities = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_probabilities, labels[..., None], axis=-1)[..., 0]
+
+
+def test_evaluate_reports_the_losses_over_every_real_prediction():
+    # Issue 13 item 8: the reported losses were the true mean times n/(n+1).
+    pretrainer = _tiny_pretrainer()
+    x, y, weights = _training_batch()
+    x2, y2, w2 = (
+        {k: np.concatenate([v, v[:1]]) for k, v in d.items()} for d in (x, y, weights)
+    )
+    logs = pretrainer.evaluate(
+        x2, y2, sample_weight=w2, batch_size=2, return_dict=True, verbose=0
+    )
+    outputs = pretrainer.predict(x2, batch_size=2, verbose=0)
+    mlm = _cross_entropy(np.asarray(outputs["mlm_logits"], "float64"), y2["mlm_logits"])
+    expected_mlm = (mlm * w2["mlm_logits"]).sum() / w2["mlm_logits"].sum()
+    nsp = _cross_entropy(np.asarray(outputs["nsp_logits"], "float64"), y2["nsp_logits"])
+    np.testing.assert_allclose(
+        logs["mlm_logits_masked_lm_loss"], expected_mlm, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        logs["nsp_logits_next_sentence_loss"], nsp.mean(), rtol=1e-5
+    )

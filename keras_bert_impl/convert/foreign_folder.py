@@ -13,8 +13,8 @@ folders and run directories are used as they are.
 import hashlib
 import pathlib
 
+from keras_bert_impl.convert.source_format import converted_tokenizer_config
 from keras_bert_impl.convert.source_format import detect_source_format
-from keras_bert_impl.convert.source_format import guess_lowercase
 from keras_bert_impl.convert.source_format import load_checkpoint
 from keras_bert_impl.convert.source_format import read_source_vocabulary
 from keras_bert_impl.utils.file_io import staged_directory
@@ -69,13 +69,11 @@ def foreign_folder_preset(folder, with_heads="auto"):
         model.labels = labels
     _, tokens, data, lowercase = read_source_vocabulary(folder, source_format)
     with staged_directory(target) as staging:
-        model._write_preset_files(staging)
+        model.save_to_preset(staging)
         if tokens is not None:
             (staging / VOCABULARY_FILE).write_bytes(data)
-            if lowercase is None:
-                lowercase = guess_lowercase(tokens)
             write_json(
                 staging / TOKENIZER_CONFIG_FILE,
-                {"vocabulary_file": VOCABULARY_FILE, "lowercase": lowercase},
+                converted_tokenizer_config(tokens, data, lowercase),
             )
     return target

@@ -6,6 +6,7 @@ run, whose `model/` is one). `convert_to_preset` and `pretrain
 --init_checkpoint` both load through `load_checkpoint`.
 """
 
+import hashlib
 import json
 import pathlib
 
@@ -114,6 +115,22 @@ def guess_lowercase(tokens):
         if not (token.startswith("[") and token.endswith("]"))
         for character in token
     )
+
+
+def converted_tokenizer_config(tokens, vocabulary_bytes, lowercase=None):
+    """`tokenizer.json` of a preset converted from a checkpoint's vocabulary.
+
+    Records the vocabulary's sha256, size and bytes, so that loading checks it
+    as it checks a shipped preset's. `lowercase` None: guessed from the tokens.
+    """
+    return {
+        "vocabulary_file": VOCABULARY_FILE,
+        "vocabulary_sha256": hashlib.sha256(vocabulary_bytes).hexdigest(),
+        "vocabulary_size": len(tokens),
+        "vocabulary_bytes": len(vocabulary_bytes),
+        "lowercase": guess_lowercase(tokens) if lowercase is None else bool(lowercase),
+        "strip_accents": None,
+    }
 
 
 def read_source_vocabulary(source, source_format, vocabulary=None):

@@ -11,6 +11,7 @@ import warnings
 import keras
 
 from keras_bert_impl.convert.source_format import SOURCE_FORMATS
+from keras_bert_impl.convert.source_format import converted_tokenizer_config
 from keras_bert_impl.convert.source_format import detect_source_format
 from keras_bert_impl.convert.source_format import guess_lowercase
 from keras_bert_impl.convert.source_format import load_checkpoint
@@ -143,7 +144,11 @@ def convert_to_preset(
             f"model's {backbone.vocabulary_size} token embeddings."
         )
     if known_name is None and tokens is not None:
-        tokenizer = _new_tokenizer_config(tokens, vocabulary_bytes, vocabulary_sha256)
+        tokenizer = converted_tokenizer_config(
+            tokens,
+            vocabulary_bytes,
+            lowercase if lowercase is not None else source_lowercase,
+        )
     if tokenizer is not None:
         if lowercase is not None:
             tokenizer["lowercase"] = bool(lowercase)
@@ -205,18 +210,6 @@ def convert_to_preset(
             )
         write_json(staging / METADATA_FILE, metadata)
     return target
-
-
-def _new_tokenizer_config(tokens, vocabulary_bytes, vocabulary_sha256):
-    """tokenizer.json of a preset that is no shipped one; lowercase still to say."""
-    return {
-        "vocabulary_file": VOCABULARY_FILE,
-        "vocabulary_sha256": vocabulary_sha256,
-        "vocabulary_size": len(tokens),
-        "vocabulary_bytes": len(vocabulary_bytes),
-        "lowercase": None,
-        "strip_accents": None,
-    }
 
 
 def _conversion_record(model, source, source_format, is_task):

@@ -12,11 +12,16 @@ import keras
 import tensorflow as tf
 
 from keras_bert_impl.utils.file_io import staged_directory
+from keras_bert_impl.utils.token_id_ranges import assert_id_ranges
+from keras_bert_impl.utils.token_id_ranges import id_limits
 
 SERVING_SIGNATURE = "serving_default"
 """The raw-strings signature."""
 TOKEN_IDS_SIGNATURE = "serve_token_ids"
-"""The signature on `token_ids`, `segment_ids`, `padding_mask`."""
+"""The signature on `token_ids`, `segment_ids`, `padding_mask`, ids range-checked."""
+UNCHECKED_TOKEN_IDS_SIGNATURE = "serve_token_ids_unchecked"
+"""The traced core: `serve_token_ids` without the id checks (the string
+signature's tokenizer makes only valid ids)."""
 JAX_PLATFORMS = ("cpu", "cuda", "tpu")
 """Platforms a JAX-backend model is lowered for (`jax2tf` native serialization)."""
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -24,7 +29,10 @@ INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
 def write_saved_model(head, path):
-    """Writes `head`'s two signatures as a SavedModel at `path`, atomically.
+    """Writes `head`'s signatures as a SavedModel at `path`, atomically.
+
+    `serving_default` (strings), `serve_token_ids` (ids, range-checked) and
+    `serve_token_ids_unchecked` (the core both call).
 
     Args:
         head: a `ServingHead` with its preprocessor set.
@@ -34,11 +42,31 @@ def write_saved_model(head, path):
     archive.track(head.model)
     spec = tf.TensorSpec([None, None], tf.int32)
     head.token_ids_fn = archive.add_endpoint(
-        TOKEN_IDS_SIGNATURE,
+        UNCHECKED_TOKEN_IDS_SIGNATURE,
         head.token_ids_outputs,
         input_signature=[spec] * len(INPUT_NAMES),
         **_backend_export_kwargs(head.backbone.max_sequence_length),
     )
+    # The checks are TensorFlow code around the core: a JAX model's core is
+    # converted by jax2tf, inside which nothing can raise.
+    limits = id_limits(head.backbone)
+
+    def checked_token_ids_outputs(token_ids, segment_ids, padding_mask):
+        inputs = {"token_ids": token_ids, "segment_ids": segment_ids}
+        checked = assert_id_ranges(inputs, limits, TOKEN_IDS_SIGNATURE)
+        return head.token_ids_fn(
+            checked["token_ids"], checked["segment_ids"], padding_mask
+        )
+
+    checked_fn = tf.function(
+        checked_token_ids_outputs,
+        input_signature=[
+            tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES
+        ],
+        autograph=False,
+    )
+    checked_fn.get_concrete_function()
+    archive.add_endpoint(TOKEN_IDS_SIGNATURE, checked_fn)
     strings_fn = tf.function(
         head.string_outputs,
         input_signature=[

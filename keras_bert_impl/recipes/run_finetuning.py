@@ -96,10 +96,14 @@ def run_finetuning(
     from keras_bert_impl.presets import tokenizer_from_preset
     from keras_bert_impl.training.callbacks import default_callbacks
 
+    _check_data_dir(data_dir)
     keras.utils.set_random_seed(random_seed)
     os.makedirs(output_dir, exist_ok=True)
     tokenizer = tokenizer_from_preset(preset, vocabulary=vocab_file)
     task = task_spec(task_name, tokenizer, max_seq_length, doc_stride, max_query_length)
+    # Every file the run reads is found before training, not after it.
+    for split in ("train", "dev"):
+        task.data_file(data_dir, split)
     x, y, _ = task.read(data_dir, "train")
     num_examples = len(y) if not isinstance(y, dict) else len(next(iter(y.values())))
     if num_examples < train_batch_size:
@@ -111,6 +115,13 @@ def run_finetuning(
     num_train_steps = max(1, int(steps_per_epoch * num_train_epochs))
 
     model = task.build_model(preset, feature_layers)
+    limit = model.backbone.max_sequence_length
+    if max_seq_length > limit:
+        raise ValueError(
+            f"--max_seq_length={max_seq_length} is longer than the model allows "
+            f"(max_sequence_length={limit} in --preset={preset}); pass "
+            f"--max_seq_length={limit} or less."
+        )
     model.compile(
         optimizer=create_optimizer(
             "adamw",
@@ -147,6 +158,15 @@ def run_finetuning(
     return results
 
 
+def _check_data_dir(data_dir):
+    if not os.path.isdir(data_dir):
+        what = "a file" if os.path.exists(data_dir) else "nothing"
+        raise ValueError(
+            f"--data_dir={data_dir}: expected the folder of the task's files, "
+            f"found {what}; pass the folder that holds them."
+        )
+
+
 def _read_run_config(run_dir):
     config_file = pathlib.Path(run_dir) / RUN_CONFIG_FILE
     if not config_file.is_file():
@@ -156,8 +176,8 @@ def _read_run_config(run_dir):
     return read_json(config_file)
 
 
-def load_run(run_dir):
-    """The fine-tuned model, its task spec and run config of a run directory.
+def load_run_task(run_dir):
+    """The task spec and run config of a run directory, without its model.
 
     The spec's labels, regression flag and input arity are the run's, as
     run_config.json records them.
@@ -166,8 +186,6 @@ def load_run(run_dir):
 
     run_dir = pathlib.Path(run_dir)
     config = _read_run_config(run_dir)
-    # Whichever task class the run trained, as its task.json names it.
-    model = load_preset_model(run_dir / RUN_MODEL_DIR)
     tokenizer = BertTokenizer(
         str(run_dir / VOCABULARY_FILE), lowercase=config["lowercase"]
     )
@@ -181,6 +199,14 @@ def load_run(run_dir):
     for key in ("label_list", "is_regression", "text_pair"):
         if key in config:
             setattr(task, key, config[key])
+    return task, config
+
+
+def load_run(run_dir):
+    """The fine-tuned model, its task spec and run config of a run directory."""
+    task, config = load_run_task(run_dir)
+    # Whichever task class the run trained, as its task.json names it.
+    model = load_preset_model(pathlib.Path(run_dir) / RUN_MODEL_DIR)
     return model, task, config
 
 
@@ -205,6 +231,7 @@ def run_evaluation(run_dir, data_dir, eval_batch_size=32, loaded=None):
         eval_batch_size: int.
         loaded: optional `(model, task spec)` already in memory.
     """
+    _check_data_dir(data_dir)
     model, task = loaded if loaded is not None else load_run(run_dir)[:2]
     x, y, examples = task.read(data_dir, "dev")
     metrics = task.metrics(model, x, y, examples, eval_batch_size)

@@ -252,10 +252,12 @@ def run_pretraining(
         original tool does).
     """
     from keras_bert_impl.data import pretraining_dataset
+    from keras_bert_impl.data.pretraining.pretraining_dataset import check_record_layout
     from keras_bert_impl.data.pretraining.pretraining_dataset import expand_files
     from keras_bert_impl.data.pretraining.pretraining_dataset import (
         packed_instances_per_row,
     )
+    from keras_bert_impl.data.pretraining.pretraining_dataset import record_errors_named
     from keras_bert_impl.optimizers.create_optimizer import create_optimizer
     from keras_bert_impl.training.callbacks import default_callbacks
     from keras_bert_impl.training.distribution import distribution_scope
@@ -279,6 +281,11 @@ def run_pretraining(
             ),
         )
 
+    # Records of other lengths than the flags are refused before anything builds.
+    for files in filter(None, (input_file, eval_input_file)):
+        check_record_layout(
+            expand_files(files), max_seq_length, max_predictions_per_seq
+        )
     packed_sequences = packed_instances_per_row(expand_files(input_file)) is not None
     if eval_input_file and packed_sequences != (
         packed_instances_per_row(expand_files(eval_input_file)) is not None
@@ -311,8 +318,9 @@ def run_pretraining(
         limit = pretrainer.backbone.max_sequence_length
         if max_seq_length > limit:
             raise ValueError(
-                f"max_seq_length={max_seq_length} is longer than the model allows "
-                f"(max_sequence_length={limit})."
+                f"--max_seq_length={max_seq_length} is longer than the model "
+                f"allows (max_sequence_length={limit}); pass --max_seq_length="
+                f"{limit} or less."
             )
         pretrainer.compile(
             optimizer=create_optimizer(
@@ -345,14 +353,15 @@ def run_pretraining(
             vocabulary=vocab_file if dynamic_masking else None,
             do_whole_word_mask=do_whole_word_mask,
         )
-        global_step = fit_to_step(
-            pretrainer,
-            dataset,
-            num_train_steps,
-            min(save_checkpoints_steps, num_train_steps),
-            callbacks,
-            verbose,
-        )
+        with record_errors_named(input_file, max_seq_length, max_predictions_per_seq):
+            global_step = fit_to_step(
+                pretrainer,
+                dataset,
+                num_train_steps,
+                min(save_checkpoints_steps, num_train_steps),
+                callbacks,
+                verbose,
+            )
         eval_dataset = pretraining_dataset(
             eval_input_file or input_file,
             eval_batch_size,
@@ -361,7 +370,10 @@ def run_pretraining(
             shuffle=False,
             drop_remainder=False,
         ).take(max_eval_steps)
-        logs = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
+        with record_errors_named(
+            eval_input_file or input_file, max_seq_length, max_predictions_per_seq
+        ):
+            logs = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
 
     pretrainer.save_to_preset(pathlib.Path(output_dir) / RUN_MODEL_DIR)
     results = {"global_step": global_step, **reported_metrics(logs)}

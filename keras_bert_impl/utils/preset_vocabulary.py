@@ -46,6 +46,12 @@ def preset_vocabulary(preset, vocabulary=None):
     file_name = config.get("vocabulary_file", VOCABULARY_FILE)
     if vocabulary is not None:
         candidates = [pathlib.Path(vocabulary).expanduser()]
+        if not candidates[0].is_file():
+            what = "a folder" if candidates[0].is_dir() else "nothing"
+            raise ValueError(
+                f"--vocab_file={vocabulary}: expected a vocab.txt file, found "
+                f"{what}; pass the file (one token a line)."
+            )
     else:
         candidates = [
             preset_dir / file_name,

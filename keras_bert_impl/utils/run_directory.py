@@ -97,7 +97,9 @@ def guarded_run(command, recognized=()):
 
     The decorated function takes `overwrite=False` too; before running it
     checks the folder (`check_output_directory`) and holds its lock for the
-    whole run (`run_directory_lock`).
+    whole run (`run_directory_lock`). A run that fails before writing anything
+    (a bad flag, a missing input) removes the marker it wrote and the folder it
+    created, so a mistake leaves nothing behind.
     """
 
     def decorate(function):
@@ -106,15 +108,32 @@ def guarded_run(command, recognized=()):
         @functools.wraps(function)
         def run(*args, overwrite=False, **kwargs):
             output_dir = signature.bind_partial(*args, **kwargs).arguments["output_dir"]
+            created = not pathlib.Path(output_dir).exists()
+            marked = (pathlib.Path(output_dir) / MARKER_FILE).exists()
             check_output_directory(
                 output_dir, command, overwrite, recognized=recognized
             )
-            with run_directory_lock(output_dir):
-                return function(*args, **kwargs)
+            try:
+                with run_directory_lock(output_dir):
+                    return function(*args, **kwargs)
+            except BaseException:
+                if not marked:
+                    _remove_if_unused(output_dir, created)
+                raise
 
         return run
 
     return decorate
+
+
+def _remove_if_unused(path, created):
+    """Undoes `guarded_run`'s marker, and the folder if `created`, when the run
+    wrote nothing else there."""
+    path = pathlib.Path(path)
+    if [entry.name for entry in path.iterdir()] == [MARKER_FILE]:
+        (path / MARKER_FILE).unlink()
+        if created:
+            path.rmdir()
 
 
 def _holder(lock):

@@ -16,6 +16,12 @@ def read_vocabulary(path):
     Invalid UTF-8 is an error naming the file and the byte offset.
     """
     path = os.fspath(path)
+    if os.path.isdir(path) or ("://" not in path and not os.path.exists(path)):
+        what = "a folder" if os.path.isdir(path) else "nothing"
+        raise ValueError(
+            f"vocabulary {path}: expected a vocab.txt file (one token a line), "
+            f"found {what}; pass the file (--vocab_file)."
+        )
     if "://" in path:
         import tensorflow as tf  # Only remote file systems need it.
 
@@ -27,8 +33,9 @@ def read_vocabulary(path):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
         raise ValueError(
-            f"vocabulary {path}: expected UTF-8 text, got byte "
+            f"vocabulary {path}:{line}: expected UTF-8 text, got byte "
             f"{raw[error.start]:#04x} at offset {error.start}. Re-save it as UTF-8."
         ) from error
     tokens = _LINE_END.split(text)

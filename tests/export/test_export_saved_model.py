@@ -103,7 +103,11 @@ _SERVE_SCRIPT = textwrap.dedent(
             dtype = tf.string if name not in ("token_ids", "segment_ids",
                 "padding_mask") else tf.int32
             tensors[name] = tf.constant(value, dtype)
-        outputs = function(**tensors)
+        try:
+            outputs = function(**tensors)
+        except tf.errors.InvalidArgumentError as error:
+            results[key] = {"error": error.message}
+            continue
         results[key] = {
             name: (
                 [v.decode("utf-8") for v in value.numpy().ravel()]
@@ -244,6 +248,18 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
             {"text": []},
         ),
         "classifier_ids": (str(root / "classifier"), "serve_token_ids", ids),
+        **{
+            f"classifier_ids_{name}_{value}": (
+                str(root / "classifier"),
+                "serve_token_ids",
+                {**ids, name: _with_one_id(ids[name], value)},
+            )
+            for name, value in (
+                ("token_ids", -1),
+                ("token_ids", vocabulary_size),
+                ("segment_ids", 2),
+            )
+        },
         "pair_classifier": (
             str(root / "pair_classifier"),
             "serving_default",
@@ -300,6 +316,24 @@ def test_classifier_serves_the_keras_predictions(served):
     empty = served["results"]["classifier_empty_batch"]
     assert np.asarray(empty["probabilities"]).reshape(-1, 3).shape == (0, 3)
     assert empty["label"] == []
+
+
+def _with_one_id(rows, value):
+    """`rows` (lists of ids) with the last id of the first row set to `value`."""
+    rows = [list(row) for row in rows]
+    rows[0][-1] = value
+    return rows
+
+
+@pytest.mark.parametrize(
+    "name, value", [("token_ids", -1), ("token_ids", "size"), ("segment_ids", 2)]
+)
+def test_token_id_signature_refuses_ids_outside_the_embeddings(served, name, value):
+    vocabulary_size = served["tokenizer"].vocabulary_size()
+    limit = vocabulary_size if name == "token_ids" else 2
+    value = vocabulary_size if value == "size" else value
+    error = served["results"][f"classifier_ids_{name}_{value}"]["error"]
+    assert f"serve_token_ids: {name} must lie in [0, {limit})" in error
 
 
 def test_pair_classifier_exported_from_a_run_directory(served):

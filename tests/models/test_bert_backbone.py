@@ -156,3 +156,40 @@ def test_packed_backbone_has_the_same_weights_and_config_round_trip(tmp_path):
         call(backbone, inputs)["sequence_output"],
         atol=1e-5,
     )
+
+
+def _with_id(inputs, name, value):
+    changed = {key: np.array(array) for key, array in inputs.items()}
+    changed[name][1, 3] = value
+    return changed
+
+
+@pytest.mark.parametrize(
+    "name, value, limit",
+    [("token_ids", -1, 30), ("token_ids", 30, 30), ("segment_ids", 2, 2)],
+)
+def test_ids_outside_the_embeddings_are_refused(name, value, limit):
+    # On JAX such an id gives NaN and a negative one reads the table's last
+    # row on both backends; nothing inside the compiled model can raise.
+    backbone = tiny_backbone()
+    assert backbone.vocabulary_size == limit or name == "segment_ids"
+    bad = _with_id(random_inputs((2, 8)), name, value)
+    message = rf"{name}\[1, 3\] is {value}, outside \[0, {limit}\)"
+    with pytest.raises(ValueError, match=message):
+        backbone(bad)
+    with pytest.raises(ValueError, match=message):
+        backbone.predict(bad, verbose=0)
+
+
+def test_ids_of_a_dataset_are_checked_as_it_is_read():
+    import tensorflow as tf
+
+    backbone = tiny_backbone()
+    good = random_inputs((2, 8))
+    dataset = tf.data.Dataset.from_tensor_slices(good).batch(2)
+    expected = backbone.predict(good, verbose=0)["pooled_output"]
+    found = backbone.predict(dataset, verbose=0)["pooled_output"]
+    np.testing.assert_allclose(found, expected, atol=1e-6)
+    bad = tf.data.Dataset.from_tensor_slices(_with_id(good, "token_ids", -1))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"token_ids must lie"):
+        backbone.predict(bad.batch(2), verbose=0)

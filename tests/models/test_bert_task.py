@@ -127,3 +127,18 @@ def test_a_string_fit_knows_its_number_of_batches():
         warnings.simplefilter("error")  # no "Your input ran out of data"
         classifier.fit(texts, labels, batch_size=8, epochs=2, verbose=0)
     assert classifier._planned_train_steps == 2 * batches
+
+
+def test_a_task_refuses_ids_outside_its_backbones_embeddings():
+    classifier = BertClassifier(tiny_backbone(), num_classes=2)
+    inputs = random_inputs((2, 8))
+    inputs["token_ids"][0, 0] = 30
+    labels = np.array([0, 1])
+    for run in (
+        lambda: classifier(inputs),
+        lambda: classifier.predict(inputs, verbose=0),
+        lambda: classifier.evaluate(inputs, labels, verbose=0),
+        lambda: classifier.fit(inputs, labels, verbose=0),
+    ):
+        with pytest.raises(ValueError, match=r"token_ids\[0, 0\] is 30, outside"):
+            run()

@@ -52,7 +52,8 @@ def test_finetune_evaluate_predict_sst2_from_the_minilm_preset(
 
     inputs = tmp_path / "inputs.jsonl"
     inputs.write_text(
-        '{"text_a": "a gorgeous, witty, seductive movie."}\nplain text line\n\n'
+        '{"text_a": "a gorgeous, witty, seductive movie."}\n'
+        '{"text_a": "plain text line"}\n\n'
     )
     assert main(["predict", f"--model={run}", f"--input={inputs}"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -76,6 +77,76 @@ def test_finetune_evaluate_predict_sst2_from_the_minilm_preset(
     # Running the finished command again resumes at the planned step: no training.
     assert main(flags) == 0
     assert _last_json(capsys)["global_step"] == 97 // 16
+
+
+def _tiny_sst2_flags(data_dir, run, tiny_preset):
+    folder, vocabulary_flag = tiny_preset
+    return [
+        "finetune",
+        "--task_name=sst-2",
+        f"--data_dir={data_dir}",
+        f"--output_dir={run}",
+        f"--preset={folder}",
+        vocabulary_flag,
+    ]
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_a_bad_dev_file_fails_before_the_model_and_leaves_no_folder(
+    kind, small_sst2, tiny_preset, tmp_path, capsys, monkeypatch
+):
+    from keras_bert_impl.recipes.finetuning_tasks import TaskSpec
+
+    def build_model(*args, **kwargs):
+        raise AssertionError("the model was built before the data was checked")
+
+    monkeypatch.setattr(TaskSpec, "build_model", build_model)
+    (small_sst2 / "dev.tsv").unlink()
+    if kind == "folder":
+        (small_sst2 / "dev.tsv").mkdir()
+    run = tmp_path / "run"
+    flags = _tiny_sst2_flags(small_sst2, run, tiny_preset)
+    assert main(flags) == 2
+    error = capsys.readouterr().err
+    assert "dev" in error and len(error.strip().splitlines()) == 1
+    assert "--data_dir" in error if kind == "missing" else "found a folder" in error
+    assert not run.exists()
+    # An empty folder the user made stays, as it was.
+    run.mkdir()
+    assert main(flags) == 2
+    assert run.is_dir() and not any(run.iterdir())
+
+
+def test_max_seq_length_beyond_the_model_fails_before_training(
+    small_sst2, tiny_preset, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    flags = _tiny_sst2_flags(small_sst2, run, tiny_preset)
+    assert main([*flags, "--max_seq_length=128", "--train_batch_size=8"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith("pass --max_seq_length=64 or less.")
+    assert "--max_seq_length=128 is longer than the model allows" in error
+    assert len(error.splitlines()) == 1
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "missing"])
+def test_data_dir_must_be_a_folder(kind, tmp_path, capsys):
+    data_dir = tmp_path / "SST-2"
+    if kind == "file":
+        data_dir.write_text("not a folder")
+    code = main(
+        [
+            "finetune",
+            "--task_name=sst-2",
+            f"--data_dir={data_dir}",
+            f"--output_dir={tmp_path / 'run'}",
+            "--preset=all_minilm_l6_v2",
+        ]
+    )
+    assert code == 2
+    assert f"--data_dir={data_dir}: expected the folder" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_unknown_task_lists_the_known_ones(tmp_path, capsys):
@@ -317,11 +388,13 @@ def test_finetune_evaluate_predict_swag(tiny_preset, tmp_path, capsys):
             "ending3": "melts.",
         },
         {
+            # `sent2` is optional, but one file gives it on every line or none.
             "sent1": "The woman sits down.",
-            "ending0": "She eats.",
-            "ending1": "She sings.",
-            "ending2": "She runs.",
-            "ending3": "She swims.",
+            "sent2": "She",
+            "ending0": "eats.",
+            "ending1": "sings.",
+            "ending2": "runs.",
+            "ending3": "swims.",
         },
     ]
     metrics, predictions = _finetune_evaluate_predict(
@@ -342,4 +415,5 @@ def test_finetune_evaluate_predict_swag(tiny_preset, tmp_path, capsys):
     bad.write_text(json.dumps({k: v for k, v in inputs[0].items() if k != "ending3"}))
     assert main(["predict", f"--model={tmp_path / 'run'}", f"--input={bad}"]) == 2
     error = capsys.readouterr().err
-    assert f"{bad}:1: missing field(s) ['ending3']" in error
+    assert f"{bad}:1: expected fields ['sent1', 'ending0'," in error
+    assert error.strip().endswith("fix: add 'ending3'.")

@@ -237,3 +237,47 @@ def test_an_output_dir_in_use_someone_elses_or_another_architecture_is_refused(
     assert main(_pretrain_flags(sample_corpus, train, train, 2, mine)) == 2
     assert "did not write" in capsys.readouterr().err
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def _one_line_error(capsys):
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1, error
+    return error
+
+
+def test_bad_inputs_are_one_line_errors_naming_the_flag(
+    sample_corpus, shared_data, tmp_path, capsys
+):
+    train = _records(sample_corpus, shared_data, "train", 1, capsys)
+    output = tmp_path / "run"
+    flags = _pretrain_flags(sample_corpus, train, train, 2, output)
+
+    # Records written for --max_seq_length=64 read with 32: refused before training.
+    assert main([*flags, "--max_seq_length=32"]) == 2
+    error = _one_line_error(capsys)
+    assert "train.tfrecord: its records' input_ids hold 64 values" in error
+    assert "--max_seq_length=32; pass --max_seq_length=64" in error
+    assert not output.exists()
+
+    assert main([*flags, "--max_predictions_per_seq=20"]) == 2
+    assert "--max_predictions_per_seq=20" in _one_line_error(capsys)
+
+    # A folder as --input_file, a file as --output_dir.
+    assert main([*flags, f"--input_file={sample_corpus}"]) == 2
+    assert "is a folder, expected pretraining files" in _one_line_error(capsys)
+    output.write_text("a file")
+    assert main(flags) == 2
+    assert f"--output_dir={output}: expected a folder" in _one_line_error(capsys)
+
+    # A folder as --vocab_file or --output_file of create-pretraining-data.
+    data_flags = [
+        "create-pretraining-data",
+        f"--input_file={sample_corpus / 'train.txt'}",
+        f"--output_file={tmp_path / 'out.tfrecord'}",
+        f"--vocab_file={shared_data / 'vocab' / 'uncased' / 'vocab.txt'}",
+    ]
+    assert main([*data_flags, f"--vocab_file={tmp_path}"]) == 2
+    error = _one_line_error(capsys)
+    assert "--vocab_file" in error and "expected a vocab.txt file" in error
+    assert main([*data_flags, f"--output_file={tmp_path}"]) == 2
+    assert str(tmp_path) in _one_line_error(capsys)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from keras_bert_impl.utils.run_directory import RunDirectoryError
 from keras_bert_impl.utils.run_directory import check_new_output
 from keras_bert_impl.utils.run_directory import check_output_directory
 from keras_bert_impl.utils.run_directory import check_run_config
+from keras_bert_impl.utils.run_directory import guarded_run
 from keras_bert_impl.utils.run_directory import run_directory_lock
 
 
@@ -100,3 +102,25 @@ def test_a_new_output_never_replaces_its_input_or_a_users_folder(tmp_path):
         check_new_output(tmp_path / "serving", "--out", inputs=[source])
     check_new_output(tmp_path / "serving", "--out", overwrite=True, inputs=[source])
     check_new_output(tmp_path / "new", "--out", inputs=[source])
+
+
+def test_a_run_failing_before_writing_removes_only_the_folder_it_made(tmp_path):
+    @guarded_run("finetune")
+    def failing_run(output_dir, write=False):
+        if write:
+            (pathlib.Path(output_dir) / "checkpoint").write_text("x")
+        raise ValueError("bad flag")
+
+    new = tmp_path / "new"
+    with pytest.raises(ValueError, match="bad flag"):
+        failing_run(new)
+    assert not new.exists()
+    # What a failing run wrote stays (a resume needs it), and so does a user's folder.
+    with pytest.raises(ValueError):
+        failing_run(new, write=True)
+    assert (new / "checkpoint").is_file()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(ValueError):
+        failing_run(mine)
+    assert mine.is_dir() and not any(mine.iterdir())

@@ -14,7 +14,7 @@ def expand_input_files(input_files, kind="input"):
     """Expands comma-separated globs (or a list of them) into a list of files.
 
     Raises `FileNotFoundError` naming the pattern (and `kind`, e.g. "pretraining")
-    when a pattern matches nothing.
+    when a pattern matches nothing, and ValueError when it names a folder.
     """
     import tensorflow as tf
 
@@ -25,6 +25,15 @@ def expand_input_files(input_files, kind="input"):
         else:
             matched = [pattern] if tf.io.gfile.exists(pattern) else []
         if not matched:
-            raise FileNotFoundError(f"no {kind} file matches {pattern!r}")
+            raise FileNotFoundError(
+                f"--input_file: no {kind} file matches {pattern!r}; check the "
+                "path (comma-separated files or globs)."
+            )
+        folders = [path for path in matched if tf.io.gfile.isdir(path)]
+        if folders:
+            raise ValueError(
+                f"--input_file: {folders[0]!r} is a folder, expected {kind} files; "
+                f"pass a glob of the files in it, e.g. '{folders[0]}/*'."
+            )
         files.extend(matched)
     return files

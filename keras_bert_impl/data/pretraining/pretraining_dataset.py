@@ -25,6 +25,8 @@ On packed rows the count is drawn for the row (its real tokens) rather than for 
 instance.
 """
 
+import contextlib
+
 import tensorflow as tf
 
 from keras_bert_impl.data.pretraining.dynamic_masking import dynamic_mask
@@ -63,10 +65,21 @@ def expand_files(input_files):
     return files
 
 
+def _first_line(error):
+    return str(getattr(error, "message", error)).strip().splitlines()[0]
+
+
 def _first_record_features(files):
     """The features of the first record of `files`, checked to be pretraining data."""
     for path in files:
-        for record in tf.data.TFRecordDataset(path).take(1):
+        try:
+            records = list(tf.data.TFRecordDataset(path).take(1))
+        except tf.errors.OpError as error:
+            raise ValueError(
+                f"{path}: not a readable TFRecord file ({_first_line(error)}); "
+                "give files written by create-pretraining-data, or write them again."
+            ) from None
+        for record in records:
             example = tf.train.Example.FromString(record.numpy())
             feature = example.features.feature
             missing = [name for name in FEATURE_NAMES if name not in feature]
@@ -75,13 +88,74 @@ def _first_record_features(files):
                     f"{path}: not a pretraining file (its records lack "
                     f"{', '.join(missing)})"
                 )
-            return feature
+            return path, feature
     raise ValueError(f"no records in {', '.join(files)}")
+
+
+def check_record_layout(files, max_seq_length, max_predictions_per_seq):
+    """Refuses files whose records were written for other lengths than the run's.
+
+    The first record's `input_ids` must hold `max_seq_length` ids and its
+    `masked_lm_positions` `max_predictions_per_seq` positions: a mismatch is an
+    error naming the file, the feature and the flag, before anything trains.
+    """
+    path, feature = _first_record_features(files)
+    for name, flag, expected in (
+        ("input_ids", "--max_seq_length", max_seq_length),
+        ("masked_lm_positions", "--max_predictions_per_seq", max_predictions_per_seq),
+    ):
+        found = len(feature[name].int64_list.value)
+        if found != int(expected):
+            raise ValueError(
+                f"{path}: its records' {name} hold {found} values, but "
+                f"{flag}={expected}; pass {flag}={found}, or write the records "
+                f"again with create-pretraining-data {flag}={expected}."
+            )
+
+
+def _first_bad_record(files, spec):
+    """`FILE: record N: why` of the first record of `files` that fails, or None."""
+    for path in files:
+        readable = 0
+        try:
+            parsed = tf.data.TFRecordDataset(path).map(
+                lambda record: tf.io.parse_single_example(record, spec)
+            )
+            for _ in parsed:
+                readable += 1
+        except tf.errors.OpError as error:
+            return (
+                f"{path}: record {readable} (from 0) cannot be read as pretraining "
+                f"data ({_first_line(error)}); write the file again with "
+                "create-pretraining-data, or leave it out of the inputs."
+            )
+    return None
+
+
+@contextlib.contextmanager
+def record_errors_named(input_files, max_seq_length, max_predictions_per_seq):
+    """Turns a bad record met while training into one line naming file and record.
+
+    TensorFlow reports a truncated or corrupt record, or one of another
+    layout, without the file's name; on such an error the files are read again
+    to find the record, and the error names it. Other errors pass unchanged.
+    """
+    try:
+        yield
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        files = expand_files(input_files)
+        spec = feature_spec(
+            max_seq_length, max_predictions_per_seq, packed_instances_per_row(files)
+        )
+        bad_record = _first_bad_record(files, spec)
+        if bad_record is None:
+            raise
+        raise ValueError(bad_record) from error
 
 
 def infer_lengths(files):
     """(max_seq_length, max_predictions_per_seq) from the first record of `files`."""
-    feature = _first_record_features(files)
+    _, feature = _first_record_features(files)
     return (
         len(feature["input_ids"].int64_list.value),
         len(feature["masked_lm_positions"].int64_list.value),
@@ -93,7 +167,7 @@ def packed_instances_per_row(files):
 
     Read from the first record: packed files have `next_sentence_positions`.
     """
-    feature = _first_record_features(files)
+    _, feature = _first_record_features(files)
     present = [name for name in PACKED_FEATURE_NAMES if name in feature]
     if not present:
         return None
@@ -155,7 +229,8 @@ def pretraining_dataset(
         input_files: comma-separated globs (the original `--input_file`) or a list.
         batch_size: examples per batch of this pipeline (per host when sharded).
         max_seq_length, max_predictions_per_seq: the files' layout; read from the
-            first record when not given.
+            first record when not given, else checked against it
+            (`check_record_layout`).
         shuffle: shuffle the file order and the records (buffer `shuffle_buffer_size`),
             anew each epoch.
         repeat: repeat forever (training by steps, as `run_pretraining.py`); when
@@ -178,12 +253,12 @@ def pretraining_dataset(
         `tf.data.Dataset` of `(x, y, sample_weight)` as the module docstring says.
     """
     files = expand_files(input_files)
-    if max_seq_length is None or max_predictions_per_seq is None:
-        seq, pred = infer_lengths(files)
-        max_seq_length = seq if max_seq_length is None else max_seq_length
-        max_predictions_per_seq = (
-            pred if max_predictions_per_seq is None else max_predictions_per_seq
-        )
+    seq, pred = infer_lengths(files)
+    max_seq_length = seq if max_seq_length is None else max_seq_length
+    max_predictions_per_seq = (
+        pred if max_predictions_per_seq is None else max_predictions_per_seq
+    )
+    check_record_layout(files, max_seq_length, max_predictions_per_seq)
     if input_context is not None:
         num_input_pipelines = input_context.num_input_pipelines
         input_pipeline_id = input_context.input_pipeline_id

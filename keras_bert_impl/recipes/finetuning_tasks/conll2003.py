@@ -6,10 +6,6 @@ from keras_bert_impl.data.metrics import compute_ner_metrics
 from keras_bert_impl.data.ner_featurizer import NerFeaturizer
 from keras_bert_impl.models.bert_token_classifier import BertTokenClassifier
 from keras_bert_impl.recipes.finetuning_tasks.task_spec import TaskSpec
-from keras_bert_impl.recipes.finetuning_tasks.task_spec import find_data_file
-
-# The data folder's files of each split, tried in order.
-_SPLIT_FILES = {"train": ("train.txt",), "dev": ("valid.txt", "dev.txt")}
 
 
 class Conll2003TaskSpec(TaskSpec):
@@ -20,6 +16,7 @@ class Conll2003TaskSpec(TaskSpec):
     """
 
     kind = "ner"
+    split_files = {"train": ("train.txt",), "dev": ("valid.txt", "dev.txt")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -33,7 +30,7 @@ class Conll2003TaskSpec(TaskSpec):
         return NerFeaturizer(self.tokenizer, self.label_list, self.max_seq_length)
 
     def read(self, data_dir, split):
-        path = find_data_file(data_dir, _SPLIT_FILES[split], split)
+        path = self.data_file(data_dir, split)
         sentences = read_conll2003(path)
         features = self.featurizer().featurize(sentences)
         return features["x"], features["labels"], (sentences, features)
@@ -51,7 +48,7 @@ class Conll2003TaskSpec(TaskSpec):
 
     def predict(self, model, records, batch_size):
         featurizer = self.featurizer()
-        sentences = [r.get("text_a", r.get("text", "")).split() for r in records]
+        sentences = [r["text_a"].split() for r in records]
         features = featurizer.featurize(sentences)
         logits = model.predict(features["x"], batch_size=batch_size, verbose=0)
         return [{"tags": t} for t in featurizer.predictions_to_tags(logits, features)]

@@ -35,6 +35,17 @@ class GlueTaskSpec(TaskSpec):
     def task_names(cls):
         return tuple(GLUE_TASKS)
 
+    @property
+    def split_files(self):
+        return {
+            split: (file,)
+            for split, file in GLUE_TASKS[self.task_name].split_files.items()
+        }
+
+    @property
+    def required_fields(self):
+        return ("text_a", "text_b") if self.text_pair else ("text_a",)
+
     @classmethod
     def handles(cls, task_name):
         # GLUE_TASKS also knows aliases (sst2, stsb, mnli-mm).
@@ -77,9 +88,9 @@ class GlueTaskSpec(TaskSpec):
         return compute_glue_metrics(self.task_name, predictions, y)
 
     def predict(self, model, records, batch_size):
-        texts = [r.get("text_a", r.get("text", "")) for r in records]
-        if any("text_b" in r for r in records):
-            texts = (texts, [r.get("text_b", "") for r in records])
+        texts = [r["text_a"] for r in records]
+        if self.text_pair:
+            texts = (texts, [r["text_b"] for r in records])
         x = _to_numpy(self.preprocessor()(texts))
         outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
         if self.is_regression:

@@ -7,7 +7,6 @@ from keras_bert_impl.data.squad_evaluation import evaluate_squad_v2
 from keras_bert_impl.data.squad_featurizer import SquadFeaturizer
 from keras_bert_impl.models.bert_question_answerer import BertQuestionAnswerer
 from keras_bert_impl.recipes.finetuning_tasks.task_spec import TaskSpec
-from keras_bert_impl.recipes.finetuning_tasks.task_spec import find_data_file
 
 
 class SquadTaskSpec(TaskSpec):
@@ -18,6 +17,7 @@ class SquadTaskSpec(TaskSpec):
     """
 
     kind = "squad"
+    split_files = {"train": ("train*.json",), "dev": ("dev*.json",)}
     required_fields = ("question", "context")
 
     @classmethod
@@ -43,7 +43,7 @@ class SquadTaskSpec(TaskSpec):
         )
 
     def read(self, data_dir, split):
-        examples = read_squad(find_data_file(data_dir, (f"{split}*.json",), split))
+        examples = read_squad(self.data_file(data_dir, split))
         features = self.featurizer().featurize(examples, training=split == "train")
         return features["x"], features.get("y"), (examples, features)
 

@@ -10,11 +10,7 @@ from keras_bert_impl.data.swag import read_swag
 from keras_bert_impl.data.swag_featurizer import SwagFeaturizer
 from keras_bert_impl.models.bert_multiple_choice import BertMultipleChoice
 from keras_bert_impl.recipes.finetuning_tasks.task_spec import TaskSpec
-from keras_bert_impl.recipes.finetuning_tasks.task_spec import find_data_file
 from keras_bert_impl.recipes.finetuning_tasks.task_spec import softmax
-
-# The data folder's files of each split, tried in order.
-_SPLIT_FILES = {"train": ("train.csv",), "dev": ("val.csv", "dev.csv")}
 
 
 class SwagTaskSpec(TaskSpec):
@@ -27,7 +23,9 @@ class SwagTaskSpec(TaskSpec):
     """
 
     kind = "swag"
+    split_files = {"train": ("train.csv",), "dev": ("val.csv", "dev.csv")}
     required_fields = ("sent1", *SWAG_ENDING_COLUMNS)
+    optional_fields = ("sent2",)
 
     @classmethod
     def task_names(cls):
@@ -37,7 +35,7 @@ class SwagTaskSpec(TaskSpec):
         return SwagFeaturizer(self.tokenizer, self.max_seq_length)
 
     def read(self, data_dir, split):
-        examples = read_swag(find_data_file(data_dir, _SPLIT_FILES[split], split))
+        examples = read_swag(self.data_file(data_dir, split))
         features = self.featurizer().featurize(examples)
         return features["x"], features["labels"], examples
 

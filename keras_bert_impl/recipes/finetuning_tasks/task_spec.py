@@ -9,15 +9,21 @@ from keras_bert_impl.models.bert_backbone import BertBackbone
 from keras_bert_impl.tokenizers.bert_preprocessor import BertPreprocessor
 
 
-def find_data_file(data_dir, patterns, what):
-    """The first file in `data_dir` matching one of `patterns` (tried in order)."""
-    for pattern in patterns:
-        found = sorted(glob.glob(os.path.join(data_dir, pattern)))
-        if found:
-            return found[0]
-    raise FileNotFoundError(
-        f"No {what} file in {data_dir} (looked for {', '.join(patterns)})."
-    )
+def _readable_file(path, split):
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{path}: expected the {split} file, found a folder; put the file "
+            "there or pass another --data_dir."
+        )
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"{path}: the {split} file cannot be read ({error.strerror}); make it "
+            "readable."
+        ) from None
+    return path
 
 
 def softmax(logits):
@@ -48,8 +54,12 @@ class TaskSpec:
 
     # `task_kind` in run_config.json.
     kind = None
-    # Fields every `predict` input record must have.
-    required_fields = ()
+    # Fields every `predict` input record must have, and those it may have
+    # (`read_prediction_inputs`: a plain text line is `{"text_a": line}`).
+    required_fields = ("text_a",)
+    optional_fields = ()
+    # The data folder's file patterns of each split, tried in order.
+    split_files = {}
     # Sentence-level labels let training batches be cut to their longest
     # example; token-level labels (NER) keep full-length batches.
     buckets_by_length = False
@@ -100,6 +110,22 @@ class TaskSpec:
 
     def preprocessor(self):
         return BertPreprocessor(self.tokenizer, sequence_length=self.max_seq_length)
+
+    def data_file(self, data_dir, split):
+        """The file of `split` in `data_dir` (`split_files`' first match).
+
+        Raises ValueError naming `--data_dir` when no readable file matches, so
+        that a run checks every file it will read before it trains.
+        """
+        patterns = self.split_files[split]
+        for pattern in patterns:
+            found = sorted(glob.glob(os.path.join(data_dir, pattern)))
+            if found:
+                return _readable_file(found[0], split)
+        raise ValueError(
+            f"--data_dir={data_dir}: no {split} file (looked for "
+            f"{', '.join(patterns)}); pass the folder that holds the task's files."
+        )
 
     def read(self, data_dir, split):
         """Returns `(x, y, examples)` for `split` in `"train"`, `"dev"`.

@@ -23,3 +23,8 @@ def test_a_pattern_matching_nothing_is_named(tmp_path):
         expand_input_files([tmp_path / "none-*.tfrecord"], kind="pretraining")
     with pytest.raises(FileNotFoundError, match="no input file matches.*missing"):
         expand_input_files(str(tmp_path / "missing.txt"))
+
+
+def test_a_folder_is_refused_with_a_glob_to_use(tmp_path):
+    with pytest.raises(ValueError, match=r"--input_file: .* is a folder.*/\*'"):
+        expand_input_files(str(tmp_path), kind="pretraining")

@@ -338,3 +338,42 @@ def test_packed_files_give_the_packed_pretrainer_inputs(
     assert (weights.sum(axis=1) == instances_per_row).all()
     assert len(instances_per_row) == summary["rows"]
     assert instances_per_row.sum() == summary["instances"]
+
+
+def test_records_of_other_lengths_than_the_flags_are_named(generated):
+    with pytest.raises(
+        ValueError,
+        match=r"part-0.tfrecord: its records' input_ids hold 64 values, but "
+        r"--max_seq_length=128; pass --max_seq_length=64",
+    ):
+        pretraining_dataset(generated, 2, max_seq_length=128)
+    with pytest.raises(
+        ValueError,
+        match=r"masked_lm_positions hold 10 values, but --max_predictions_per_seq=20",
+    ):
+        pretraining_dataset(generated, 2, max_predictions_per_seq=20)
+
+
+def test_a_text_file_is_not_a_tfrecord(tmp_path):
+    text = tmp_path / "notes.tfrecord"
+    text.write_text("This is a text file, not TFRecords.\n" * 20)
+    with pytest.raises(ValueError, match=r"notes.tfrecord: not a readable TFRecord"):
+        pretraining_dataset(str(text), 2)
+
+
+def test_a_truncated_file_met_while_reading_names_file_and_record(generated, tmp_path):
+    from keras_bert_impl.data.pretraining.pretraining_dataset import record_errors_named
+
+    whole = generated[0].read_bytes()
+    cut = tmp_path / "cut.tfrecord"
+    cut.write_bytes(whole[: len(whole) // 2])
+    files = [str(generated[1]), str(cut)]
+    count = sum(1 for _ in tf.data.TFRecordDataset(str(cut)).ignore_errors())
+    with pytest.raises(ValueError, match=rf"cut.tfrecord: record {count} \(from 0\)"):
+        with record_errors_named(files, 64, 10):
+            for _ in pretraining_dataset(files, 4, shuffle=False):
+                pass
+    # Errors that are not about records pass unchanged.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not records"):
+        with record_errors_named(files[:1], 64, 10):
+            raise tf.errors.InvalidArgumentError(None, None, "not records")

@@ -58,6 +58,12 @@ def _backbone_from_google_config(path, dtype, packed_sequences):
     from keras_bert_impl.convert.google_checkpoint import backbone_config_from_google
     from keras_bert_impl.models.bert_backbone import BertBackbone
 
+    if not os.path.isfile(path):
+        found = "a folder" if os.path.isdir(path) else "nothing"
+        raise ValueError(
+            f"--bert_config_file={path}: expected a bert_config.json file, found "
+            f"{found}; pass the JSON file of the architecture (or use --preset)."
+        )
     return BertBackbone(
         **backbone_config_from_google(read_json(path)),
         dtype=dtype,
@@ -258,6 +264,9 @@ def run_pretraining(
         packed_instances_per_row,
     )
     from keras_bert_impl.data.pretraining.pretraining_dataset import record_errors_named
+    from keras_bert_impl.data.pretraining.pretraining_vocabulary import (
+        read_pretraining_vocabulary,
+    )
     from keras_bert_impl.optimizers.create_optimizer import create_optimizer
     from keras_bert_impl.training.callbacks import default_callbacks
     from keras_bert_impl.training.distribution import distribution_scope
@@ -265,6 +274,14 @@ def run_pretraining(
 
     if bool(input_file) == bool(corpus):
         raise ValueError("Give the training data: --input_file or --corpus, not both.")
+    if dynamic_masking:
+        # Checked before the model builds: masking needs [MASK] and the specials.
+        if not vocab_file:
+            raise ValueError(
+                "dynamic_masking=True: expected vocab_file (the records' vocab.txt), "
+                "got none; pass vocab_file=... ."
+            )
+        read_pretraining_vocabulary(vocab_file, purpose="dynamic masking")
     os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(random_seed)
     if corpus:

@@ -14,15 +14,24 @@ import tempfile
 
 
 def read_json(path):
-    """A JSON file's content; a malformed file is an error naming the file."""
+    """A JSON file's content; a malformed file is an error naming file:line:column."""
     path = pathlib.Path(path)
+    raw = path.read_bytes()
     try:
-        with open(path, encoding="utf-8") as file:
-            return json.load(file)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
         raise ValueError(
-            f"{path}: expected valid UTF-8 JSON, got {type(error).__name__}: {error}. "
-            "Fix or re-create the file."
+            f"{path}:{line}:{column}: expected UTF-8 JSON, got byte "
+            f"{raw[error.start]:#04x}; re-save the file as UTF-8."
+        ) from error
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path}:{error.lineno}:{error.colno}: expected valid JSON, got "
+            f"'{error.msg}'; fix the file there or re-create it."
         ) from error
 
 

@@ -281,3 +281,49 @@ def test_bad_inputs_are_one_line_errors_naming_the_flag(
     assert "--vocab_file" in error and "expected a vocab.txt file" in error
     assert main([*data_flags, f"--output_file={tmp_path}"]) == 2
     assert str(tmp_path) in _one_line_error(capsys)
+
+
+def test_dynamic_masking_checks_its_vocabulary_before_the_run_starts(tmp_path):
+    from keras_bert_impl.recipes.run_pretraining import run_pretraining
+
+    output = tmp_path / "run"
+    records = str(tmp_path / "train.tfrecord")
+    with pytest.raises(ValueError, match=r"dynamic_masking=True: expected vocab_file"):
+        run_pretraining(output, input_file=records, dynamic_masking=True)
+    no_mask = tmp_path / "vocab.txt"
+    no_mask.write_text("[PAD]\n[CLS]\n[SEP]\nthe\n")
+    with pytest.raises(ValueError, match=r"vocab.txt: the vocabulary lacks \[MASK\]"):
+        run_pretraining(
+            output, input_file=records, dynamic_masking=True, vocab_file=no_mask
+        )
+    assert not output.exists()
+
+
+def test_unreadable_records_and_configs_are_one_line_naming_the_file(
+    sample_corpus, shared_data, tmp_path, capsys
+):
+    train = _records(sample_corpus, shared_data, "train", 1, capsys)
+    output = tmp_path / "run"
+    flags = _pretrain_flags(sample_corpus, train, train, 2, output)
+
+    # A record cut inside the first one, and a text file named .tfrecord.
+    cut = tmp_path / "cut.tfrecord"
+    cut.write_bytes(train.read_bytes()[:20])
+    text = tmp_path / "notes.tfrecord"
+    text.write_text("This is a text file, not TFRecords.\n" * 20)
+    for records in (cut, text):
+        assert main([*flags, f"--input_file={records}"]) == 2
+        error = _one_line_error(capsys)
+        assert f"{records}: not a readable TFRecord file (" in error
+        assert "function_node" not in error and "[Op:" not in error
+
+    # A missing --bert_config_file, and one that is not JSON.
+    missing = tmp_path / "nothere.json"
+    assert main([*flags, f"--bert_config_file={missing}"]) == 2
+    error = _one_line_error(capsys)
+    assert f"--bert_config_file={missing}: expected a bert_config.json" in error
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"vocab_size": 30522,\n}')
+    assert main([*flags, f"--bert_config_file={broken}"]) == 2
+    assert f"{broken}:2:1: expected valid JSON" in _one_line_error(capsys)
+    assert not output.exists()

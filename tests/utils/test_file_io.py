@@ -22,8 +22,17 @@ def test_write_json_round_trips_and_leaves_no_temporary_file(tmp_path):
 
 def test_invalid_json_names_the_file(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"config\.json: expected valid UTF-8 JSON"):
+    with pytest.raises(ValueError, match=r"config\.json:1:2: expected valid JSON"):
         read_json(tmp_path / "config.json")
+
+
+def test_invalid_json_names_the_line_and_column(tmp_path):
+    (tmp_path / "task.json").write_text('{\n  "task": "glue",\n  "labels": [1, 2,]\n}')
+    with pytest.raises(ValueError, match=r"task\.json:3:19: expected valid JSON"):
+        read_json(tmp_path / "task.json")
+    (tmp_path / "run_config.json").write_bytes(b'{\n  "name": "caf\xe9"\n}')
+    with pytest.raises(ValueError, match=r"run_config\.json:2:15: expected UTF-8 JSON"):
+        read_json(tmp_path / "run_config.json")
 
 
 def test_a_failed_staged_write_leaves_the_target_as_it_was(tmp_path):

@@ -26,6 +26,7 @@ instance.
 """
 
 import contextlib
+import re
 
 import tensorflow as tf
 
@@ -66,7 +67,10 @@ def expand_files(input_files):
 
 
 def _first_line(error):
-    return str(getattr(error, "message", error)).strip().splitlines()[0]
+    """TensorFlow's own words, without the op names it wraps them in."""
+    line = str(getattr(error, "message", error)).strip().splitlines()[0]
+    line = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", line)
+    return re.sub(r"\s*\[Op:\w+\].*$", "", line)
 
 
 def _first_record_features(files):

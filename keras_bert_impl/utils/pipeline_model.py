@@ -306,19 +306,20 @@ class PipelineModel(keras.Model):
 
     def predict(self, x, batch_size=None, **kwargs):
         in_memory_strings = self._needs_preprocessing(x) and not is_dataset(x)
-        x, _, _, batch_size = self._as_preprocessed_data(
+        x, _, _, keras_batch_size = self._as_preprocessed_data(
             x, batch_size=batch_size, by_length=False
         )
         if in_memory_strings and _bucketable_length(x.element_spec):
             return self._predict_by_length(x, batch_size or 32, **kwargs)
-        return super().predict(x, batch_size=batch_size, **kwargs)
+        return super().predict(x, batch_size=keras_batch_size, **kwargs)
 
     def _predict_by_length(self, dataset, batch_size, **kwargs):
         """`predict` on preprocessed strings, length-bucketed, in input order.
 
         The texts are tokenized, sorted by length and cut into batches that
-        are trimmed to a few bucket lengths (`bucketed_batches`); each length
-        is predicted in one call. Outputs with a sequence axis are padded back
+        are trimmed (`bucketed_batches`) to their longest text rounded up to 8
+        on TF without XLA, else to a few bucket lengths; each length is
+        predicted in one call. Outputs with a sequence axis are padded back
         to the preprocessor's `sequence_length` and are zero past each text's
         end.
         """
@@ -331,7 +332,13 @@ class PipelineModel(keras.Model):
         )
         sequence_length = features["padding_mask"].shape[1]
         by_width = {}
-        for rows, batch in bucketed_batches(features, batch_size):
+        bucket_lengths = None  # a few geometric lengths: one XLA compile each
+        if keras.backend.backend() == "tensorflow" and not self.jit_compile:
+            # TF's predict function (`reduce_retracing`) generalizes to a `None`
+            # sequence axis after two shapes: each batch is cut to its longest
+            # text rounded up to 8 at no cost in traces.
+            bucket_lengths = sorted({*range(8, sequence_length, 8), sequence_length})
+        for rows, batch in bucketed_batches(features, batch_size, bucket_lengths):
             by_width.setdefault(batch["padding_mask"].shape[1], []).append(
                 (rows, batch)
             )

@@ -91,6 +91,32 @@ def test_strings_are_predicted_by_length_in_input_order():
     assert not found["per_token"][~mask].any()  # past each text's end: zeros
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TF predict without XLA only"
+)
+def test_tf_predict_pads_each_batch_to_its_longest_text_with_two_traces(
+    monkeypatch,
+):
+    model = _toy_model()
+    texts = texts_of_many_lengths(37)
+    widths = []
+    keras_predict = keras.Model.predict
+
+    def recording_predict(self, x, **kwargs):
+        widths.append(x["padding_mask"].shape[1])
+        return keras_predict(self, x, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "predict", recording_predict)
+    found = model.predict(texts, batch_size=8, verbose=0)
+
+    lengths = np.sort(model.preprocessor(texts)["padding_mask"].numpy().sum(axis=1))
+    longest = [lengths[start : start + 8].max() for start in range(0, 37, 8)]
+    assert sorted(widths) == sorted({-(-int(n) // 8) * 8 for n in longest})
+    assert model.predict_function.experimental_get_tracing_count() <= 2
+    expected = _eager(model, model.preprocessor(texts))
+    np.testing.assert_allclose(found["pooled"], expected["pooled"], atol=1e-5)
+
+
 def test_a_string_fit_plans_with_the_bucketed_batches():
     model = _toy_model(with_sequence_output=False)
     model.compile(

@@ -44,6 +44,44 @@ CONFIGS = {
 }
 
 
+# The CPU features that decide which matmul kernels can run (AMX tiles, AVX-512
+# with bf16 and int8 dot products): printed with every result.
+CPU_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_vnni",
+    "amx_bf16",
+    "amx_int8",
+    "amx_tile",
+)
+
+
+def machine_info():
+    """Backend, versions and `lscpu`'s model name and matmul-relevant flags."""
+    import platform
+    import subprocess
+
+    import keras
+
+    info = {
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return info
+    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+    info["cpu"] = fields.get("Model name", "").strip() or None
+    flags = fields.get("Flags", "").split()
+    info["cpu_flags"] = [flag for flag in CPU_FLAGS if flag in flags]
+    return info
+
+
 def backend_name():
     import keras
 

@@ -49,7 +49,6 @@ import functools
 import gc
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -63,6 +62,7 @@ import _common  # noqa: E402
 from _common import CONFIGS  # noqa: E402
 from _common import RESULTS  # noqa: E402
 from _common import ROOT  # noqa: E402
+from _common import machine_info  # noqa: E402
 
 SECTIONS = (
     "train",
@@ -787,27 +787,6 @@ def section_pretraining_data(args):
 # ---------------------------------------------------------------- output
 
 
-def machine_info():
-    import keras
-
-    info = {
-        "backend": keras.backend.backend(),
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-    }
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [
-                line.split(":", 1)[1].strip() for line in f if "model name" in line
-            ]
-        info["cpu"] = names[0] if names else None
-    except OSError:
-        pass
-    return info
-
-
 def _fmt(value, spec="{:.2f}"):
     return "—" if value is None else spec.format(value)
 
@@ -818,7 +797,8 @@ def markdown(results):
         f"# Benchmarks — backend `{backend}`",
         "",
         f"Machine: {results['machine'].get('cpu')} ({results['machine']['cpu_count']} "
-        f"cores), keras {results['machine']['keras']}. Command: "
+        f"cores; flags {', '.join(results['machine'].get('cpu_flags', []))}), "
+        f"keras {results['machine']['keras']}. Command: "
         f"`KERAS_BACKEND={backend} python benchmarks/run_all.py`.",
         "Speedup = peer time / our time, median over interleaved rounds (>1: ours "
         "is faster). MFU = model FLOP/s / the fp32 matmul rate measured in the "

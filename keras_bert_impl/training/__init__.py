@@ -1,4 +1,5 @@
-"""Training machinery: distribution, callbacks, resumable checkpoints, curves."""
+"""Training machinery: distribution, callbacks, resumable checkpoints, curves,
+isolated runs."""
 
 from keras_bert_impl.training.callbacks import default_callbacks
 from keras_bert_impl.training.distribution import bert_layout_map
@@ -7,9 +8,12 @@ from keras_bert_impl.training.distribution import distribution_scope
 from keras_bert_impl.training.distribution import global_batch_size
 from keras_bert_impl.training.distribution import num_data_replicas
 from keras_bert_impl.training.resumable_checkpoint import ResumableCheckpoint
+from keras_bert_impl.training.run_isolated import IsolatedRunError
+from keras_bert_impl.training.run_isolated import run_isolated
 from keras_bert_impl.training.training_curves_plot import TrainingCurvesPlot
 
 __all__ = [
+    "IsolatedRunError",
     "ResumableCheckpoint",
     "TrainingCurvesPlot",
     "bert_layout_map",
@@ -18,6 +22,7 @@ __all__ = [
     "distribution_scope",
     "global_batch_size",
     "num_data_replicas",
+    "run_isolated",
 ]
 
 

@@ -34,6 +34,14 @@ CONFIGS = {
         hidden_dim=512,
         intermediate_dim=2048,
     ),
+    # BERT-mini (Turc et al. 2019): the small model users fine-tune on laptops.
+    "mini": dict(
+        vocabulary_size=30522,
+        num_layers=4,
+        num_heads=4,
+        hidden_dim=256,
+        intermediate_dim=1024,
+    ),
     "tiny": dict(
         vocabulary_size=30522,
         num_layers=2,

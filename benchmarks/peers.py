@@ -262,6 +262,33 @@ def ours_text_embedder(config, batch, sequence_length, bucket_lengths):
     return embed
 
 
+def ours_text_classifier_predict(config, batch, sequence_length):
+    """The plain user path: `BertClassifier.predict` on a Python list of strings.
+
+    Whatever `predict` does with raw strings (tokenizing in `tf.data`,
+    length-sorted batches trimmed to their longest text on TF, a few bucket
+    lengths under XLA, outputs back in input order) is what gets timed.
+    """
+    from keras_bert_impl.models import BertBackbone
+    from keras_bert_impl.models import BertClassifier
+    from keras_bert_impl.tokenizers import BertPreprocessor
+    from keras_bert_impl.tokenizers import BertTokenizer
+
+    classifier = BertClassifier(
+        BertBackbone(**config),
+        2,
+        preprocessor=BertPreprocessor(
+            BertTokenizer(VOCAB), sequence_length=sequence_length
+        ),
+    )
+
+    def predict(sentences):
+        return classifier.predict(list(sentences), batch_size=batch, verbose=0)
+
+    predict.model = classifier
+    return predict
+
+
 def keras_hub_text_embedder(config, batch, sequence_length):
     """keras-hub's own pipeline: its preprocessor at a fixed length, its backbone."""
     import keras_hub
@@ -324,13 +351,18 @@ def transformers_text_embedder(config, batch, sequence_length):
 # ---------------------------------------------------------------- fine-tuning
 
 
-def ours_text_classifier_fit(config, batch, sequence_length):
+def ours_text_classifier_fit(config, batch, sequence_length, pad_partial_batches=True):
     """The plain user path: `BertClassifier.fit` on Python lists of strings.
 
     Compiled as the task compiles itself (BERT's AdamW, warmup + decay, XLA
     where Keras' `"auto"` picks it); whatever `fit` does with raw strings
     (the preprocessor in `tf.data`, length bucketing) is what gets timed.
+    `pad_partial_batches=False` compiles an unweighted accuracy instead of
+    the default weighted one, which keeps each bucket's last batch partial
+    (one more XLA program per bucket).
     """
+    import keras
+
     from keras_bert_impl.models import BertBackbone
     from keras_bert_impl.models import BertClassifier
     from keras_bert_impl.tokenizers import BertPreprocessor
@@ -343,6 +375,9 @@ def ours_text_classifier_fit(config, batch, sequence_length):
             BertTokenizer(VOCAB), sequence_length=sequence_length
         ),
     )
+    if not pad_partial_batches:
+        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        classifier.compile(metrics=[accuracy], weighted_metrics=None)
 
     def fit(sentences, labels):
         classifier.fit(

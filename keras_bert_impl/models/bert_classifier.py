@@ -97,8 +97,8 @@ class BertClassifier(BertTask):
 
     def _default_metrics(self):
         if self.num_classes == 1:
-            return [keras.metrics.MeanAbsoluteError(name="mean_absolute_error")], None
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")], None
+            return None, [keras.metrics.MeanAbsoluteError(name="mean_absolute_error")]
+        return None, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def get_config(self):
         config = super().get_config()

@@ -129,7 +129,7 @@ class BertMultipleChoice(BertTask):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def _default_metrics(self):
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")], None
+        return None, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def get_config(self):
         config = super().get_config()

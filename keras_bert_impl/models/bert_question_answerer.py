@@ -99,7 +99,7 @@ class BertQuestionAnswerer(BertTask):
             name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
             for name in ("start_logits", "end_logits")
         }
-        return metrics, None
+        return None, metrics
 
     def _default_compile_kwargs(self):
         # total loss = (start loss + end loss) / 2, as run_squad.py.

@@ -159,8 +159,12 @@ class BertTask(TokenIdChecks, PresetMixin, PipelineModel):
                 warmup and linear decay when the step count is known) or any
                 Keras optimizer.
             loss: `"auto"` or any Keras loss (structure).
-            metrics: `"auto"` or any Keras metrics (structure).
-            weighted_metrics: `"auto"` or any Keras weighted metrics.
+            metrics: `"auto"` (none) or any Keras metrics (structure).
+            weighted_metrics: `"auto"` (the task's metric, e.g. accuracy,
+                weighted by `sample_weight` when given) or any Keras weighted
+                metrics. With only weighted metrics, `fit` on strings under
+                XLA (JAX) fills each length bucket's last batch with
+                zero-weight rows: one compile per bucket instead of two.
             num_train_steps: int or None. Total training steps of the `"auto"`
                 optimizer's schedule (warmup is `warmup_proportion` of them).
                 None lets the first `fit()` plan it.

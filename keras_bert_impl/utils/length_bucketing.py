@@ -90,9 +90,15 @@ def bucket_by_length(
             batches, as on TPU).
         pad_to_batch_size: fill each bucket's last partial batch with padding
             rows (every feature zero, so an all-zero `padding_mask`), so that
-            inference compiles exactly one shape per bucket. Drop those rows
-            from the outputs (`padding_mask.any(axis=1)` is False for them);
-            for training use `drop_remainder` instead.
+            XLA compiles exactly one program per bucket. For inference, drop
+            those rows from the outputs (`padding_mask.any(axis=1)` is False
+            for them). For training examples (`(x, y)` or `(x, y,
+            sample_weight)`), padding rows get sample weight 0 and the real
+            rows of a batch of `n` real out of `B` rows get `B / n` times their
+            weight: a loss averaged over the batch (Keras'
+            `sum_over_batch_size`) or normalised by the weight sum is then the
+            unpadded batch's, gradients included. Weighted metrics should undo
+            the factor (`PipelineModel.compute_metrics` does).
 
     Returns:
         A `tf.data.Dataset` of batches of the same structure, sequence features
@@ -175,14 +181,29 @@ def bucket_by_length(
         bucket = tf.argmax(
             tf.cast(tf.equal(lengths_tensor, tf.shape(mask)[1]), tf.int32)
         )
-        missing = tf.gather(sizes_tensor, bucket) - tf.shape(mask)[0]
+        rows = tf.shape(mask)[0]
+        missing = tf.gather(sizes_tensor, bucket) - rows
 
         def pad(tensor):
             paddings = [[0, missing]] + [[0, 0]] * (tensor.shape.rank - 1)
             return tf.pad(tensor, paddings)
 
         padded = tf.nest.map_structure(pad, element)
-        return padded if is_tuple else padded[0]
+        if not is_tuple:
+            return padded[0]
+        if len(padded) == 1:  # `(x,)`: inputs only
+            return padded
+        # B / n for the n real rows, 0 for the padding rows (see the docstring).
+        scale = tf.cast(rows + missing, tf.float32) / tf.cast(rows, tf.float32)
+        row_weights = tf.pad(tf.fill([rows], scale), [[0, missing]])
+
+        def weigh(weights):
+            factor = tf.cast(row_weights, weights.dtype)
+            return weights * tf.reshape(factor, [-1] + [1] * (weights.shape.rank - 1))
+
+        if len(padded) == 3:
+            return padded[:2] + (tf.nest.map_structure(weigh, padded[2]),)
+        return padded[:2] + (row_weights,)
 
     return batches.map(fill, num_parallel_calls=tf.data.AUTOTUNE)
 

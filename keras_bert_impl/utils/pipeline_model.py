@@ -102,6 +102,29 @@ def _bucketable_length(element_spec):
     return int(shape[1])
 
 
+def unpadded_row_weights(x, sample_weight):
+    """`sample_weight` without the `B / n` factor of zero-weight padding rows.
+
+    `bucket_by_length(..., pad_to_batch_size=True)` fills a batch of `n` real
+    examples to `B` rows with all-zero rows of weight 0 and multiplies the real
+    rows' weights by `B / n`, which keeps the loss exact. Metrics average over
+    batches, so they get the caller's weights back: `w * n / B`, where the
+    real rows are those whose `padding_mask` has a non-zero entry (a real
+    example holds at least `[CLS]`). A batch without such rows is unchanged.
+    """
+    if sample_weight is None or not isinstance(x, dict) or "padding_mask" not in x:
+        return sample_weight
+    mask = x["padding_mask"]
+    if len(mask.shape) != 2:
+        return sample_weight
+    real = keras.ops.any(keras.ops.not_equal(mask, 0), axis=1)
+    fraction = keras.ops.mean(keras.ops.cast(real, "float32"))
+    return keras.tree.map_structure(
+        lambda w: None if w is None else w * keras.ops.cast(fraction, w.dtype),
+        sample_weight,
+    )
+
+
 def preprocess_choices(preprocessor, x, num_choices):
     """Runs `preprocessor` on every candidate of multiple-choice strings.
 
@@ -185,6 +208,47 @@ class PipelineModel(keras.Model):
             )
         return has_strings
 
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        **kwargs,
+    ):
+        if metrics is None and weighted_metrics is None:
+            # Keras keeps the previous compile's metrics when both are None;
+            # a model that compiled itself when built must drop them.
+            metrics = []
+        # Unweighted metrics would count `fit`'s zero-weight padding rows.
+        self._has_unweighted_metrics = any(
+            metric is not None for metric in keras.tree.flatten(metrics)
+        )
+        super().compile(
+            optimizer=optimizer,
+            loss=loss,
+            loss_weights=loss_weights,
+            metrics=metrics,
+            weighted_metrics=weighted_metrics,
+            **kwargs,
+        )
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        sample_weight = unpadded_row_weights(x, sample_weight)
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    def _pads_partial_batches(self):
+        """Whether `fit` fills each bucket's last batch with zero-weight rows.
+
+        Under XLA (JAX, TF with `jit_compile`) every batch shape is a compile
+        of its own: a full-size last batch per bucket halves their number.
+        Not with unweighted compiled metrics, which would count those rows.
+        """
+        return bool(self.jit_compile) and not getattr(
+            self, "_has_unweighted_metrics", True
+        )
+
     def _as_preprocessed_data(
         self,
         x,
@@ -193,6 +257,7 @@ class PipelineModel(keras.Model):
         batch_size=None,
         shuffle=False,
         by_length=True,
+        pad_partial_batches=False,
     ):
         """`(x, y, sample_weight, batch_size)` for Keras, strings preprocessed.
 
@@ -200,8 +265,10 @@ class PipelineModel(keras.Model):
         batched by length (`bucket_by_length`, which reorders them): each batch
         is padded only to the smallest of a few lengths that holds its longest
         member, not to the preprocessor's `sequence_length`, so short texts
-        cost little and the model still sees a bounded number of shapes. A
-        dataset the caller batched keeps its batches.
+        cost little and the model still sees a bounded number of shapes. With
+        `pad_partial_batches`, each bucket's last batch is filled with
+        zero-weight rows (`bucket_by_length(..., pad_to_batch_size=True)`).
+        A dataset the caller batched keeps its batches.
         """
         if not self._needs_preprocessing(x):
             return x, y, sample_weight, batch_size
@@ -234,9 +301,12 @@ class PipelineModel(keras.Model):
             )
             lengths = [length for batch in lengths for length in batch.numpy()]
             num_batches = num_bucketed_batches(lengths, batch_size, bucket_lengths)
-            x = bucket_by_length(x.unbatch(), batch_size, bucket_lengths).apply(
-                tf.data.experimental.assert_cardinality(num_batches)
-            )
+            x = bucket_by_length(
+                x.unbatch(),
+                batch_size,
+                bucket_lengths,
+                pad_to_batch_size=pad_partial_batches,
+            ).apply(tf.data.experimental.assert_cardinality(num_batches))
         return x.prefetch(tf.data.AUTOTUNE), None, None, None
 
     def _as_preprocessed_validation(self, validation_data, batch_size):
@@ -280,7 +350,12 @@ class PipelineModel(keras.Model):
             # Raw strings become a tf.data pipeline, shuffled (or not) here.
             shuffle = kwargs.pop("shuffle", True) and not is_dataset(x)
             x, y, sample_weight, batch_size = self._as_preprocessed_data(
-                x, y, sample_weight, batch_size, shuffle=shuffle
+                x,
+                y,
+                sample_weight,
+                batch_size,
+                shuffle=shuffle,
+                pad_partial_batches=self._pads_partial_batches(),
             )
             kwargs["shuffle"] = False
         self._prepare_fit(x, batch_size, epochs, steps_per_epoch, initial_epoch)

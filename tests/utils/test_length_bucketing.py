@@ -137,12 +137,64 @@ def test_pad_to_batch_size_fills_partial_batches_with_empty_rows():
         ).as_numpy_iterator()
     )
     real = []
-    for x, y in batches:
+    for x, y, weights in batches:
         assert x["token_ids"].shape[0] == 5 and y.shape == (5,)
         keep = x["padding_mask"].any(axis=1)
         assert not y[~keep].any() and not x["token_ids"][~keep].any()
+        # Padding rows weigh nothing; real rows 5 / (real rows) each.
+        np.testing.assert_allclose(weights, np.where(keep, 5 / keep.sum(), 0))
         real.extend(x["index"][keep].tolist())
     assert sorted(real) == list(range(len(LENGTHS)))
+
+
+def _partial_batch(pad, sample_weight=None):
+    """The last (partial: 2 of 4) batch of 6 examples in one bucket."""
+    examples = _padded_examples([3, 5, 2, 7, 4, 6])
+    del examples["index"]
+    labels = np.array([0, 1, 1, 0, 1, 0], "int32")
+    data = (examples, labels)
+    if sample_weight is not None:
+        data += (sample_weight,)
+    dataset = tf.data.Dataset.from_tensor_slices(data)
+    batches = bucket_by_length(dataset, 4, (8, 16), pad_to_batch_size=pad)
+    return list(batches.as_numpy_iterator())[-1]
+
+
+@pytest.mark.parametrize(
+    "reduction", ["sum_over_batch_size", "mean_with_sample_weight"]
+)
+@pytest.mark.parametrize("user_weights", [False, True])
+def test_zero_weight_padding_rows_leave_loss_and_gradients_unchanged(
+    reduction, user_weights
+):
+    import keras
+
+    from keras_bert_impl.models import BertClassifier
+
+    weights = np.array([1.0, 0.5, 2.0, 1.0, 3.0, 0.25], "float32")
+    padded = _partial_batch(True, weights if user_weights else None)
+    unpadded = _partial_batch(False, weights if user_weights else None)
+    assert padded[0]["token_ids"].shape[0] == 4
+    assert unpadded[0]["token_ids"].shape[0] == 2
+
+    models = []
+    for _ in range(2):
+        model = BertClassifier(tiny_backbone(), 3, dropout=0.0)
+        loss = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction=reduction
+        )
+        # Plain SGD: equal weights after one step means equal gradients. The
+        # task's default (weighted) accuracy must not count the padding rows.
+        model.compile(optimizer=keras.optimizers.SGD(1.0), loss=loss)
+        models.append(model)
+    models[1].set_weights(models[0].get_weights())
+    padded_logs = models[0].train_on_batch(*padded, return_dict=True)
+    unpadded_logs = models[1].train_on_batch(*unpadded, return_dict=True)
+    assert padded_logs.keys() == unpadded_logs.keys() == {"loss", "accuracy"}
+    for name, value in unpadded_logs.items():
+        np.testing.assert_allclose(padded_logs[name], value, rtol=1e-5)
+    for found, expected in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_allclose(found, expected, rtol=1e-4, atol=1e-6)
 
 
 def test_bucketed_batches_cover_every_example_once_in_few_shapes():

@@ -1,5 +1,7 @@
 """PipelineModel on a toy model: raw strings in, length buckets, input order out."""
 
+import collections
+
 import keras
 import numpy as np
 import pytest
@@ -131,6 +133,63 @@ def test_a_string_fit_plans_with_the_bucketed_batches():
     assert batches_per_epoch(prepared) == batches >= 40 // 8
     assert (batch_size, epochs) == (None, 2)  # the dataset is batched already
     assert int(model.optimizer.iterations) == 2 * batches
+
+
+def _fit_recording_batches(weighted, jit_compile=True):
+    """Batch shapes and train-step traces of one string `fit` (41 texts, batch 8)."""
+    model = _toy_model(with_sequence_output=False)
+    traces = []
+    compute_loss = model.compute_loss
+
+    def counting_compute_loss(*args, **kwargs):
+        traces.append(1)  # under jit: once per traced batch shape
+        return compute_loss(*args, **kwargs)
+
+    model.compute_loss = counting_compute_loss
+    metric = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=None if weighted else metric,
+        weighted_metrics=metric if weighted else None,
+        jit_compile=jit_compile,
+    )
+    texts, labels = texts_of_many_lengths(41), np.arange(41) % 2
+    model.fit(texts, labels, batch_size=8, epochs=1, verbose=0)
+    shapes = [tuple(x["padding_mask"].shape) for x, *_ in model.prepared[0]]
+    lengths = model.preprocessor(texts)["padding_mask"].numpy().sum(axis=1)
+    buckets = bucket_lengths_for(SEQUENCE_LENGTH)
+    per_bucket = collections.Counter(
+        buckets[np.searchsorted(buckets, n)] for n in lengths
+    )
+    return shapes, len(traces), per_bucket
+
+
+def test_xla_string_fit_fills_partial_batches_with_zero_weight_rows():
+    shapes, _, per_bucket = _fit_recording_batches(weighted=True)
+    assert {batch for batch, _ in shapes} == {8}
+    assert {width for _, width in shapes} == set(per_bucket)
+    # With an unweighted metric, which would count the padding rows, or
+    # without XLA, which compiles no program per shape: partial batches stay.
+    for unpadded in (
+        _fit_recording_batches(weighted=False),
+        _fit_recording_batches(weighted=True, jit_compile=False),
+    ):
+        assert {batch for batch, _ in unpadded[0]} != {8}
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="JAX traces one step per batch shape"
+)
+def test_jax_string_fit_traces_one_train_step_per_bucket():
+    _, traces, per_bucket = _fit_recording_batches(weighted=True)
+    _, unpadded_traces, _ = _fit_recording_batches(weighted=False)
+    # A bucket's partial batch after full ones was a shape of its own.
+    extra_shapes = sum(count > 8 and count % 8 > 0 for count in per_bucket.values())
+    assert extra_shapes >= 2
+    assert unpadded_traces - traces == extra_shapes
+    # One per bucket; Keras adds one trace to build.
+    assert traces <= len(per_bucket) + 1
 
 
 def test_a_batched_dataset_keeps_its_batches():

@@ -1,0 +1,106 @@
+"""Inference from raw strings on short and on typical real text, peers side by side.
+
+Workloads (real text): `short`, the first 1,000 SST-2 train phrases (mean 9.4
+words, ~11 WordPiece tokens with [CLS]/[SEP]); `sst2_dev`, the 872 SST-2 dev
+sentences (mean 19.5 words). Cap 128, batch 32, random weights. Peers, in one
+process on one backend:
+
+- `ours`: `BertClassifier(..., preprocessor=BertPreprocessor(...)).predict(strings)`,
+  the user path (length-sorted batches, trimmed per batch on TF, a few
+  bucket lengths under XLA; outputs in input order).
+- `keras_hub`: its preprocessor at 128 over all strings, its backbone per batch.
+- `transformers`: the fast tokenizer, length-sorted batches padded to their
+  longest member (dynamic padding), `torch.inference_mode`.
+
+Each peer's first call (tracing, XLA compiles) is reported on its own; then
+`--rounds` timed calls per peer, the order rotating, and a ratio is the median
+of the per-round ratios (peer seconds / ours: above 1, ours is faster).
+
+    KERAS_BACKEND=tensorflow python benchmarks/short_text_inference.py --out s.json
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import peers  # noqa: E402
+from _common import CONFIGS  # noqa: E402
+from _common import machine_info  # noqa: E402
+from _common import median  # noqa: E402
+
+BUILDERS = {
+    "ours": peers.ours_text_classifier_predict,
+    "keras_hub": peers.keras_hub_text_embedder,
+    "transformers": peers.transformers_text_embedder,
+}
+WORKLOADS = {
+    "short": lambda: peers.read_sst2("train", 1000)[0],
+    "sst2_dev": lambda: peers.read_sst2("dev")[0],
+}
+
+
+def _timed(run, sentences):
+    start = time.perf_counter()
+    run(sentences)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="base", choices=sorted(CONFIGS))
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--peers", default=",".join(BUILDERS))
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--sequence_length", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    names = args.peers.split(",")
+    config = CONFIGS[args.config]
+    runners = {
+        name: BUILDERS[name](config, args.batch_size, args.sequence_length)
+        for name in names
+    }
+    results = {}
+    for workload in args.workloads.split(","):
+        sentences = WORKLOADS[workload]()
+        first = {name: _timed(runners[name], sentences) for name in names}
+        seconds = {name: [] for name in names}
+        for round_index in range(args.rounds):
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                seconds[name].append(_timed(runners[name], sentences))
+            print(workload, {n: round(s[-1], 2) for n, s in seconds.items()})
+        rows = {}
+        for name in names:
+            rows[name] = {
+                "first_call_seconds": round(first[name], 2),
+                "seconds": [round(s, 2) for s in seconds[name]],
+                "sentences_per_second": round(len(sentences) / min(seconds[name]), 1),
+            }
+            if "ours" in seconds:
+                ratios = [p / o for p, o in zip(seconds[name], seconds["ours"])]
+                rows[name]["ours_speedup"] = round(median(ratios), 2)
+        results[workload] = {"sentences": len(sentences), "peers": rows}
+    result = {
+        "machine": machine_info(),
+        "workload": {
+            "config": args.config,
+            "batch_size": args.batch_size,
+            "sequence_length": args.sequence_length,
+            "rounds": args.rounds,
+        },
+        "results": results,
+    }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        pathlib.Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -262,7 +262,7 @@ def ours_text_embedder(config, batch, sequence_length, bucket_lengths):
     return embed
 
 
-def ours_text_classifier_predict(config, batch, sequence_length):
+def ours_text_classifier_predict(config, batch, sequence_length, quantize=None):
     """The plain user path: `BertClassifier.predict` on a Python list of strings.
 
     Whatever `predict` does with raw strings (tokenizing in `tf.data`,
@@ -281,6 +281,9 @@ def ours_text_classifier_predict(config, batch, sequence_length):
             BertTokenizer(VOCAB), sequence_length=sequence_length
         ),
     )
+
+    if quantize:
+        classifier.quantize(quantize)
 
     def predict(sentences):
         return classifier.predict(list(sentences), batch_size=batch, verbose=0)

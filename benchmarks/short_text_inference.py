@@ -8,6 +8,7 @@ process on one backend:
 - `ours`: `BertClassifier(..., preprocessor=BertPreprocessor(...)).predict(strings)`,
   the user path (length-sorted batches, trimmed per batch on TF, a few
   bucket lengths under XLA; outputs in input order).
+- `ours_int8`: the same after `classifier.quantize("int8")` (Keras' int8 kernels).
 - `keras_hub`: its preprocessor at 128 over all strings, its backbone per batch.
 - `transformers`: the fast tokenizer, length-sorted batches padded to their
   longest member (dynamic padding), `torch.inference_mode`.
@@ -35,6 +36,9 @@ from _common import median  # noqa: E402
 
 BUILDERS = {
     "ours": peers.ours_text_classifier_predict,
+    "ours_int8": lambda c, b, n: peers.ours_text_classifier_predict(
+        c, b, n, quantize="int8"
+    ),
     "keras_hub": peers.keras_hub_text_embedder,
     "transformers": peers.transformers_text_embedder,
 }

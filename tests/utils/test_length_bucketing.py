@@ -127,6 +127,17 @@ def test_bucket_lengths_for():
     assert bucket_lengths_for(8) == (8,)
 
 
+def test_compiled_bucket_lengths_grow_with_the_data():
+    from keras_bert_impl.utils.length_bucketing import compiled_bucket_lengths
+
+    short = [5, 9, 14, 30, 51] * 200  # 1,000 examples: 32 batches of 32
+    assert compiled_bucket_lengths(short, 32, 128) == (16, 56)
+    assert compiled_bucket_lengths(short[:400], 32, 128) == (56,)
+    assert compiled_bucket_lengths(short * 60, 32, 128) == bucket_lengths_for(56)
+    assert compiled_bucket_lengths([3, 7], 32, 128) == (8,)
+    assert compiled_bucket_lengths([300], 32, 128) == (128,)
+
+
 def test_pad_to_batch_size_fills_partial_batches_with_empty_rows():
     examples = _padded_examples(LENGTHS)
     labels = np.arange(len(LENGTHS), dtype="int32") + 1

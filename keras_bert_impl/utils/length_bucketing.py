@@ -67,7 +67,7 @@ def compiled_bucket_lengths(
     """Bucket lengths for data that XLA compiles one program per length for.
 
     A compiled BERT train step costs seconds (measured on JAX on 2 CPU cores:
-    BERT-mini about 4 s) while a step on short text costs a fraction of one,
+    BERT-mini 1 to 4 s per length) while a step on short text costs a fraction,
     so a length pays for its compile only when enough batches use it: one
     bucket per `batches_per_length` batches of the data (at least 1, at most
     8), spaced geometrically from 16 to the longest example rounded up to 8.

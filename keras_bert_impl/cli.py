@@ -151,7 +151,8 @@ def _add_pretrain(subparsers):
         "--strategy",
         default="default",
         help="tensorflow: default|mirrored|multiworker|tpu; "
-        "jax: default|data_parallel|model_parallel",
+        "jax: default|data_parallel|multiworker (several processes: see "
+        "docs/distributed.md)",
     )
     parser.add_argument("--tpu_name", default=None)
     parser.add_argument("--model_parallel", type=int, default=1)

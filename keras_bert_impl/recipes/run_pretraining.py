@@ -269,9 +269,18 @@ def run_pretraining(
     )
     from keras_bert_impl.optimizers.create_optimizer import create_optimizer
     from keras_bert_impl.training.callbacks import default_callbacks
-    from keras_bert_impl.training.distribution import distribution_scope
+    from keras_bert_impl.training.distribution import check_layout_map
+    from keras_bert_impl.training.distribution import create_distribution
     from keras_bert_impl.training.distribution import global_batch_size
+    from keras_bert_impl.training.distribution import scope_of
+    from keras_bert_impl.training.job_processes import is_chief
+    from keras_bert_impl.training.job_processes import num_processes
+    from keras_bert_impl.training.job_processes import process_log_dir
+    from keras_bert_impl.training.job_processes import shard_by_process
 
+    # First: a multi-worker strategy must exist before TF's runtime starts.
+    distribution = create_distribution(strategy, tpu_name, model_parallel)
+    chief = is_chief(distribution)
     if bool(input_file) == bool(corpus):
         raise ValueError("Give the training data: --input_file or --corpus, not both.")
     if dynamic_masking:
@@ -313,7 +322,7 @@ def run_pretraining(
             f"not; the training files are {'' if packed_sequences else 'not '}packed."
         )
 
-    with distribution_scope(strategy, tpu_name, model_parallel) as distribution:
+    with scope_of(distribution), process_log_dir(output_dir, distribution) as log_dir:
         pretrainer = build_pretrainer(
             preset,
             bert_config_file,
@@ -322,6 +331,7 @@ def run_pretraining(
             dtype,
             packed_sequences=packed_sequences,
         )
+        check_layout_map(distribution, pretrainer)
         check_run_config(
             output_dir,
             {
@@ -355,6 +365,8 @@ def run_pretraining(
             save_checkpoints_steps=save_checkpoints_steps,
             num_train_steps=num_train_steps,
             log_every_steps=max(1, min(100, save_checkpoints_steps)),
+            chief=chief,
+            log_dir=log_dir,
         )
         if time_budget_seconds:
             callbacks.append(TimeBudget(time_budget_seconds))
@@ -370,6 +382,7 @@ def run_pretraining(
             vocabulary=vocab_file if dynamic_masking else None,
             do_whole_word_mask=do_whole_word_mask,
         )
+        dataset = shard_by_process(dataset, expand_files(input_file), distribution)
         with record_errors_named(input_file, max_seq_length, max_predictions_per_seq):
             global_step = fit_to_step(
                 pretrainer,
@@ -381,18 +394,23 @@ def run_pretraining(
             )
         eval_dataset = pretraining_dataset(
             eval_input_file or input_file,
-            eval_batch_size,
+            global_batch_size(eval_batch_size, distribution),
             max_seq_length=max_seq_length,
             max_predictions_per_seq=max_predictions_per_seq,
             shuffle=False,
-            drop_remainder=False,
+            # Processes split whole batches (as on the original's TPU path).
+            drop_remainder=num_processes(distribution) > 1,
         ).take(max_eval_steps)
+        eval_dataset = shard_by_process(
+            eval_dataset, expand_files(eval_input_file or input_file), distribution
+        )
         with record_errors_named(
             eval_input_file or input_file, max_seq_length, max_predictions_per_seq
         ):
             logs = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
 
-    pretrainer.save_to_preset(pathlib.Path(output_dir) / RUN_MODEL_DIR)
     results = {"global_step": global_step, **reported_metrics(logs)}
-    write_json(pathlib.Path(output_dir) / "eval_results.json", results)
+    if chief:
+        pretrainer.save_to_preset(pathlib.Path(output_dir) / RUN_MODEL_DIR)
+        write_json(pathlib.Path(output_dir) / "eval_results.json", results)
     return results

@@ -16,6 +16,8 @@ def default_callbacks(
     log_every_steps=100,
     plot_every_steps=None,
     tensorboard=True,
+    chief=True,
+    log_dir=None,
 ):
     """Checkpoints to resume from, TensorBoard logs and training-curve plots.
 
@@ -48,24 +50,32 @@ def default_callbacks(
         plot_every_steps: int or `None`. Also redraw the curves this often.
         tensorboard: bool. Include the TensorBoard callback (needs
             `tensorflow`, on any backend).
+        chief: bool. Whether this process writes checkpoints into
+            `output_dir` (see `is_chief`); the others restore from there and
+            write theirs into `log_dir`.
+        log_dir: str or `None`. Where the logs and curves go (default
+            `output_dir`; a scratch folder on the processes that are not the
+            chief, see `process_log_dir`).
 
     Returns:
         A list of callbacks: `[ResumableCheckpoint, (TensorBoard,)
         TrainingCurvesPlot]`.
     """
     output_dir = os.fspath(output_dir)
+    log_dir = os.fspath(log_dir or output_dir)
     callbacks = [
         ResumableCheckpoint(
             os.path.join(output_dir, "checkpoints"),
             save_freq=save_checkpoints_steps,
             num_train_steps=num_train_steps,
             max_to_keep=keep_checkpoints,
+            write_dir=None if chief else os.path.join(log_dir, "checkpoints"),
         )
     ]
     if tensorboard:
         callbacks.append(
             keras.callbacks.TensorBoard(
-                log_dir=os.path.join(output_dir, "logs"),
+                log_dir=os.path.join(log_dir, "logs"),
                 update_freq=log_every_steps,
                 write_graph=False,
                 profile_batch=0,
@@ -73,7 +83,7 @@ def default_callbacks(
         )
     callbacks.append(
         TrainingCurvesPlot(
-            output_dir, record_freq=log_every_steps, save_freq=plot_every_steps
+            log_dir, record_freq=log_every_steps, save_freq=plot_every_steps
         )
     )
     return callbacks

@@ -24,6 +24,7 @@ multiple of the number of data replicas (`num_data_replicas`).
 """
 
 import contextlib
+import re
 
 import keras
 
@@ -54,7 +55,10 @@ _JAX_NAMES = {
     "multi_worker": "multiworker",
     "multi_worker_mirrored": "multiworker",
 }
-_TPU_STRATEGIES = {}
+# Created once per process: TPU systems initialise once, a multi-worker
+# strategy (TF) or `keras.distribution.initialize` (JAX) must come before
+# anything else starts the runtime, and neither can be repeated.
+_PROCESS_DISTRIBUTIONS = {}
 
 
 def bert_layout_map(device_mesh, model_axis="model"):
@@ -100,6 +104,41 @@ def bert_layout_map(device_mesh, model_axis="model"):
         model_axis,
     )
     return layout_map
+
+
+def check_layout_map(distribution, model):
+    """Fails when a `ModelParallel` layout rule matches no variable of `model`.
+
+    Keras replicates every variable that no rule matches, silently: a layout
+    map written for another architecture, or a renamed layer, would train
+    fully replicated on every device (and run out of memory where sharding
+    was the point). Every rule must match at least one variable path (as
+    Keras matches: the whole path, as a regex).
+
+    Args:
+        distribution: what `create_distribution` returned; only a
+            `keras.distribution.ModelParallel` is checked.
+        model: the built model the distribution will train.
+
+    Raises:
+        ValueError: naming the rules that match nothing and a few of the
+            model's variable paths.
+    """
+    if not isinstance(distribution, keras.distribution.ModelParallel):
+        return
+    layout_map = distribution._layout_map
+    paths = [variable.path for variable in model.variables]
+    unmatched = [
+        rule
+        for rule in layout_map.keys()
+        if not any(rule == path or re.fullmatch(rule, path) for path in paths)
+    ]
+    if unmatched:
+        raise ValueError(
+            f"The layout map's rules {unmatched} match no variable of "
+            f"{type(model).__name__} (paths look like {paths[:3]}); the "
+            "model would be fully replicated. Fix the rules or the layer names."
+        )
 
 
 def create_distribution(strategy_name="default", tpu_name=None, model_parallel=1):
@@ -180,22 +219,33 @@ def _tf_strategy(kind, tpu_name):
         devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     if kind == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    key = tpu_name or ""
-    if key not in _TPU_STRATEGIES:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=key)
-        if key != "local":
+        if kind not in _PROCESS_DISTRIBUTIONS:
+            try:
+                strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            except RuntimeError as error:
+                raise RuntimeError(
+                    "--strategy=multiworker: TensorFlow's runtime had started "
+                    "before the strategy was created; create it first "
+                    "(`create_distribution('multiworker')` before any TF op, "
+                    "dataset or model)."
+                ) from error
+            _PROCESS_DISTRIBUTIONS[kind] = strategy
+        return _PROCESS_DISTRIBUTIONS[kind]
+    key = ("tpu", tpu_name or "")
+    if key not in _PROCESS_DISTRIBUTIONS:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=key[1])
+        if key[1] != "local":
             tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
-        _TPU_STRATEGIES[key] = tf.distribute.TPUStrategy(resolver)
-    return _TPU_STRATEGIES[key]
+        _PROCESS_DISTRIBUTIONS[key] = tf.distribute.TPUStrategy(resolver)
+    return _PROCESS_DISTRIBUTIONS[key]
 
 
 def _jax_distribution(kind, model_parallel):
     if kind == "default" and model_parallel == 1:
         return None
     if kind == "multiworker":
-        keras.distribution.initialize()
+        _initialize_jax_processes()
     devices = keras.distribution.list_devices()
     if model_parallel == 1:
         return keras.distribution.DataParallel(devices=devices)
@@ -212,6 +262,24 @@ def _jax_distribution(kind, model_parallel):
     return keras.distribution.ModelParallel(
         layout_map=bert_layout_map(mesh), batch_dim_name="batch"
     )
+
+
+def _initialize_jax_processes():
+    """`keras.distribution.initialize()` once per process, with CPU collectives.
+
+    Coordinator, process count and id come from `KERAS_DISTRIBUTION_*` (or
+    are discovered on a Cloud TPU VM). On CPUs JAX has no cross-process
+    collectives unless an implementation is named: gloo ships with jaxlib
+    (the setting touches only the CPU client, so GPUs and TPUs are unchanged;
+    asking JAX which devices it has would start the runtime too early).
+    """
+    if "jax_processes" in _PROCESS_DISTRIBUTIONS:
+        return
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    keras.distribution.initialize()
+    _PROCESS_DISTRIBUTIONS["jax_processes"] = True
 
 
 def num_data_replicas(distribution):
@@ -280,8 +348,12 @@ def distribution_scope(strategy_name="default", tpu_name=None, model_parallel=1)
     ```
     """
     distribution = create_distribution(strategy_name, tpu_name, model_parallel)
-    if distribution is None:
-        yield None
-        return
-    with distribution.scope():
+    with scope_of(distribution):
         yield distribution
+
+
+def scope_of(distribution):
+    """`distribution.scope()`, or no scope for `None` (one device on JAX)."""
+    if distribution is None:
+        return contextlib.nullcontext()
+    return distribution.scope()

@@ -51,9 +51,11 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
     Steps count batches (`fit` steps; with gradient accumulation, several per
     parameter update). With `steps_per_execution=k`, Keras calls back every
     `k` batches, so `save_freq` and `num_train_steps` should be multiples of
-    `k`. Paths are local (the rename is what makes a write atomic). Several
-    processes writing the same directory (multi-worker) is not handled:
-    give non-chief workers their own directory.
+    `k`. Paths are local (the rename is what makes a write atomic). In a
+    multi-process job every process restores from the same directory (the
+    chief's; shared or copied) and writes into it only on the chief: the
+    others pass a scratch `write_dir` (they must save too, as saving creates
+    variables, a collective step under a multi-worker strategy).
 
     Args:
         backup_dir: str. Directory of the checkpoints.
@@ -64,6 +66,9 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
         max_to_keep: int or `None`. Checkpoints kept; `None` keeps all.
         delete_checkpoint: bool. Delete `backup_dir` when training ends
             (a later run of the same command then starts from scratch).
+        write_dir: str or `None`. Where checkpoints are written (default
+            `backup_dir`); a scratch folder on the processes of a job that
+            are not its chief.
 
     Example:
     ```python
@@ -79,6 +84,7 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
         num_train_steps=None,
         max_to_keep=3,
         delete_checkpoint=False,
+        write_dir=None,
     ):
         super().__init__(
             backup_dir=backup_dir,
@@ -93,6 +99,7 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
         self.backup_dir = os.fspath(backup_dir)
         self.num_train_steps = num_train_steps
         self.max_to_keep = max_to_keep
+        self.write_dir = os.fspath(write_dir or backup_dir)
         self._step = 0
         self._epoch = 0
         self._saved_step = 0
@@ -128,10 +135,9 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
         if self._planned_steps is None and epochs and steps:
             self._planned_steps = epochs * steps
         self._step, self._epoch, self._saved_step = 0, 0, 0
-        for stale in glob.glob(
-            os.path.join(glob.escape(self.backup_dir), ".tmp-*.weights.h5")
-        ):
-            os.remove(stale)  # left by a process killed while writing
+        stale = os.path.join(glob.escape(self.write_dir), ".tmp-*.weights.h5")
+        for path in glob.glob(stale):
+            os.remove(path)  # left by a process killed while writing
         state = self._restore_newest()
         if state is not None:
             self._step, self._epoch = state["step"], state["epoch"]
@@ -174,27 +180,28 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
         if self._saved_step != self._step:
             self._save_model()
         self._model._initial_epoch = None
-        super().on_train_end(logs)
+        if self.write_dir == self.backup_dir:
+            super().on_train_end(logs)
 
     def _save_model(self):
         model = self.model  # On JAX this syncs the training state back.
-        os.makedirs(self.backup_dir, exist_ok=True)
-        path = os.path.join(self.backup_dir, f"ckpt-{self._step}.weights.h5")
+        os.makedirs(self.write_dir, exist_ok=True)
+        path = os.path.join(self.write_dir, f"ckpt-{self._step}.weights.h5")
         temporary = os.path.join(
-            self.backup_dir, f".tmp-{os.getpid()}-ckpt-{self._step}.weights.h5"
+            self.write_dir, f".tmp-{os.getpid()}-ckpt-{self._step}.weights.h5"
         )
         model.save_weights(temporary, overwrite=True)
         _write_state(temporary, model, self._step, self._epoch)
         with open(temporary, "rb+") as f:
             os.fsync(f.fileno())  # complete on disk before it gets its name
         os.replace(temporary, path)
-        metadata = os.path.join(self.backup_dir, "training_metadata.json")
+        metadata = os.path.join(self.write_dir, "training_metadata.json")
         with open(metadata + ".tmp", "w") as f:
             json.dump({"step": self._step, "epoch": self._epoch, "checkpoint": path}, f)
         os.replace(metadata + ".tmp", metadata)
         self._saved_step = self._step
         if self.max_to_keep:
-            for old, _ in _checkpoints(self.backup_dir, newest_first=True)[
+            for old, _ in _checkpoints(self.write_dir, newest_first=True)[
                 self.max_to_keep :
             ]:
                 os.remove(old)

@@ -21,6 +21,9 @@ import inspect
 import keras
 import numpy as np
 
+from keras_bert_impl.utils.multi_worker_steps import first_replica_batch
+from keras_bert_impl.utils.multi_worker_steps import reducible_logs
+
 
 def _has_strings(value):
     """Whether a leaf of `value` (nested tuples/dicts/lists) holds strings."""
@@ -159,6 +162,22 @@ class PipelineModel(keras.Model):
     go straight to Keras. Subclasses plan training with the data `fit` is
     about to use by overriding `_prepare_fit`.
     """
+
+    # The three overrides below let TF multi-worker `fit` run (see
+    # utils/multi_worker_steps.py); elsewhere they change nothing.
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is not None and strategy is not None:
+            data_batch, iterator = first_replica_batch(iterator, strategy), None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def train_step(self, *args):
+        logs = super().train_step(*args)
+        return reducible_logs(logs, getattr(self, "_distribute_strategy", None))
+
+    def test_step(self, *args):
+        logs = super().test_step(*args)
+        return reducible_logs(logs, getattr(self, "_distribute_strategy", None))
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         """Runs the preprocessor on one batch inside `tf.data`.

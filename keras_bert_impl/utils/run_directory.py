@@ -136,6 +136,29 @@ def _remove_if_unused(path, created):
             path.rmdir()
 
 
+def _job_process_name():
+    """'' for a single process or a job's chief, else e.g. 'worker-1'.
+
+    The processes of one multi-process job share its run directory, each
+    holding a lock of its own: a TensorFlow job names them in `TF_CONFIG`
+    (its chief, or worker 0 without one, is the chief), a JAX job in
+    `KERAS_DISTRIBUTION_PROCESS_ID` (process 0 is the chief).
+    """
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        config = {}
+    task = config.get("task") or {}
+    if task.get("type"):
+        kind, index = task["type"], int(task.get("index", 0))
+        has_chief = "chief" in (config.get("cluster") or {})
+        if kind == "chief" or (kind == "worker" and index == 0 and not has_chief):
+            return ""
+        return f"{kind}-{index}"
+    process = os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "0").strip()
+    return "" if process in ("", "0") else f"process-{process}"
+
+
 def _holder(lock):
     try:
         return json.loads(lock.read_text(encoding="utf-8"))
@@ -161,10 +184,15 @@ def run_directory_lock(path):
 
     The lock is a file created with O_EXCL (atomic on local and network file
     systems) that records host, pid and start time; it is removed on exit.
+    Each process of a multi-process job holds its own (`.NAME.worker-1.lock`
+    beside the chief's), so a second job is refused as a second run is.
     """
     path = pathlib.Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    lock = path / LOCK_FILE
+    process = _job_process_name()
+    lock = path / (
+        LOCK_FILE.replace(".lock", f".{process}.lock") if process else LOCK_FILE
+    )
     me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
     for _ in range(2):
         try:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.training.distribution import bert_layout_map
+from keras_bert_impl.training.distribution import check_layout_map
 from keras_bert_impl.training.distribution import create_distribution
 from keras_bert_impl.training.distribution import distribution_scope
 from keras_bert_impl.training.distribution import global_batch_size
@@ -85,6 +86,23 @@ def test_bert_layout_map_matches_bert_variable_paths():
     for path, axes in BERT_PATHS.items():
         layout = layout_map[path]
         assert (None if layout is None else tuple(layout.axes)) == axes, path
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution is JAX's")
+def test_a_layout_map_rule_that_matches_no_variable_is_an_error():
+    from tests.bert_test_case import tiny_backbone
+
+    mesh = keras.distribution.DeviceMesh(
+        (1, 1), ("batch", "model"), keras.distribution.list_devices()[:1]
+    )
+    distribution = keras.distribution.ModelParallel(
+        layout_map=bert_layout_map(mesh), batch_dim_name="batch"
+    )
+    check_layout_map(distribution, tiny_backbone())  # every rule finds its variables
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense")])
+    with pytest.raises(ValueError, match="intermediate/kernel.*match no variable"):
+        check_layout_map(distribution, other)
+    check_layout_map(None, other)  # nothing to check without model parallelism
 
 
 def test_strategy_names_and_global_batch_size():

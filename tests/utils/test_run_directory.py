@@ -124,3 +124,32 @@ def test_a_run_failing_before_writing_removes_only_the_folder_it_made(tmp_path):
     with pytest.raises(ValueError):
         failing_run(mine)
     assert mine.is_dir() and not any(mine.iterdir())
+
+
+@pytest.mark.parametrize(
+    "environment, lock_name",
+    [
+        (
+            {
+                "TF_CONFIG": '{"cluster": {"worker": ["a:1", "b:2"]}, '
+                '"task": {"type": "worker", "index": 1}}'
+            },
+            ".keras_bert_impl.worker-1.lock",
+        ),
+        ({"KERAS_DISTRIBUTION_PROCESS_ID": "1"}, ".keras_bert_impl.process-1.lock"),
+    ],
+)
+def test_each_process_of_a_job_holds_its_own_lock_beside_the_chiefs(
+    tmp_path, monkeypatch, environment, lock_name
+):
+    with run_directory_lock(tmp_path):  # the chief's (a one-process run's)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        with run_directory_lock(tmp_path):
+            assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+                [LOCK_FILE, lock_name]
+            )
+            # A second job's process of the same rank is refused.
+            with pytest.raises(RunDirectoryError, match="in use by another run"):
+                with run_directory_lock(tmp_path):
+                    pass

@@ -1,0 +1,197 @@
+"""`keras-bert pretrain --strategy=multiworker` as two processes on localhost.
+
+Each test starts the job's processes with the environment a user sets
+(`TF_CONFIG` on TensorFlow, `KERAS_DISTRIBUTION_*` on JAX, as in
+docs/distributed.md), bounds their time and kills whatever is left.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_bert_impl.cli import main
+from tests.recipes.test_run_pretraining import _pretrain_flags
+from tests.recipes.test_run_pretraining import _records
+from tests.recipes.test_run_pretraining import sample_corpus  # noqa: F401
+
+JOB_SECONDS = 300
+# How long the processes left may take to stop after one is killed.
+STOP_SECONDS = 150
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _process_environments(count):
+    """One environment per process, naming the job the way a user does."""
+    base = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if keras.backend.backend() == "tensorflow":
+        workers = [f"localhost:{port}" for port in _free_ports(count)]
+        return [
+            dict(
+                base,
+                TF_CONFIG=json.dumps(
+                    {
+                        "cluster": {"worker": workers},
+                        "task": {"type": "worker", "index": i},
+                    }
+                ),
+            )
+            for i in range(count)
+        ]
+    (port,) = _free_ports(1)
+    return [
+        dict(
+            base,
+            KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{port}",
+            KERAS_DISTRIBUTION_NUM_PROCESSES=str(count),
+            KERAS_DISTRIBUTION_PROCESS_ID=str(i),
+        )
+        for i in range(count)
+    ]
+
+
+def run_job(flags, count=2):
+    """Runs `keras-bert FLAGS --strategy=multiworker` as `count` processes.
+
+    Returns:
+        list of `(returncode, stdout, stderr)`, one per process.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "keras_bert_impl.cli",
+        *flags,
+        "--strategy=multiworker",
+    ]
+    processes = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for env in _process_environments(count)
+    ]
+    try:
+        results = []
+        for process in processes:
+            stdout, stderr = process.communicate(timeout=JOB_SECONDS)
+            results.append((process.returncode, stdout, stderr))
+        return results
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _losses(run):
+    curves = json.loads((run / "training_curves.json").read_text())
+    return {entry["step"]: entry["loss"] for entry in curves["train"]}
+
+
+def test_two_processes_train_as_one_process_on_the_same_global_batch(
+    sample_corpus,  # noqa: F811 (the fixture imported above)
+    shared_data,
+    tmp_path,
+    capsys,
+):
+    train = _records(sample_corpus, shared_data, "train", 1, capsys)
+    flags = _pretrain_flags(sample_corpus, train, train, 40, tmp_path / "one")
+    flags[flags.index("--save_checkpoints_steps=50")] = "--save_checkpoints_steps=20"
+    assert main(flags) == 0
+    capsys.readouterr()
+
+    job = tmp_path / "job"
+    flags[flags.index(f"--output_dir={tmp_path / 'one'}")] = f"--output_dir={job}"
+    results = run_job(flags)
+    for returncode, _, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+    finals = [json.loads(stdout.strip().splitlines()[-1]) for _, stdout, _ in results]
+    # Every process reports the same evaluation (metrics are reduced over the job).
+    assert finals[0] == finals[1]
+    assert finals[0]["global_step"] == 40
+    # The chief alone wrote the run: one checkpoint series, no other lock left.
+    assert sorted(p.name for p in (job / "checkpoints").glob("ckpt-*")) == [
+        "ckpt-20.weights.h5",
+        "ckpt-40.weights.h5",
+    ]
+    assert not list(job.glob("*.lock"))
+    assert (job / "model" / "task.weights.h5").is_file()
+    # Same global batches, same initial weights: the training loss tracks the
+    # one-process run (dropout masks differ; at lr 2e-3 over 40 steps the
+    # loss falls by ~2, the runs stay within 0.1 of each other).
+    one, two = _losses(tmp_path / "one"), _losses(job)
+    assert sorted(one) == sorted(two)
+    np.testing.assert_allclose(
+        [two[s] for s in sorted(two)], [one[s] for s in sorted(one)], atol=0.1
+    )
+    assert one[max(one)] < one[min(one)] - 0.5
+
+
+def test_a_killed_process_stops_the_job_and_a_restart_resumes(
+    sample_corpus,  # noqa: F811 (the fixture imported above)
+    shared_data,
+    tmp_path,
+    capsys,
+):
+    train = _records(sample_corpus, shared_data, "train", 1, capsys)
+    job = tmp_path / "job"
+    flags = _pretrain_flags(sample_corpus, train, train, 2000, job)
+    flags[flags.index("--save_checkpoints_steps=50")] = "--save_checkpoints_steps=10"
+    command = [
+        sys.executable,
+        "-m",
+        "keras_bert_impl.cli",
+        *flags,
+        "--strategy=multiworker",
+    ]
+    environments = _process_environments(2)
+    processes = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for env in environments
+    ]
+    try:
+        deadline = time.monotonic() + JOB_SECONDS
+        while not list((job / "checkpoints").glob("ckpt-20.*")):
+            assert time.monotonic() < deadline, "no checkpoint in time"
+            assert all(p.poll() is None for p in processes), "the job ended early"
+            time.sleep(0.2)
+        processes[1].send_signal(signal.SIGKILL)
+        # The survivor stops, neither finishing nor hanging (TF ~5 s; JAX's
+        # coordination heartbeat ~75 s).
+        assert processes[0].wait(timeout=STOP_SECONDS) != 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    killed_at = max(
+        int(p.name.split("-")[1].split(".")[0])
+        for p in (job / "checkpoints").glob("ckpt-*.weights.h5")
+    )
+    assert killed_at < 2000
+
+    # The same command on every process resumes and ends at the planned step.
+    flags[flags.index("--num_train_steps=2000")] = f"--num_train_steps={killed_at + 20}"
+    results = run_job(flags)
+    for returncode, _, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+    final = json.loads(results[0][1].strip().splitlines()[-1])
+    assert final["global_step"] == killed_at + 20
+    curves = _losses(job)
+    assert max(curves) == killed_at + 20

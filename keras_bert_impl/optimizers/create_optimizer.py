@@ -1,5 +1,7 @@
 """`create_optimizer`: BERT's optimizer and learning-rate schedule in one call."""
 
+import keras
+
 from keras_bert_impl.optimizers.adam_weight_decay import AdamWeightDecay
 from keras_bert_impl.optimizers.lamb import Lamb
 from keras_bert_impl.optimizers.linear_warmup_decay import LinearWarmupDecay
@@ -21,6 +23,7 @@ def create_optimizer(
     epsilon=1e-6,
     exclude_from_weight_decay=BERT_WEIGHT_DECAY_EXCLUSIONS,
     exclude_from_layer_adaptation=None,
+    dynamic_loss_scale=False,
     **kwargs,
 ):
     """BERT's optimizer: AdamW or LAMB with linear warmup and linear decay.
@@ -55,6 +58,10 @@ def create_optimizer(
             and names; matches are not decayed.
         exclude_from_layer_adaptation: LAMB only; regexes of variables whose
             trust ratio is 1. `None` means `exclude_from_weight_decay`.
+        dynamic_loss_scale: bool. Wrap the optimizer in Keras'
+            `LossScaleOptimizer` (the loss is scaled up so that float16
+            gradients do not underflow; a step whose gradients overflow is
+            skipped and the scale halved). For `mixed_float16` models.
         **kwargs: passed to the optimizer (`name`, `use_ema`, ...).
 
     Returns:
@@ -99,9 +106,13 @@ def create_optimizer(
     if key in ("adamw", "adam", "adamweightdecay"):
         if exclude_from_layer_adaptation is not None:
             raise ValueError("`exclude_from_layer_adaptation` is for LAMB only.")
-        return AdamWeightDecay(**common)
-    if key == "lamb":
-        return Lamb(
+        optimizer = AdamWeightDecay(**common)
+    elif key == "lamb":
+        optimizer = Lamb(
             exclude_from_layer_adaptation=exclude_from_layer_adaptation, **common
         )
-    raise ValueError(f"Unknown optimizer {name!r}: expected 'adamw' or 'lamb'.")
+    else:
+        raise ValueError(f"Unknown optimizer {name!r}: expected 'adamw' or 'lamb'.")
+    if dynamic_loss_scale:
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

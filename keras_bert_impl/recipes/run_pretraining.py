@@ -47,6 +47,10 @@ def architecture_of(backbone):
     return {key: config[key] for key in (*ARCHITECTURE_KEYS, "activation")}
 
 
+def _policy_name(dtype):
+    return keras.dtype_policies.get(dtype).name if dtype else None
+
+
 def reported_metrics(logs):
     """Keras' log names mapped to the original tool's metric names."""
     return {
@@ -357,6 +361,7 @@ def run_pretraining(
                 num_train_steps=num_train_steps or None,
                 num_warmup_steps=num_warmup_steps if num_train_steps else 0,
                 gradient_accumulation_steps=gradient_accumulation_steps,
+                dynamic_loss_scale=_policy_name(dtype) == "mixed_float16",
             ),
             steps_per_execution=iterations_per_loop,
         )

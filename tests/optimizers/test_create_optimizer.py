@@ -85,3 +85,36 @@ def test_repeated_embedding_ids_update_like_dense_gradients(name):
         return model.get_weights()[0]
 
     np.testing.assert_allclose(train(None), train(1e9), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dynamic_loss_scale", [False, True])
+def test_dynamic_loss_scale_keeps_float16_gradients_that_would_underflow(
+    dynamic_loss_scale,
+):
+    # The loss' gradient (1e-9 per output) is below float16's smallest
+    # subnormal (6e-8): unscaled, the float16 layer's gradient is exactly 0
+    # and nothing trains; scaled (2**15 to start), it trains, without NaN.
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(1, dtype="mixed_float16", kernel_initializer="ones"),
+        ]
+    )
+    model.compile(
+        optimizer=create_optimizer(
+            learning_rate=1e-2,
+            weight_decay=0.0,
+            global_clipnorm=None,
+            dynamic_loss_scale=dynamic_loss_scale,
+        ),
+        loss=lambda y, p: 1e-9 * keras.ops.sum(keras.ops.cast(p, "float32")),
+    )
+    x, y = np.ones((8, 4), "float32"), np.zeros((8, 1), "float32")
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    kernel = keras.ops.convert_to_numpy(model.layers[0].kernel)
+    assert np.isfinite(history.history["loss"]).all()
+    if dynamic_loss_scale:
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        assert (kernel < 1.0).all()  # trained: the loss falls as the kernel does
+    else:
+        np.testing.assert_array_equal(kernel, np.ones((4, 1)))

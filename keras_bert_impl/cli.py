@@ -157,7 +157,10 @@ def _add_pretrain(subparsers):
     parser.add_argument("--tpu_name", default=None)
     parser.add_argument("--model_parallel", type=int, default=1)
     parser.add_argument(
-        "--dtype", default=None, help="dtype policy, e.g. mixed_bfloat16"
+        "--dtype",
+        default=None,
+        help="dtype policy, e.g. mixed_bfloat16, or mixed_float16 (GPUs; with "
+        "dynamic loss scaling)",
     )
     parser.add_argument("--random_seed", type=int, default=12345)
     _add_overwrite(parser, "--output_dir")
@@ -213,6 +216,12 @@ def _add_finetune(subparsers):
         help="squad: longest question in pieces (default 64, at most half the "
         "sequence)",
     )
+    parser.add_argument(
+        "--dtype",
+        default=None,
+        help="dtype policy, e.g. mixed_bfloat16, or mixed_float16 (GPUs; with "
+        "dynamic loss scaling)",
+    )
     _add_overwrite(parser, "--output_dir")
     parser.set_defaults(handler=_run_finetune)
 
@@ -240,6 +249,7 @@ def _run_finetune(args):
         random_seed=args.random_seed,
         doc_stride=args.doc_stride,
         max_query_length=args.max_query_length,
+        dtype=args.dtype,
         overwrite=args.overwrite,
     )
 

@@ -8,6 +8,15 @@ from keras_bert_impl.optimizers.linear_warmup_decay import LinearWarmupDecay
 from keras_bert_impl.optimizers.variable_patterns import BERT_WEIGHT_DECAY_EXCLUSIONS
 
 
+def needs_loss_scaling(dtype):
+    """Whether a model of dtype policy `dtype` computes in float16, whose
+    gradients underflow without loss scaling (`create_optimizer`'s
+    `dynamic_loss_scale`). `None` is the float32 default."""
+    return dtype is not None and keras.dtype_policies.get(dtype).compute_dtype == (
+        "float16"
+    )
+
+
 def create_optimizer(
     name="adamw",
     learning_rate=1e-4,

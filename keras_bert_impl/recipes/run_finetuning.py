@@ -78,9 +78,14 @@ def run_finetuning(
     random_seed=12345,
     doc_stride=128,
     max_query_length=None,
+    dtype=None,
     verbose="auto",
 ):
     """Fine-tunes a preset on a task and evaluates it on the dev split.
+
+    `dtype` is the model's dtype policy (e.g. `"mixed_bfloat16"`;
+    `"mixed_float16"` also scales the loss dynamically); weights, checkpoints
+    and the saved model stay float32.
 
     Running it again with the same arguments resumes from the newest
     checkpoint and stops at the planned step. `output_dir` must be new, empty
@@ -93,6 +98,7 @@ def run_finetuning(
     import keras
 
     from keras_bert_impl.optimizers.create_optimizer import create_optimizer
+    from keras_bert_impl.optimizers.create_optimizer import needs_loss_scaling
     from keras_bert_impl.presets import tokenizer_from_preset
     from keras_bert_impl.training.callbacks import default_callbacks
 
@@ -114,7 +120,7 @@ def run_finetuning(
     steps_per_epoch = num_examples // train_batch_size
     num_train_steps = max(1, int(steps_per_epoch * num_train_epochs))
 
-    model = task.build_model(preset, feature_layers)
+    model = task.build_model(preset, feature_layers, dtype)
     limit = model.backbone.max_sequence_length
     if max_seq_length > limit:
         raise ValueError(
@@ -128,6 +134,7 @@ def run_finetuning(
             learning_rate=learning_rate,
             num_train_steps=num_train_steps,
             num_warmup_steps=int(num_train_steps * warmup_proportion),
+            dynamic_loss_scale=needs_loss_scaling(dtype),
         )
     )
     callbacks = default_callbacks(

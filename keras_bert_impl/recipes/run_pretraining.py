@@ -47,10 +47,6 @@ def architecture_of(backbone):
     return {key: config[key] for key in (*ARCHITECTURE_KEYS, "activation")}
 
 
-def _policy_name(dtype):
-    return keras.dtype_policies.get(dtype).name if dtype else None
-
-
 def reported_metrics(logs):
     """Keras' log names mapped to the original tool's metric names."""
     return {
@@ -272,6 +268,7 @@ def run_pretraining(
         read_pretraining_vocabulary,
     )
     from keras_bert_impl.optimizers.create_optimizer import create_optimizer
+    from keras_bert_impl.optimizers.create_optimizer import needs_loss_scaling
     from keras_bert_impl.training.callbacks import default_callbacks
     from keras_bert_impl.training.distribution import check_layout_map
     from keras_bert_impl.training.distribution import create_distribution
@@ -361,7 +358,7 @@ def run_pretraining(
                 num_train_steps=num_train_steps or None,
                 num_warmup_steps=num_warmup_steps if num_train_steps else 0,
                 gradient_accumulation_steps=gradient_accumulation_steps,
-                dynamic_loss_scale=_policy_name(dtype) == "mixed_float16",
+                dynamic_loss_scale=needs_loss_scaling(dtype),
             ),
             steps_per_execution=iterations_per_loop,
         )

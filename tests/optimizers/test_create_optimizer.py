@@ -4,6 +4,7 @@ import pytest
 
 from keras_bert_impl.optimizers.adam_weight_decay import AdamWeightDecay
 from keras_bert_impl.optimizers.create_optimizer import create_optimizer
+from keras_bert_impl.optimizers.create_optimizer import needs_loss_scaling
 from keras_bert_impl.optimizers.lamb import Lamb
 from keras_bert_impl.optimizers.linear_warmup_decay import LinearWarmupDecay
 
@@ -85,6 +86,12 @@ def test_repeated_embedding_ids_update_like_dense_gradients(name):
         return model.get_weights()[0]
 
     np.testing.assert_allclose(train(None), train(1e9), rtol=1e-6, atol=1e-7)
+
+
+def test_only_float16_policies_need_loss_scaling():
+    assert needs_loss_scaling("mixed_float16") and needs_loss_scaling("float16")
+    for dtype in (None, "float32", "mixed_bfloat16", "bfloat16"):
+        assert not needs_loss_scaling(dtype), dtype
 
 
 @pytest.mark.parametrize("dynamic_loss_scale", [False, True])

@@ -1,5 +1,7 @@
 import json
 
+import h5py
+import numpy as np
 import pytest
 
 from keras_bert_impl.cli import main
@@ -89,6 +91,26 @@ def _tiny_sst2_flags(data_dir, run, tiny_preset):
         f"--preset={folder}",
         vocabulary_flag,
     ]
+
+
+@pytest.mark.parametrize("dtype", ["mixed_bfloat16", "mixed_float16"])
+def test_finetune_in_mixed_precision_keeps_float32_weights(
+    dtype, small_sst2, tiny_preset, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    flags = _tiny_sst2_flags(small_sst2, run, tiny_preset)
+    flags += ["--max_seq_length=32", "--num_train_epochs=1", f"--dtype={dtype}"]
+    assert main(flags) == 0
+    assert 0.0 <= _last_json(capsys)["accuracy"] <= 1.0
+    # The model computed in `dtype`; what it saved is float32, as the preset.
+    with h5py.File(run / "model" / "task.weights.h5") as weights:
+        dtypes = set()
+        weights.visititems(
+            lambda name, item: (
+                dtypes.add(item.dtype) if isinstance(item, h5py.Dataset) else None
+            )
+        )
+    assert dtypes == {np.dtype("float32")}
 
 
 @pytest.mark.parametrize("kind", ["missing", "folder"])

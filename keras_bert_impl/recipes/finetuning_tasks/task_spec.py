@@ -134,9 +134,11 @@ class TaskSpec:
         """
         raise NotImplementedError
 
-    def build_model(self, preset, feature_layers=None):
-        """The task model on the preset's backbone (frozen with `feature_layers`)."""
-        backbone = BertBackbone.from_preset(preset)
+    def build_model(self, preset, feature_layers=None, dtype=None):
+        """The task model on the preset's backbone (frozen with `feature_layers`),
+        computing in `dtype`'s policy when given."""
+        options = {"dtype": dtype} if dtype else {}
+        backbone = BertBackbone.from_preset(preset, **options)
         options = {"feature_layers": feature_layers} if feature_layers else {}
         return self.task_model(backbone, **options)
 

@@ -23,7 +23,7 @@ from tests.recipes.test_run_pretraining import sample_corpus  # noqa: F401
 
 JOB_SECONDS = 300
 # How long the processes left may take to stop after one is killed.
-STOP_SECONDS = 150
+STOP_SECONDS = 60
 
 
 def _free_ports(count):
@@ -171,10 +171,11 @@ def test_a_killed_process_stops_the_job_and_a_restart_resumes(
             assert time.monotonic() < deadline, "no checkpoint in time"
             assert all(p.poll() is None for p in processes), "the job ended early"
             time.sleep(0.2)
-        processes[1].send_signal(signal.SIGKILL)
-        # The survivor stops, neither finishing nor hanging (TF ~5 s; JAX's
-        # coordination heartbeat ~75 s).
-        assert processes[0].wait(timeout=STOP_SECONDS) != 0
+        # Kill the chief, the process that writes (possibly mid-write). The
+        # other stops, neither finishing nor hanging: measured ~5 s on TF,
+        # ~1 s on JAX (a non-chief's death takes JAX ~75 s: its heartbeat).
+        processes[0].send_signal(signal.SIGKILL)
+        assert processes[1].wait(timeout=STOP_SECONDS) != 0
     finally:
         for process in processes:
             if process.poll() is None:

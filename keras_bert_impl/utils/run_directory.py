@@ -23,6 +23,7 @@ from keras_bert_impl.utils.file_io import write_json
 
 MARKER_FILE = ".keras_bert_impl.json"
 LOCK_FILE = ".keras_bert_impl.lock"
+OWN_FILES_PREFIX = ".keras_bert_impl."
 # The settings a resumed run must share with the run it resumes.
 RUN_SETTINGS_FILE = "run_settings.json"
 
@@ -73,7 +74,10 @@ def check_output_directory(
         )
     marker = path / MARKER_FILE
     earlier_run = any((path / name).exists() for name in recognized)
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
+    # Only the files of keras-bert's own bookkeeping (the marker, its staged
+    # copy, locks) say nothing of the user: the processes of one job start
+    # together, and one may see the other's marker half-written.
+    if path.is_dir() and _has_other_files(path) and not overwrite:
         if not marker.is_file() and not earlier_run:
             raise RunDirectoryError(
                 f"{flag}={path}: the folder holds files that keras-bert did not "
@@ -90,6 +94,10 @@ def check_output_directory(
     if not marker.is_file():
         write_json(marker, {"command": command})
     return path
+
+
+def _has_other_files(path):
+    return any(not entry.name.startswith(OWN_FILES_PREFIX) for entry in path.iterdir())
 
 
 def guarded_run(command, recognized=()):

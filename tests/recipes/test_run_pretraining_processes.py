@@ -7,10 +7,12 @@ docs/distributed.md), bounds their time and kills whatever is left.
 
 import json
 import os
+import pathlib
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import keras
@@ -65,8 +67,11 @@ def _process_environments(count):
     ]
 
 
-def run_job(flags, count=2):
+def run_job(flags, count=2, log_dir=None):
     """Runs `keras-bert FLAGS --strategy=multiworker` as `count` processes.
+
+    Stops early when one process fails (the others would wait for it until
+    their own timeouts), and kills whatever is left at the end.
 
     Returns:
         list of `(returncode, stdout, stderr)`, one per process.
@@ -78,23 +83,30 @@ def run_job(flags, count=2):
         *flags,
         "--strategy=multiworker",
     ]
-    processes = [
-        subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for env in _process_environments(count)
-    ]
+    logs = pathlib.Path(log_dir or tempfile.mkdtemp(prefix="job-logs-"))
+    outputs = [(logs / f"{i}.out", logs / f"{i}.err") for i in range(count)]
+    processes = []
     try:
-        results = []
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=JOB_SECONDS)
-            results.append((process.returncode, stdout, stderr))
-        return results
+        for env, (out, err) in zip(_process_environments(count), outputs):
+            with open(out, "w") as stdout, open(err, "w") as stderr:
+                processes.append(
+                    subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
+                )
+        deadline = time.monotonic() + JOB_SECONDS
+        while any(p.poll() is None for p in processes):
+            failed = any(p.poll() not in (None, 0) for p in processes)
+            if failed or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
-                process.wait()
+            process.wait()
+    return [
+        (process.returncode, out.read_text(), err.read_text())
+        for process, (out, err) in zip(processes, outputs)
+    ]
 
 
 def _losses(run):
@@ -116,7 +128,7 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(
 
     job = tmp_path / "job"
     flags[flags.index(f"--output_dir={tmp_path / 'one'}")] = f"--output_dir={job}"
-    results = run_job(flags)
+    results = run_job(flags, log_dir=tmp_path)
     for returncode, _, stderr in results:
         assert returncode == 0, stderr[-3000:]
     finals = [json.loads(stdout.strip().splitlines()[-1]) for _, stdout, _ in results]
@@ -189,7 +201,7 @@ def test_a_killed_process_stops_the_job_and_a_restart_resumes(
 
     # The same command on every process resumes and ends at the planned step.
     flags[flags.index("--num_train_steps=2000")] = f"--num_train_steps={killed_at + 20}"
-    results = run_job(flags)
+    results = run_job(flags, log_dir=tmp_path)
     for returncode, _, stderr in results:
         assert returncode == 0, stderr[-3000:]
     final = json.loads(results[0][1].strip().splitlines()[-1])

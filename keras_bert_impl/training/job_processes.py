@@ -14,6 +14,14 @@ import tempfile
 import keras
 
 
+def _tf_cluster_resolver(distribution):
+    """The cluster resolver of a TF strategy that has one; `None` otherwise
+    (one process, a JAX distribution, or none)."""
+    if not hasattr(distribution, "num_replicas_in_sync"):
+        return None
+    return getattr(distribution, "cluster_resolver", None)
+
+
 def is_chief(distribution):
     """Whether this process writes the run's files (checkpoints, logs, results).
 
@@ -23,8 +31,8 @@ def is_chief(distribution):
     """
     if distribution is None:
         return True
-    resolver = getattr(distribution, "cluster_resolver", None)
-    if resolver is not None and hasattr(distribution, "num_replicas_in_sync"):
+    resolver = _tf_cluster_resolver(distribution)
+    if resolver is not None:
         task_type, task_id = resolver.task_type, resolver.task_id
         if not task_type:
             return True
@@ -77,8 +85,7 @@ def shard_by_process(dataset, files, distribution):
     Returns:
         The dataset, with the sharding policy set where one applies.
     """
-    resolver = getattr(distribution, "cluster_resolver", None)
-    if resolver is None or not hasattr(distribution, "num_replicas_in_sync"):
+    if _tf_cluster_resolver(distribution) is None:
         return dataset
     import tensorflow as tf
 
@@ -95,8 +102,8 @@ def shard_by_process(dataset, files, distribution):
 
 def num_processes(distribution):
     """How many processes the job runs (TF workers, JAX processes); 1 alone."""
-    resolver = getattr(distribution, "cluster_resolver", None)
-    if resolver is not None and hasattr(distribution, "num_replicas_in_sync"):
+    resolver = _tf_cluster_resolver(distribution)
+    if resolver is not None:
         cluster = resolver.cluster_spec().as_dict()
         return max(1, sum(len(cluster.get(job, ())) for job in ("chief", "worker")))
     if distribution is not None and keras.backend.backend() == "jax":

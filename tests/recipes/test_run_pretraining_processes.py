@@ -67,6 +67,17 @@ def _process_environments(count):
     ]
 
 
+def _job_command(flags):
+    """What every process of the job runs: the CLI with `--strategy=multiworker`."""
+    return [
+        sys.executable,
+        "-m",
+        "keras_bert_impl.cli",
+        *flags,
+        "--strategy=multiworker",
+    ]
+
+
 def run_job(flags, count=2, log_dir=None):
     """Runs `keras-bert FLAGS --strategy=multiworker` as `count` processes.
 
@@ -76,13 +87,7 @@ def run_job(flags, count=2, log_dir=None):
     Returns:
         list of `(returncode, stdout, stderr)`, one per process.
     """
-    command = [
-        sys.executable,
-        "-m",
-        "keras_bert_impl.cli",
-        *flags,
-        "--strategy=multiworker",
-    ]
+    command = _job_command(flags)
     logs = pathlib.Path(log_dir or tempfile.mkdtemp(prefix="job-logs-"))
     outputs = [(logs / f"{i}.out", logs / f"{i}.err") for i in range(count)]
     processes = []
@@ -163,19 +168,14 @@ def test_a_killed_process_stops_the_job_and_a_restart_resumes(
     job = tmp_path / "job"
     flags = _pretrain_flags(sample_corpus, train, train, 2000, job)
     flags[flags.index("--save_checkpoints_steps=50")] = "--save_checkpoints_steps=10"
-    command = [
-        sys.executable,
-        "-m",
-        "keras_bert_impl.cli",
-        *flags,
-        "--strategy=multiworker",
-    ]
-    environments = _process_environments(2)
     processes = [
         subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            _job_command(flags),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        for env in environments
+        for env in _process_environments(2)
     ]
     try:
         deadline = time.monotonic() + JOB_SECONDS

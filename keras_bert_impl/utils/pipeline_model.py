@@ -128,6 +128,20 @@ def unpadded_row_weights(x, sample_weight):
     )
 
 
+def _spec_of(array):
+    import tensorflow as tf
+
+    return tf.TensorSpec(array.shape, array.dtype)
+
+
+def _is_distributed(model):
+    """Whether `predict` must split its data between devices itself."""
+    if keras.backend.backend() == "jax":
+        return keras.distribution.distribution() is not None
+    strategy = getattr(model, "_distribute_strategy", None)
+    return strategy is not None and strategy.num_replicas_in_sync > 1
+
+
 def preprocess_choices(preprocessor, x, num_choices):
     """Runs `preprocessor` on every candidate of multiple-choice strings.
 
@@ -405,78 +419,81 @@ class PipelineModel(keras.Model):
         )
 
     def predict(self, x, batch_size=None, **kwargs):
-        in_memory_strings = self._needs_preprocessing(x) and not is_dataset(x)
+        if self._needs_preprocessing(x) and not is_dataset(x):
+            features = self._preprocess_in_memory(x)
+            if features is not None:
+                if kwargs.get("steps") is None and _bucketable_length(
+                    keras.tree.map_structure(_spec_of, features)
+                ):
+                    return self._predict_by_length(features, batch_size or 32, **kwargs)
+                return super().predict(features, batch_size=batch_size, **kwargs)
         x, _, _, keras_batch_size = self._as_preprocessed_data(
             x, batch_size=batch_size, by_length=False
         )
-        if in_memory_strings and _bucketable_length(x.element_spec):
-            return self._predict_by_length(x, batch_size or 32, **kwargs)
         return super().predict(x, batch_size=keras_batch_size, **kwargs)
 
-    def _predict_by_length(self, dataset, batch_size, **kwargs):
-        """`predict` on preprocessed strings, length-bucketed, in input order.
+    def _preprocess_in_memory(self, x, chunk_size=4096):
+        """Features of in-memory raw inputs as NumPy arrays, or None if ragged.
 
-        The texts are tokenized, sorted by length and cut into batches that
-        are trimmed (`bucketed_batches`) to their longest text rounded up to 8
-        on TF without XLA, else to a few bucket lengths; each length is
-        predicted in one call. Outputs with a sequence axis are padded back
-        to the preprocessor's `sequence_length` and are zero past each text's
-        end.
+        The preprocessor runs eagerly on chunks of `chunk_size` examples: a
+        `tf.data` map would trace it anew on every `predict` call, which costs
+        more than tokenizing a thousand short texts.
         """
-        from keras_bert_impl.utils.length_bucketing import bucketed_batches
+        import tensorflow as tf
 
-        # Every example, in input order, as one array per feature.
-        features = keras.tree.map_structure(
-            lambda *parts: np.concatenate(parts),
-            *[keras.tree.map_structure(np.asarray, batch) for batch in dataset],
+        parts = []
+        for chunk in tf.data.Dataset.from_tensor_slices(x).batch(chunk_size):
+            features = self.preprocess_samples(chunk)[0]
+            leaves = keras.tree.flatten(features)
+            if any(isinstance(leaf, tf.RaggedTensor) for leaf in leaves):
+                return None
+            parts.append(keras.tree.map_structure(np.asarray, features))
+        return keras.tree.map_structure(lambda *arrays: np.concatenate(arrays), *parts)
+
+    def _predict_by_length(self, features, batch_size, verbose="auto", **kwargs):
+        """`predict` on preprocessed strings, length-sorted, in input order.
+
+        The texts are sorted by length and cut into batches, each trimmed to
+        one of the lengths `plan_bucket_lengths` picks: each batch's own
+        longest text where shapes cost nothing (TF without XLA: its predict
+        function generalizes to a `None` sequence axis after two traces),
+        else as many lengths as pay for their compile, measured on the first
+        two batches (the longest) and remembered for the model's predict
+        function. Outputs with a sequence axis are padded back to the
+        preprocessor's `sequence_length` and are zero past each text's end.
+        """
+        from keras_bert_impl.utils.predict_by_length import LengthPlanner
+
+        self.make_predict_function()
+        planner = LengthPlanner(
+            self.predict_function,
+            features["padding_mask"],
+            batch_size,
+            compiles=keras.backend.backend() != "tensorflow" or bool(self.jit_compile),
         )
-        sequence_length = features["padding_mask"].shape[1]
-        by_width = {}
-        bucket_lengths = None  # a few geometric lengths: one XLA compile each
-        if keras.backend.backend() == "tensorflow" and not self.jit_compile:
-            # TF's predict function (`reduce_retracing`) generalizes to a `None`
-            # sequence axis after two shapes: each batch is cut to its longest
-            # text rounded up to 8 at no cost in traces.
-            bucket_lengths = sorted({*range(8, sequence_length, 8), sequence_length})
-        for rows, batch in bucketed_batches(features, batch_size, bucket_lengths):
-            by_width.setdefault(batch["padding_mask"].shape[1], []).append(
-                (rows, batch)
+        # TF strategies and JAX distributions split whole datasets, not one batch.
+        if _is_distributed(self):
+            return planner.predict_per_length(
+                features,
+                lambda inputs: super(PipelineModel, self).predict(
+                    inputs, batch_size=batch_size, verbose=verbose, **kwargs
+                ),
             )
-        # An output whose second axis is unknown in the graph follows the text.
-        follows_text = [
-            len(output.shape) > 1 and output.shape[1] is None
-            for output in keras.tree.flatten(self.outputs)
-        ]
-        results = None
-        for width, batches in sorted(by_width.items()):
-            inputs = keras.tree.map_structure(
-                lambda *parts: np.concatenate(parts), *[b for _, b in batches]
-            )
-            outputs = super().predict(inputs, batch_size=batch_size, **kwargs)
-            flat_outputs = keras.tree.flatten(outputs)
-            if results is None:
-                results = [
-                    np.zeros(
-                        (len(features["padding_mask"]),)
-                        + ((sequence_length,) if text_axis else ())
-                        + output.shape[1 + text_axis :],
-                        output.dtype,
-                    )
-                    for output, text_axis in zip(flat_outputs, follows_text)
-                ]
-            start = 0
-            for rows, _ in batches:
-                for result, output, text_axis in zip(
-                    results, flat_outputs, follows_text
-                ):
-                    part = output[start : start + len(rows)]
-                    if text_axis:
-                        result[rows, :width] = part
-                    else:
-                        result[rows] = part
-                start += batch_size
-        padding = features["padding_mask"] == 0
-        for result, text_axis in zip(results, follows_text):
-            if text_axis:
-                result[padding] = 0
-        return keras.tree.pack_sequence_as(outputs, results)
+        callbacks = keras.callbacks.CallbackList(
+            kwargs.get("callbacks"),
+            add_progbar=verbose != 0,
+            verbose=verbose,
+            epochs=1,
+            steps=planner.num_batches,
+            model=self,
+        )
+        self.stop_predicting = False
+        callbacks.on_predict_begin()
+        for step, batch in enumerate(planner.batches(features)):
+            callbacks.on_predict_batch_begin(step)
+            outputs = planner.record(batch, self.predict_on_batch)
+            callbacks.on_predict_batch_end(step, {"outputs": outputs})
+            if self.stop_predicting:
+                break
+        callbacks.on_predict_end()
+        return planner.outputs(self.outputs)

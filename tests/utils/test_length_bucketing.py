@@ -255,3 +255,39 @@ def test_num_bucketed_batches_counts_what_bucket_by_length_makes():
         assert num_bucketed_batches(lengths, 8, (16, 32, 64), drop_remainder) == (
             expected
         )
+
+
+def _brute_force_plan_cost(longest, rows, compile_cost, compiled):
+    """The cheapest plan's cost, trying every subset of the candidate lengths."""
+    import itertools
+
+    candidates = sorted(set(longest) | set(compiled))
+    best = None
+    for size in range(1, len(candidates) + 1):
+        for plan in itertools.combinations(candidates, size):
+            if plan[-1] < max(longest):
+                continue
+            cost = sum(compile_cost for width in plan if width not in compiled)
+            cost += sum(rows * min(w for w in plan if w >= n) for n in longest)
+            best = cost if best is None else min(best, cost)
+    return best
+
+
+@pytest.mark.parametrize("compile_cost", [0, 40, 300, 10_000])
+def test_plan_bucket_lengths_is_the_cheapest_plan(compile_cost):
+    from keras_bert_impl.utils.length_bucketing import plan_bucket_lengths
+
+    rng = np.random.default_rng(compile_cost)
+    for _ in range(20):
+        longest = rng.integers(1, 40, size=int(rng.integers(1, 8))).tolist()
+        compiled = rng.integers(1, 48, size=int(rng.integers(0, 3))).tolist()
+        plan = plan_bucket_lengths(longest, 4, compile_cost, compiled)
+        assert plan[-1] >= max(longest)
+        cost = sum(compile_cost for width in plan if width not in compiled)
+        cost += sum(4 * min(w for w in plan if w >= n) for n in longest)
+        assert cost == _brute_force_plan_cost(longest, 4, compile_cost, compiled)
+    # Free shapes: each batch its own longest text; dear ones: one length.
+    assert plan_bucket_lengths([9, 5, 30, 9], 32, 0) == (5, 9, 30)
+    assert plan_bucket_lengths([9, 5, 30, 9], 32, 1e9) == (30,)
+    assert plan_bucket_lengths([9, 5, 30, 9], 32, 1e9, compiled=[10, 64]) == (10, 64)
+    assert plan_bucket_lengths([], 32, 0) == ()

@@ -1,0 +1,192 @@
+"""Batches for `predict` on in-memory texts: sorted by length, few padded tokens.
+
+`PipelineModel.predict(strings)` tokenizes every text first, so all lengths
+are known before the model runs. `LengthPlanner` sorts the texts by length,
+cuts them into batches and trims each batch to a length chosen by
+`plan_bucket_lengths`: where a new length costs nothing (TF without XLA,
+whose predict function takes any sequence length after two traces) every
+batch gets its own longest text; under XLA (JAX, TF `jit_compile`) a new
+length is a compile, so a length is added only where the padding it saves
+costs more than its compile. What a compile costs is measured, not guessed:
+the first two batches (the longest texts) run at one length, the first
+compiling and the second not, and the difference is kept for as long as the
+model's predict function lives, with the lengths it has compiled, so a
+second `predict` reuses them.
+
+    planner = LengthPlanner(model.predict_function, features["padding_mask"], 32,
+                            compiles=True)
+    for batch in planner.batches(features):
+        planner.record(batch, model.predict_on_batch)
+    outputs = planner.outputs(model.outputs)      # in input order
+"""
+
+import bisect
+import time
+import weakref
+
+import keras
+import numpy as np
+
+from keras_bert_impl.utils.length_bucketing import DEFAULT_SEQUENCE_KEYS
+from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
+from keras_bert_impl.utils.length_bucketing import plan_bucket_lengths
+from keras_bert_impl.utils.length_bucketing import trimmed_batch
+
+
+class _CompileRecord:
+    """What one predict function has compiled and what a compile costs it."""
+
+    def __init__(self):
+        self.first_seconds = {}  # (rows, length): seconds of the compiling call
+        self.cost_tokens = None  # one compile, in tokens of running time
+
+
+# Keyed by the predict function: a recompiled model gets a new record.
+_RECORDS = weakref.WeakKeyDictionary()
+
+
+class LengthPlanner:
+    """Length-sorted batches of in-memory features and their outputs in input order.
+
+    Args:
+        predict_function: the model's `predict_function` (the key its
+            compiled lengths and compile cost are remembered under).
+        padding_mask: array `(examples, sequence_length)`, ones on real tokens.
+        batch_size: int. Rows per batch.
+        compiles: whether every new batch shape is a compile (XLA).
+    """
+
+    def __init__(self, predict_function, padding_mask, batch_size, compiles):
+        self.lengths = np.count_nonzero(padding_mask, axis=1)
+        self.sequence_length = padding_mask.shape[1]
+        self.batch_size = batch_size
+        self.compiles = compiles
+        order = np.argsort(self.lengths, kind="stable")[::-1]
+        # Longest first: its length holds every batch while a compile is
+        # measured. The partial batch comes first too: TF's predict function
+        # then generalizes both axes at its second trace, and no third follows.
+        cuts = range(len(order) % batch_size or batch_size, len(order), batch_size)
+        self.rows = np.split(order, cuts) if len(order) else []
+        self.record_of_function = _RECORDS.setdefault(
+            predict_function, _CompileRecord()
+        )
+        self.plan = None
+        self.results = []  # (rows, length, flat outputs) per batch
+        self.structure = None
+
+    @property
+    def num_batches(self):
+        return len(self.rows)
+
+    def _longest(self, index):
+        return int(self.lengths[self.rows[index]].max())
+
+    def _length_of(self, index):
+        record = self.record_of_function
+        cost = record.cost_tokens if self.compiles else 0.0
+        if self.plan is None and cost is not None:
+            compiled = {length for rows, length in record.first_seconds}
+            self.plan = plan_bucket_lengths(
+                [self._longest(i) for i in range(index, self.num_batches)],
+                self.batch_size,
+                cost,
+                compiled if self.compiles else (),
+            )
+        if self.plan is None:
+            return self._longest(0)
+        return self.plan[bisect.bisect_left(self.plan, self._longest(index))]
+
+    def batches(self, features):
+        """Yields each batch, a dict of NumPy arrays, longest texts first.
+
+        Under XLA every batch has `batch_size` rows (the last filled with
+        all-zero rows), so the batch axis adds no shapes.
+        """
+        keys = [key for key in DEFAULT_SEQUENCE_KEYS if key in features]
+        for index, rows in enumerate(self.rows):
+            length = self._length_of(index)
+            self._current = (rows, length)
+            num_rows = self.batch_size if self.compiles else len(rows)
+            yield trimmed_batch(features, rows, length, keys, num_rows)
+
+    def record(self, batch, predict_on_batch):
+        """Runs `predict_on_batch` on the batch just yielded; keeps its outputs."""
+        rows, length = self._current
+        start = time.perf_counter()
+        outputs = predict_on_batch(batch)
+        seconds = time.perf_counter() - start
+        if self.compiles:
+            record = self.record_of_function
+            shape = (len(batch["padding_mask"]), length)
+            if shape not in record.first_seconds:
+                record.first_seconds[shape] = seconds
+            elif record.cost_tokens is None:
+                compile_seconds = max(record.first_seconds[shape] - seconds, 0.0)
+                record.cost_tokens = compile_seconds * shape[0] * shape[1] / seconds
+        self._keep(rows, length, outputs, 0)
+        return outputs
+
+    def predict_per_length(self, features, predict):
+        """For distributed models: one `predict` call per `bucket_lengths_for` length.
+
+        A strategy or distribution splits each call's batches between
+        devices; outputs are kept as `record` keeps them.
+        """
+        bucket_lengths = bucket_lengths_for(self.sequence_length)
+        by_length = {}
+        for index, rows in enumerate(self.rows):
+            position = bisect.bisect_left(bucket_lengths, self._longest(index))
+            by_length.setdefault(bucket_lengths[position], []).append(rows)
+        keys = [key for key in DEFAULT_SEQUENCE_KEYS if key in features]
+        for length, groups in by_length.items():
+            batches = [
+                trimmed_batch(features, rows, length, keys, self.batch_size)
+                for rows in groups
+            ]
+            outputs = predict(
+                {key: np.concatenate([b[key] for b in batches]) for key in features}
+            )
+            for index, rows in enumerate(groups):
+                self._keep(rows, length, outputs, index * self.batch_size)
+
+    def _keep(self, rows, length, outputs, start):
+        self.structure = outputs
+        flat = [
+            np.asarray(output)[start : start + len(rows)]
+            for output in keras.tree.flatten(outputs)
+        ]
+        self.results.append((rows, length, flat))
+
+    def outputs(self, model_outputs):
+        """Every example's outputs in input order, like `keras.Model.predict`.
+
+        An output whose second axis is unknown in the model (`model_outputs`,
+        its symbolic outputs) follows the text: it is padded back to the
+        preprocessor's `sequence_length` with zeros past each text's end.
+        """
+        follows_text = [
+            len(output.shape) > 1 and output.shape[1] is None
+            for output in keras.tree.flatten(model_outputs)
+        ]
+        results = None
+        for rows, length, flat in self.results:
+            if results is None:
+                results = [
+                    np.zeros(
+                        (len(self.lengths),)
+                        + ((self.sequence_length,) if text_axis else ())
+                        + output.shape[1 + text_axis :],
+                        output.dtype,
+                    )
+                    for output, text_axis in zip(flat, follows_text)
+                ]
+            for result, output, text_axis in zip(results, flat, follows_text):
+                if text_axis:
+                    result[rows, :length] = output
+                else:
+                    result[rows] = output
+        past_end = np.arange(self.sequence_length) >= self.lengths[:, None]
+        for result, text_axis in zip(results, follows_text):
+            if text_axis:
+                result[past_end] = 0
+        return keras.tree.pack_sequence_as(self.structure, results)

@@ -265,9 +265,9 @@ def ours_text_embedder(config, batch, sequence_length, bucket_lengths):
 def ours_text_classifier_predict(config, batch, sequence_length, quantize=None):
     """The plain user path: `BertClassifier.predict` on a Python list of strings.
 
-    Whatever `predict` does with raw strings (tokenizing in `tf.data`,
-    length-sorted batches trimmed to their longest text on TF, a few bucket
-    lengths under XLA, outputs back in input order) is what gets timed.
+    Whatever `predict` does with raw strings (tokenizing, length-sorted
+    batches cut to their longest text on TF, to the lengths that pay for
+    their compile under XLA, outputs back in input order) is what gets timed.
     """
     from keras_bert_impl.models import BertBackbone
     from keras_bert_impl.models import BertClassifier

@@ -6,8 +6,9 @@ sentences (mean 19.5 words). Cap 128, batch 32, random weights. Peers, in one
 process on one backend:
 
 - `ours`: `BertClassifier(..., preprocessor=BertPreprocessor(...)).predict(strings)`,
-  the user path (length-sorted batches, trimmed per batch on TF, a few
-  bucket lengths under XLA; outputs in input order).
+  the user path (`utils/predict_by_length.py`: length-sorted batches, each
+  cut to its own longest text on TF, under XLA to the lengths that pay for
+  their measured compile; outputs in input order).
 - `ours_int8`: the same after `classifier.quantize("int8")` (Keras' int8 kernels).
 - `keras_hub`: its preprocessor at 128 over all strings, its backbone per batch.
 - `transformers`: the fast tokenizer, length-sorted batches padded to their

@@ -9,6 +9,11 @@ classifier = kb.BertClassifier(backbone, num_classes=2)
 ```
 """
 
+# First of all: JAX decides on its persistent cache at its first compile.
+from keras_bert_impl.utils.jax_compilation_cache import use_persistent_jax_cache
+
+use_persistent_jax_cache()
+
 # `kb.convert`, `kb.export`, `kb.data` are reachable as attributes; importing
 # convert also registers its weight readers with the preset loader.
 from keras_bert_impl import convert  # noqa: E402,F401
@@ -27,7 +32,7 @@ from keras_bert_impl.models import BertTokenClassifier  # noqa: E402
 from keras_bert_impl.tokenizers import BertPreprocessor  # noqa: E402
 from keras_bert_impl.tokenizers import BertTokenizer  # noqa: E402
 from keras_bert_impl.utils.moved_modules import install_moved_module_finder  # noqa: E402
-from keras_bert_impl.utils.version import __version__  # noqa: F401
+from keras_bert_impl.utils.version import __version__  # noqa: E402,F401
 
 install_moved_module_finder()
 

@@ -473,12 +473,13 @@ class PipelineModel(keras.Model):
         )
         # TF strategies and JAX distributions split whole datasets, not one batch.
         if _is_distributed(self):
-            return planner.predict_per_length(
+            planner.predict_per_length(
                 features,
                 lambda inputs: super(PipelineModel, self).predict(
                     inputs, batch_size=batch_size, verbose=verbose, **kwargs
                 ),
             )
+            return planner.outputs(self.outputs)
         callbacks = keras.callbacks.CallbackList(
             kwargs.get("callbacks"),
             add_progbar=verbose != 0,

@@ -30,6 +30,7 @@ if BACKEND == "tensorflow":
 from keras_bert_impl.optimizers.create_optimizer import create_optimizer  # noqa: E402
 from keras_bert_impl.training.distribution import distribution_scope  # noqa: E402
 from keras_bert_impl.training.distribution import global_batch_size  # noqa: E402
+from keras_bert_impl.utils.pipeline_model import PipelineModel  # noqa: E402
 
 HIDDEN, INTERMEDIATE, VOCAB, SEQ = 8, 16, 24, 4
 
@@ -128,7 +129,52 @@ def run(strategy, optimizer_name, initial_weights, model_parallel=1):
     }
 
 
+class HashedWords:
+    """Strings to hashed word ids padded to 16: a stand-in tokenizer."""
+
+    def call(self, texts):
+        import tensorflow as tf
+
+        words = tf.strings.split(texts)
+        ids = tf.cast(tf.strings.to_hash_bucket_fast(words, VOCAB - 1) + 1, "int32")
+        ids = ids.to_tensor(shape=[None, 16])
+        return {"token_ids": ids, "padding_mask": tf.cast(ids > 0, "int32")}
+
+    __call__ = call
+
+
+def predict_strings(strategy):
+    """`predict` on 37 texts of many lengths: pooled and per-token outputs."""
+    texts = [" ".join(f"w{i * j % 11}" for j in range(1 + i % 15)) for i in range(37)]
+    with distribution_scope(strategy):
+        keras.utils.set_random_seed(0)
+        inputs = {
+            "token_ids": keras.Input((None,), dtype="int32", name="token_ids"),
+            "padding_mask": keras.Input((None,), dtype="int32", name="padding_mask"),
+        }
+        # Zero on padding, so that outputs do not depend on the padded length.
+        mask = keras.ops.cast(inputs["padding_mask"], "float32")[..., None]
+        embedded = keras.layers.Embedding(VOCAB, HIDDEN)(inputs["token_ids"]) * mask
+        outputs = {
+            "pooled": keras.layers.Dense(2)(keras.ops.sum(embedded, axis=1)),
+            "per_token": keras.layers.Dense(3)(embedded),
+        }
+        model = PipelineModel(inputs=inputs, outputs=outputs)
+        model.preprocessor = HashedWords()
+        found = model.predict(texts, batch_size=8, verbose=0)
+    return {key: np.asarray(value) for key, value in found.items()}
+
+
 results = {}
+single = predict_strings("default")
+distributed = predict_strings("data_parallel" if BACKEND == "jax" else "mirrored")
+results["predict_strings"] = {
+    key: {
+        "shape": list(distributed[key].shape),
+        "max_difference": float(np.abs(distributed[key] - single[key]).max()),
+    }
+    for key in single
+}
 for optimizer_name in ("adamw", "lamb"):
     initial, results[f"single/{optimizer_name}"] = run("default", optimizer_name, None)
     if BACKEND == "jax":

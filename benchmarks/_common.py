@@ -79,6 +79,13 @@ def machine_info():
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
     }
+    if info["backend"] == "jax":
+        # Programs found in JAX's persistent cache cost no compile time: name
+        # the folder (None: off). For cold compiles, run with
+        # KERAS_BERT_IMPL_JAX_CACHE pointing at an empty folder, or `off`.
+        import jax
+
+        info["jax_compilation_cache"] = jax.config.jax_compilation_cache_dir
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     except OSError:

@@ -16,19 +16,19 @@ done when `keras_bert_impl` is imported:
 JAX stores only programs that took at least
 `jax_persistent_cache_min_compile_time_secs` (1 s) to compile and keys them
 by the program, the compiler version and the device, so a stale entry is
-never used. The folder is kept under `MAX_CACHE_BYTES` (least recently used
-programs go first) where the `filelock` package JAX needs for that is
-installed and the user set no limit of their own. TensorFlow runs are not
-affected; JAX is not imported for them.
+never used. The folder is not size-bounded: JAX's LRU eviction
+(`jax_compilation_cache_max_size`) fails with "Error writing persistent
+compilation cache entry" when processes share the folder (seen with two test
+runs at once), while unbounded writes are plain file creations. A
+BERT-mini train step takes about 300 KB. TensorFlow runs are not affected;
+JAX is not imported for them.
 """
 
-import importlib.util
 import os
 import pathlib
 
 CACHE_ENV = "KERAS_BERT_IMPL_JAX_CACHE"
 OFF_VALUES = ("off", "0", "false", "no")
-MAX_CACHE_BYTES = 2 * 1024**3
 
 
 def default_cache_dir():
@@ -57,7 +57,4 @@ def use_persistent_jax_cache():
     folder = str(pathlib.Path(setting).expanduser()) if setting else None
     folder = folder or str(default_cache_dir())
     jax.config.update("jax_compilation_cache_dir", folder)
-    unbounded = jax.config.jax_compilation_cache_max_size == -1
-    if unbounded and importlib.util.find_spec("filelock") is not None:
-        jax.config.update("jax_compilation_cache_max_size", MAX_CACHE_BYTES)
     return folder

@@ -1,6 +1,5 @@
 """The persistent JAX compilation cache: on by default, the user's choice kept."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -9,7 +8,6 @@ import keras
 import pytest
 
 from keras_bert_impl.utils.jax_compilation_cache import CACHE_ENV
-from keras_bert_impl.utils.jax_compilation_cache import MAX_CACHE_BYTES
 from keras_bert_impl.utils.jax_compilation_cache import use_persistent_jax_cache
 
 pytestmark = pytest.mark.skipif(
@@ -24,15 +22,10 @@ def unset_cache_dir(monkeypatch):
 
     for name in (CACHE_ENV, "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
-    before = {
-        name: getattr(jax.config, name)
-        for name in ("jax_compilation_cache_dir", "jax_compilation_cache_max_size")
-    }
+    before = jax.config.jax_compilation_cache_dir
     jax.config.update("jax_compilation_cache_dir", None)
-    jax.config.update("jax_compilation_cache_max_size", -1)
     yield jax
-    for name, value in before.items():
-        jax.config.update(name, value)
+    jax.config.update("jax_compilation_cache_dir", before)
 
 
 def test_the_cache_is_on_by_default_and_follows_the_settings(
@@ -47,8 +40,6 @@ def test_the_cache_is_on_by_default_and_follows_the_settings(
     expected = str(tmp_path / "keras_bert_impl" / "jax")
     assert use_persistent_jax_cache() == expected
     assert jax.config.jax_compilation_cache_dir == expected
-    if importlib.util.find_spec("filelock"):  # JAX's LRU eviction needs it
-        assert jax.config.jax_compilation_cache_max_size == MAX_CACHE_BYTES
     # A folder already set (JAX_COMPILATION_CACHE_DIR, the user's own) is kept.
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "ours"))
     assert use_persistent_jax_cache() == expected

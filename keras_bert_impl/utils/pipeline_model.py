@@ -490,9 +490,9 @@ class PipelineModel(keras.Model):
         )
         self.stop_predicting = False
         callbacks.on_predict_begin()
-        for step, batch in enumerate(planner.batches(features)):
+        for step, (rows, length, batch) in enumerate(planner.batches(features)):
             callbacks.on_predict_batch_begin(step)
-            outputs = planner.record(batch, self.predict_on_batch)
+            outputs = planner.record(rows, length, batch, self.predict_on_batch)
             callbacks.on_predict_batch_end(step, {"outputs": outputs})
             if self.stop_predicting:
                 break

@@ -15,8 +15,8 @@ second `predict` reuses them.
 
     planner = LengthPlanner(model.predict_function, features["padding_mask"], 32,
                             compiles=True)
-    for batch in planner.batches(features):
-        planner.record(batch, model.predict_on_batch)
+    for rows, length, batch in planner.batches(features):
+        planner.record(rows, length, batch, model.predict_on_batch)
     outputs = planner.outputs(model.outputs)      # in input order
 """
 
@@ -97,21 +97,25 @@ class LengthPlanner:
         return self.plan[bisect.bisect_left(self.plan, self._longest(index))]
 
     def batches(self, features):
-        """Yields each batch, a dict of NumPy arrays, longest texts first.
+        """Yields `(rows, length, batch)`, longest texts first.
 
-        Under XLA every batch has `batch_size` rows (the last filled with
-        all-zero rows), so the batch axis adds no shapes.
+        `rows` are the indices of the batch's real examples (its first
+        `len(rows)` rows), `length` its sequence length, `batch` a dict of
+        NumPy arrays. Under XLA every batch has `batch_size` rows (the last
+        filled with all-zero rows), so the batch axis adds no shapes.
         """
         keys = [key for key in DEFAULT_SEQUENCE_KEYS if key in features]
         for index, rows in enumerate(self.rows):
             length = self._length_of(index)
-            self._current = (rows, length)
             num_rows = self.batch_size if self.compiles else len(rows)
-            yield trimmed_batch(features, rows, length, keys, num_rows)
+            yield rows, length, trimmed_batch(features, rows, length, keys, num_rows)
 
-    def record(self, batch, predict_on_batch):
-        """Runs `predict_on_batch` on the batch just yielded; keeps its outputs."""
-        rows, length = self._current
+    def record(self, rows, length, batch, predict_on_batch):
+        """Runs `predict_on_batch` on a batch `batches` yielded; keeps its outputs.
+
+        Under XLA the call is timed: the second call at a compiled shape
+        gives the compile's cost, which plans the lengths of the rest.
+        """
         start = time.perf_counter()
         outputs = predict_on_batch(batch)
         seconds = time.perf_counter() - start

@@ -37,8 +37,8 @@ def _run(planner, features, compiler, monkeypatch):
         "keras_bert_impl.utils.predict_by_length.time.perf_counter",
         lambda: compiler.clock,
     )
-    for batch in planner.batches(features):
-        planner.record(batch, compiler.predict_on_batch)
+    for rows, length, batch in planner.batches(features):
+        planner.record(rows, length, batch, compiler.predict_on_batch)
 
 
 class _PredictFunction:

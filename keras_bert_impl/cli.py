@@ -54,6 +54,16 @@ def _run_demo(args):
     )
 
 
+def _add_chinese_word_segmenter(parser):
+    parser.add_argument(
+        "--chinese_word_segmenter",
+        choices=("jieba",),
+        default=None,
+        help="with --do_whole_word_mask=true: mask whole words of Chinese text as "
+        "this segmenter cuts them (Chinese BERT-wwm; pip install jieba)",
+    )
+
+
 def _add_create_pretraining_data(subparsers):
     parser = subparsers.add_parser(
         "create-pretraining-data",
@@ -64,6 +74,7 @@ def _add_create_pretraining_data(subparsers):
     parser.add_argument("--vocab_file", required=True)
     parser.add_argument("--do_lower_case", type=_bool, default=True)
     parser.add_argument("--do_whole_word_mask", type=_bool, default=False)
+    _add_chinese_word_segmenter(parser)
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--max_predictions_per_seq", type=int, default=20)
     parser.add_argument("--masked_lm_prob", type=float, default=0.15)
@@ -97,6 +108,7 @@ def _run_create_pretraining_data(args):
         vocab_file=args.vocab_file,
         do_lower_case=args.do_lower_case,
         do_whole_word_mask=args.do_whole_word_mask,
+        chinese_word_segmenter=args.chinese_word_segmenter,
         max_seq_length=args.max_seq_length,
         max_predictions_per_seq=args.max_predictions_per_seq,
         masked_lm_prob=args.masked_lm_prob,
@@ -125,6 +137,7 @@ def _add_pretrain(subparsers):
     source.add_argument("--vocab_file", help="vocabulary for --corpus")
     source.add_argument("--do_lower_case", type=_bool, default=True)
     source.add_argument("--do_whole_word_mask", type=_bool, default=False)
+    _add_chinese_word_segmenter(source)
     source.add_argument("--eval_input_file", help="held-out TFRecords for metrics")
     parser.add_argument("--output_dir", required=True)
     model = parser.add_mutually_exclusive_group(required=True)

@@ -209,6 +209,7 @@ def run_pretraining(
     vocab_file=None,
     do_lower_case=True,
     do_whole_word_mask=False,
+    chinese_word_segmenter=None,
     eval_input_file=None,
     preset=None,
     bert_config_file=None,
@@ -240,6 +241,9 @@ def run_pretraining(
     Packed files (`create_pretraining_data(pack_sequences=True)`) are
     recognized from their features and train a backbone built with
     `packed_sequences=True`; `eval_input_file` must then be packed too.
+
+    `corpus` (raw text) is turned into records once, by `create_pretraining_data`
+    with `do_lower_case`, `do_whole_word_mask` and `chinese_word_segmenter`.
 
     `output_dir` must be new, empty or an earlier run of this function (else
     pass `overwrite=True`); it is locked while the run lasts, and a rerun
@@ -302,6 +306,7 @@ def run_pretraining(
             dict(
                 do_lower_case=do_lower_case,
                 do_whole_word_mask=do_whole_word_mask,
+                chinese_word_segmenter=chinese_word_segmenter,
                 max_seq_length=max_seq_length,
                 max_predictions_per_seq=max_predictions_per_seq,
                 random_seed=random_seed,

@@ -49,18 +49,22 @@ SMALL_SIGMA = 0x03C3
 FINAL_SIGMA = 0x03C2
 
 
+# The reference's `_is_chinese_char` code point ranges (inclusive).
+CJK_RANGES = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B820, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
+
+
 def is_cjk(cp):
-    """The reference's `_is_chinese_char` code point ranges."""
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x2A6DF
-        or 0x2A700 <= cp <= 0x2B73F
-        or 0x2B740 <= cp <= 0x2B81F
-        or 0x2B820 <= cp <= 0x2CEAF
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
-    )
+    """The reference's `_is_chinese_char`: `cp` in `CJK_RANGES`."""
+    return any(low <= cp <= high for low, high in CJK_RANGES)
 
 
 def is_punctuation(char):

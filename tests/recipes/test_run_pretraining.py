@@ -361,3 +361,47 @@ def test_unreadable_records_and_configs_are_one_line_naming_the_file(
     assert main([*flags, f"--bert_config_file={broken}"]) == 2
     assert f"{broken}:2:1: expected valid JSON" in _one_line_error(capsys)
     assert not output.exists()
+
+
+def test_pretrain_on_chinese_text_masks_whole_segmenter_words(
+    shared_data, tmp_path, capsys
+):
+    """`--chinese_word_segmenter=jieba` from the command line to the records."""
+    pytest.importorskip("jieba")
+    import tensorflow as tf
+
+    from tests.tokenizers.reference import MIXED_CHINESE_LINES
+
+    corpus = tmp_path / "zh.txt"
+    corpus.write_text("\n".join(MIXED_CHINESE_LINES) + "\n", encoding="utf-8")
+    vocab = shared_data / "vocab" / "chinese" / "vocab.txt"
+    config = tmp_path / "bert_config.json"
+    backbone = tiny_backbone(vocabulary_size=21128, max_sequence_length=64)
+    config.write_text(json.dumps(huggingface_config_from_backbone(backbone)))
+    flags = [
+        "pretrain",
+        f"--corpus={corpus}",
+        f"--vocab_file={vocab}",
+        "--chinese_word_segmenter=jieba",
+        f"--bert_config_file={config}",
+        f"--output_dir={tmp_path / 'run'}",
+        "--train_batch_size=8",
+        "--max_seq_length=64",
+        "--max_predictions_per_seq=10",
+        "--num_train_steps=2",
+        "--num_warmup_steps=1",
+        "--max_eval_steps=1",
+    ]
+    assert main(flags) == 2  # the segmenter needs whole-word masking
+    error = _one_line_error(capsys)
+    assert "--do_whole_word_mask=true" in error and "jieba" in error
+    assert main([*flags, "--do_whole_word_mask=true"]) == 0
+    assert (
+        json.loads(capsys.readouterr().out.strip().splitlines()[-1])["global_step"] == 2
+    )
+    records = tmp_path / "run" / "pretraining_data" / "train.tfrecord"
+    first = next(iter(tf.data.TFRecordDataset(str(records))))
+    marks = tf.train.Example.FromString(first.numpy()).features.feature[
+        "word_continuation"
+    ]
+    assert sum(marks.int64_list.value) > 0

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_bert_impl.data.data_format_error import DataFormatError
+from keras_bert_impl.data.pretraining.chinese_words import chinese_word_continuation
 from keras_bert_impl.tokenizers._preprocessing_utils import no_convert_scope
 from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
 
@@ -33,13 +34,23 @@ class Corpus:
 
     Sentences of a document are consecutive in `sent_start` and their tokens are
     consecutive in `tokens`. Documents are in the order they are visited.
+    `chinese_word_continuation` (read with a word segmenter, else None) marks the
+    tokens that continue a Chinese word, parallel to `tokens` (`chinese_words`).
     """
 
-    def __init__(self, tokens, sent_start, sent_len, doc_sent_start):
+    def __init__(
+        self,
+        tokens,
+        sent_start,
+        sent_len,
+        doc_sent_start,
+        chinese_word_continuation=None,
+    ):
         self.tokens = tokens
         self.sent_start = sent_start
         self.sent_len = sent_len
         self.doc_sent_start = doc_sent_start
+        self.chinese_word_continuation = chinese_word_continuation
 
     @property
     def num_documents(self):
@@ -66,7 +77,11 @@ class Corpus:
         # Sentence index of every sentence in the new order.
         index = np.repeat(firsts - new_start[:-1], counts) + np.arange(new_start[-1])
         return Corpus(
-            self.tokens, self.sent_start[index], self.sent_len[index], new_start
+            self.tokens,
+            self.sent_start[index],
+            self.sent_len[index],
+            new_start,
+            self.chinese_word_continuation,
         )
 
 
@@ -84,7 +99,12 @@ class _SkippedLines:
 
 
 def read_corpus(
-    files, tokenizer, invalid_lines="skip", max_line_chars=100_000, bar=None
+    files,
+    tokenizer,
+    invalid_lines="skip",
+    max_line_chars=100_000,
+    bar=None,
+    word_segmenter=None,
 ):
     """Reads and tokenizes `files` into a `Corpus` (documents in file order).
 
@@ -95,13 +115,16 @@ def read_corpus(
         invalid_lines: "skip" or "error" for lines that are not valid UTF-8.
         max_line_chars: longer lines (after stripping) are skipped.
         bar: optional tqdm progress bar, advanced by lines tokenized.
+        word_segmenter: optional str -> words callable
+            (`chinese_words.word_segmenter`): the corpus then marks the tokens that
+            continue a Chinese word; the tokenizer must have `tokenize_with_offsets`.
 
     Returns:
         (corpus, report): report is a dict with `skipped_lines` ({reason: count}),
         `skipped_examples` (the first `file:line: reason`s) and `empty_files`.
     """
     skips = _SkippedLines()
-    token_parts, sent_lengths, sent_doc = [], [], []
+    token_parts, sent_lengths, sent_doc, continuation_parts = [], [], [], []
     doc = 0
     empty_files = []
     for path in files:
@@ -118,7 +141,13 @@ def read_corpus(
         doc += 1  # a new file starts a new document
         if not any_line:
             empty_files.append(path)
-        flat, lengths = tokenize_lines(texts, tokenizer, bar=bar)
+        if word_segmenter is None:
+            flat, lengths = tokenize_lines(texts, tokenizer, bar=bar)
+        else:
+            flat, lengths, continues = tokenize_lines_with_words(
+                texts, tokenizer, word_segmenter, bar=bar
+            )
+            continuation_parts.append(continues)
         for n in np.flatnonzero(lengths == 0):
             skips.add("no_tokens", path, numbers[n])
         token_parts.append(flat)
@@ -141,7 +170,14 @@ def read_corpus(
         "skipped_examples": list(skips.examples),
         "empty_files": empty_files,
     }
-    return Corpus(tokens, starts, lengths, doc_sent_start), report
+    continuation = None
+    if word_segmenter is not None:
+        continuation = (
+            np.concatenate(continuation_parts)
+            if continuation_parts
+            else np.zeros(0, bool)
+        )
+    return Corpus(tokens, starts, lengths, doc_sent_start, continuation), report
 
 
 def _read_lines(path, skips, invalid_lines, max_line_chars):
@@ -203,6 +239,26 @@ def _ragged_to_arrays(output):
     return np.concatenate(rows).astype(np.int32), lengths
 
 
+def _tokenized_batches(lines, tokenize, batch_size, bar):
+    """(batch of lines, tokenizer output) for consecutive batches of `lines`."""
+    for start in range(0, len(lines), batch_size):
+        batch = lines[start : start + batch_size]
+        with no_convert_scope():  # our layers return tf.RaggedTensors in this scope
+            output = tokenize(tf.constant(batch, tf.string))
+        if bar is not None:
+            bar.update(len(batch))
+        yield batch, output
+
+
+def _checked_rows(flat_and_lengths, batch):
+    if len(flat_and_lengths[1]) != len(batch):
+        raise ValueError(
+            f"the tokenizer returned {len(flat_and_lengths[1])} rows for "
+            f"{len(batch)} lines"
+        )
+    return flat_and_lengths
+
+
 def tokenize_lines(lines, tokenizer, batch_size=_TOKENIZE_BATCH, bar=None):
     """Tokenizes sentences in batches; returns (flat ids int32, lengths int64).
 
@@ -213,19 +269,48 @@ def tokenize_lines(lines, tokenizer, batch_size=_TOKENIZE_BATCH, bar=None):
     """
     tokenize = getattr(tokenizer, "tokenize", tokenizer)
     flats, lengths = [], []
-    for start in range(0, len(lines), batch_size):
-        batch = lines[start : start + batch_size]
-        with no_convert_scope():  # our layers return tf.RaggedTensors in this scope
-            output = tokenize(tf.constant(batch, tf.string))
-        flat, length = _ragged_to_arrays(output)
-        if bar is not None:
-            bar.update(len(batch))
-        if len(length) != len(batch):
-            raise ValueError(
-                f"the tokenizer returned {len(length)} rows for {len(batch)} lines"
-            )
+    for batch, output in _tokenized_batches(lines, tokenize, batch_size, bar):
+        flat, length = _checked_rows(_ragged_to_arrays(output), batch)
         flats.append(flat)
         lengths.append(length)
     if not flats:
         return np.zeros((0,), np.int32), np.zeros((0,), np.int64)
     return np.concatenate(flats), np.concatenate(lengths)
+
+
+def tokenize_lines_with_words(
+    lines, tokenizer, word_segmenter, batch_size=_TOKENIZE_BATCH, bar=None
+):
+    """`tokenize_lines` plus each token's Chinese word continuation.
+
+    Returns (flat ids int32, lengths int64, continuation bool per token), the last
+    from `chinese_words.chinese_word_continuation` over character offsets.
+    """
+    if not hasattr(tokenizer, "tokenize_with_offsets"):
+        raise ValueError(
+            "chinese_word_segmenter needs a tokenizer with tokenize_with_offsets "
+            f"(such as keras_bert_impl's BertTokenizer), got {type(tokenizer).__name__}"
+        )
+
+    def tokenize(strings):
+        return tokenizer.tokenize_with_offsets(strings, unit="char")
+
+    flats, lengths, continuations = [], [], []
+    for batch, (ids, starts, ends) in _tokenized_batches(
+        lines, tokenize, batch_size, bar
+    ):
+        flat, length = _checked_rows(_ragged_to_arrays(ids), batch)
+        continuations.append(
+            chinese_word_continuation(
+                batch,
+                _ragged_to_arrays(starts)[0],
+                _ragged_to_arrays(ends)[0],
+                length,
+                word_segmenter,
+            )
+        )
+        flats.append(flat)
+        lengths.append(length)
+    if not flats:
+        return np.zeros((0,), np.int32), np.zeros((0,), np.int64), np.zeros(0, bool)
+    return np.concatenate(flats), np.concatenate(lengths), np.concatenate(continuations)

@@ -34,6 +34,7 @@ import warnings
 
 import numpy as np
 
+from keras_bert_impl.data.pretraining.chinese_words import word_segmenter
 from keras_bert_impl.data.pretraining.corpus import make_tokenizer
 from keras_bert_impl.data.pretraining.corpus import read_corpus
 from keras_bert_impl.data.pretraining.example_encoding import encode_examples
@@ -92,6 +93,7 @@ def _run_task(task):
         py_rng,
         np_rng,
         statistics,
+        _STATE["chinese_word_continuation"],
     )
     if features is None:
         return b"", np.zeros(1, np.int64), statistics, doc_range[1] - doc_range[0]
@@ -217,6 +219,12 @@ def _progress_bar(enabled, total, desc, unit):
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=False)
 
 
+def _segmenter_name(segmenter):
+    if segmenter is None or isinstance(segmenter, str):
+        return segmenter
+    return getattr(segmenter, "__qualname__", type(segmenter).__name__)
+
+
 def _default_workers():
     try:
         return len(os.sched_getaffinity(0))
@@ -248,6 +256,7 @@ def create_pretraining_data(
     max_line_chars=100_000,
     pack_sequences=False,
     max_instances_per_row=8,
+    chinese_word_segmenter=None,
 ):
     """Writes masked-LM / next-sentence TFRecords from raw text, as the original tool.
 
@@ -278,6 +287,12 @@ def create_pretraining_data(
             `keras_bert_impl.data.pretraining.sequence_packing`; the instances are
             the same as without packing), for `BertBackbone(packed_sequences=True)`.
         max_instances_per_row: K, the most instances in a packed row.
+        chinese_word_segmenter: `"jieba"` (needs `pip install jieba`) or a callable
+            (str -> the line's words, in order): whole-word masking then masks
+            whole segmenter words of Chinese text (Chinese BERT-wwm), other text as
+            before; the records gain a `word_continuation` feature that dynamic
+            masking uses. Needs `do_whole_word_mask`. See
+            `keras_bert_impl.data.pretraining.chinese_words`.
 
     Returns:
         dict summary: `instances`, `documents`, `sentences`, `tokens` (corpus),
@@ -286,7 +301,8 @@ def create_pretraining_data(
         `masked_fraction` (masked / non-padding tokens), `mask_token_fraction`,
         `kept_fraction`, `random_token_fraction` (shares of the masked tokens),
         `random_next_fraction`, `short_target_fraction` (document visits with a short
-        target), `input_files`, `output_files`, `num_workers`, `seconds`,
+        target), `input_files`, `output_files`, `num_workers`,
+        `chinese_word_segmenter` (its name, or None), `seconds`,
         `phase_seconds`, `instances_per_second`; with `pack_sequences`, also
         `rows` and `real_token_fraction` (real tokens / row positions).
     """
@@ -305,6 +321,12 @@ def create_pretraining_data(
         raise ValueError(
             f"invalid_lines must be 'skip' or 'error', got {invalid_lines!r}"
         )
+    if chinese_word_segmenter is not None and not do_whole_word_mask:
+        raise ValueError(
+            f"chinese_word_segmenter={chinese_word_segmenter!r} needs "
+            "do_whole_word_mask=True (--do_whole_word_mask=true): the segmenter's "
+            "words are what whole-word masking masks"
+        )
     if num_workers is not None and num_workers < 1:
         raise ValueError(f"num_workers must be at least 1, got {num_workers}")
     if pack_sequences and max_instances_per_row < 1:
@@ -319,10 +341,18 @@ def create_pretraining_data(
     vocab = read_pretraining_vocabulary(vocab_file)
     if tokenizer is None:
         tokenizer = make_tokenizer(vocab, do_lower_case)
+    segment = None
+    if chinese_word_segmenter is not None:
+        segment = word_segmenter(chinese_word_segmenter)
 
     bar = _progress_bar(progress, None, "reading and tokenizing", "line")
     corpus, input_report = read_corpus(
-        files, tokenizer, invalid_lines, max_line_chars, bar=bar
+        files,
+        tokenizer,
+        invalid_lines,
+        max_line_chars,
+        bar=bar,
+        word_segmenter=segment,
     )
     bar.close()
     tokenized_time = time.perf_counter()
@@ -355,6 +385,7 @@ def create_pretraining_data(
         "tokens": corpus.tokens,
         "num_docs": corpus.num_documents,
         "lists": corpus.index_lists(),
+        "chinese_word_continuation": corpus.chinese_word_continuation,
     }
     tasks = _make_tasks(corpus, int(dupe_factor))
     workers = min(num_workers or _default_workers(), len(tasks))
@@ -397,6 +428,7 @@ def create_pretraining_data(
         "input_files": files,
         "output_files": outputs,
         "num_workers": workers,
+        "chinese_word_segmenter": _segmenter_name(chinese_word_segmenter),
         "seconds": seconds,
         "phase_seconds": {
             "read_and_tokenize": tokenized_time - start_time,

@@ -4,7 +4,8 @@
 `masked_lm_positions` <- `masked_lm_ids`); `dynamic_mask` draws new masks with the
 original rule: `min(P, max(1, round(len * masked_lm_prob)))` positions among the real
 tokens that are not `[CLS]`, `[SEP]` or `[PAD]` (whole words with
-`is_continuation`, with the original's greedy rule), then 80% `[MASK]`, 10%
+`is_continuation`, or with the records' `word_continuation` marks of Chinese words,
+with the original's greedy rule), then 80% `[MASK]`, 10%
 unchanged, 10% a token drawn uniformly from the vocabulary. Stateless in its seed,
 so a pipeline that feeds it a new seed per batch masks anew every epoch.
 """
@@ -79,6 +80,7 @@ def dynamic_mask(
     max_predictions_per_seq,
     masked_lm_prob=0.15,
     is_continuation=None,
+    word_continuation=None,
 ):
     """Masks a batch with the original recipe, in graph; stateless in `seed`.
 
@@ -92,6 +94,10 @@ def dynamic_mask(
         masked_lm_prob: share of the tokens (with `[CLS]`/`[SEP]`) to mask.
         is_continuation: optional bool array over the vocabulary (`##` pieces): mask
             whole words.
+        word_continuation: optional (batch, seq), nonzero where a token joins the
+            word before it (the `word_continuation` feature of records made with a
+            Chinese word segmenter): mask whole words by these marks instead of
+            `is_continuation`.
 
     Returns:
         (masked token_ids, mask_positions, masked_lm_ids, masked_lm_weights): positions
@@ -113,7 +119,7 @@ def dynamic_mask(
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
     keys = tf.random.stateless_uniform(shape, seeds[0])
     pos = tf.broadcast_to(tf.range(seq)[None, :], shape)
-    if is_continuation is None:
+    if is_continuation is None and word_continuation is None:
         k = tf.minimum(width, seq)
         order = tf.math.top_k(tf.where(cand, -keys, -2.0), k=k).indices  # (B, k)
         take = tf.range(k)[None, :] < need[:, None]
@@ -126,8 +132,10 @@ def dynamic_mask(
         )
         selected = tf.reduce_any(hit, axis=1)[:, :seq] & cand
     else:
-        table = tf.constant(np.asarray(is_continuation, bool))
-        cont = tf.gather(table, ids)
+        if word_continuation is not None:
+            cont = tf.cast(word_continuation, tf.bool)
+        else:
+            cont = tf.gather(tf.constant(np.asarray(is_continuation, bool)), ids)
         before = tf.cumsum(tf.cast(cand, tf.int32), axis=1, exclusive=True) > 0
         start = cand & ~(cont & before)
         group = tf.cumsum(tf.cast(start, tf.int32), axis=1) - 1  # (B, S)

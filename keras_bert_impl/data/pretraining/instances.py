@@ -15,7 +15,9 @@ visit of a document (documents are visited `dupe_factor` times, in shuffled orde
 - `[CLS] A [SEP] B [SEP]`; `min(max_predictions_per_seq, max(1, round(len *
   masked_lm_prob)))` positions are masked, chosen at random among all tokens but
   `[CLS]`/`[SEP]` (whole words when `do_whole_word_mask`: a `##` piece joins the
-  piece before it, and a word that would overflow the count is skipped); each
+  piece before it, and so does an ideograph that continues a Chinese word when a
+  word segmenter marked it (`chinese_words`); a word that would overflow the count
+  is skipped); each
   masked token becomes `[MASK]` (80%), stays (10%) or becomes a token drawn
   uniformly from the vocabulary (10%).
 
@@ -26,6 +28,10 @@ binomial, as the original's one coin per token).
 """
 
 import numpy as np
+
+# The feature of records made with a Chinese word segmenter: 1 where the token joins
+# the word of the token before it (`##` pieces and Chinese words), for dynamic masking.
+WORD_CONTINUATION = "word_continuation"
 
 # What `create_instances` counts into its `statistics` dict.
 INSTANCE_STATISTICS = (
@@ -42,7 +48,15 @@ INSTANCE_STATISTICS = (
 
 
 def create_instances(
-    tokens, corpus_lists, doc_range, num_docs, options, py_rng, np_rng, statistics
+    tokens,
+    corpus_lists,
+    doc_range,
+    num_docs,
+    options,
+    py_rng,
+    np_rng,
+    statistics,
+    chinese_word_continuation=None,
 ):
     """One visit of documents `doc_range` -> features in the original layout.
 
@@ -59,9 +73,14 @@ def create_instances(
         py_rng: `random.Random` for pairing; np_rng: `numpy.random.Generator` for
             masking.
         statistics: dict of `INSTANCE_STATISTICS` counts, added to.
+        chinese_word_continuation: optional bool per corpus token
+            (`Corpus.chinese_word_continuation`): whole-word masking also joins
+            the marked tokens to the token before them, and the features gain
+            `word_continuation` (what joined, per position) for dynamic masking.
 
     Returns:
-        dict of numpy arrays named as `FEATURE_NAMES` (n rows), or None when the
+        dict of numpy arrays named as `FEATURE_NAMES` (n rows; plus
+        `word_continuation` with `chinese_word_continuation`), or None when the
         documents give no instance.
     """
     max_seq_length = options["max_seq_length"]
@@ -76,11 +95,21 @@ def create_instances(
     )
     if not pairs:
         return None
+    source, inside = _token_sources(pairs, max_seq_length)
     ids, length, len_a = _assemble(
-        tokens, pairs, max_seq_length, options["cls_id"], options["sep_id"]
+        tokens, pairs, source, inside, options["cls_id"], options["sep_id"]
     )
+    continuation = None
+    if options["do_whole_word_mask"]:
+        continuation = options["is_continuation"][ids]
+        if chinese_word_continuation is not None:
+            # B's first token starts a word even when truncation cut the word's
+            # start off: a Chinese word never joins the word before [SEP] (a `##`
+            # piece there still does, as in the original).
+            b_start = np.arange(max_seq_length)[None, :] == len_a[:, None] + 2
+            continuation |= inside & ~b_start & chinese_word_continuation[source]
     masked, positions, label_ids, weights = _mask(
-        ids, length, len_a, np_rng, options, statistics
+        ids, length, len_a, continuation, np_rng, options, statistics
     )
     pos = np.arange(max_seq_length)[None, :]
     input_mask = (pos < length[:, None]).astype(np.int64)
@@ -90,7 +119,7 @@ def create_instances(
     nsp = np.array([[int(p[4])] for p in pairs], np.int64)
     statistics["instances"] += len(pairs)
     statistics["random_next"] += int(nsp.sum())
-    return {
+    features = {
         "input_ids": masked,
         "input_mask": input_mask,
         "segment_ids": segment_ids,
@@ -99,6 +128,9 @@ def create_instances(
         "masked_lm_weights": weights,
         "next_sentence_labels": nsp,
     }
+    if chinese_word_continuation is not None:
+        features[WORD_CONTINUATION] = continuation.astype(np.int64)
+    return features
 
 
 def _pair_instances(
@@ -184,8 +216,12 @@ def _pair_instances(
     return out
 
 
-def _assemble(tokens, pairs, max_seq_length, cls_id, sep_id):
-    """Builds padded `[CLS] A [SEP] B [SEP]` rows; returns (ids, lengths, len_a)."""
+def _token_sources(pairs, max_seq_length):
+    """Where each position of the `[CLS] A [SEP] B [SEP]` rows comes from.
+
+    Returns (source, inside), (n, seq) arrays: the corpus token index of each
+    position of A or B (0 elsewhere) and whether the position is in A or B.
+    """
     p = np.asarray(pairs, np.int64).reshape(-1, 5)
     a_lo, a_hi, b_lo, b_hi = p[:, 0:1], p[:, 1:2], p[:, 2:3], p[:, 3:4]
     len_a = a_hi - a_lo
@@ -193,8 +229,16 @@ def _assemble(tokens, pairs, max_seq_length, cls_id, sep_id):
     pos = np.arange(max_seq_length)[None, :]
     in_a = (pos >= 1) & (pos <= len_a)
     in_b = (pos >= len_a + 2) & (pos < length - 1)
-    src = np.where(in_a, a_lo + pos - 1, np.where(in_b, b_lo + pos - len_a - 2, 0))
-    ids = np.where(in_a | in_b, tokens[src], 0).astype(np.int64)
+    source = np.where(in_a, a_lo + pos - 1, np.where(in_b, b_lo + pos - len_a - 2, 0))
+    return source, in_a | in_b
+
+
+def _assemble(tokens, pairs, source, inside, cls_id, sep_id):
+    """Builds padded `[CLS] A [SEP] B [SEP]` rows; returns (ids, lengths, len_a)."""
+    p = np.asarray(pairs, np.int64).reshape(-1, 5)
+    len_a = p[:, 1:2] - p[:, 0:1]
+    length = len_a + (p[:, 3:4] - p[:, 2:3]) + 3
+    ids = np.where(inside, tokens[source], 0).astype(np.int64)
     ids[:, 0] = cls_id
     rows = np.arange(len(p))
     ids[rows, len_a[:, 0] + 1] = sep_id
@@ -233,8 +277,11 @@ def _choose_whole_words(cand, group_start, keys, num_to_predict):
     return np.take_along_axis(taken, group, axis=1) & cand
 
 
-def _mask(ids, length, len_a, rng, options, statistics):
+def _mask(ids, length, len_a, continuation, rng, options, statistics):
     """The original's create_masked_lm_predictions, vectorized over rows.
+
+    `continuation` (n, seq) marks the tokens that join the word before them (whole-
+    word masking), None for per-token masking.
 
     Returns (masked ids, positions, labels, weights) with positions ascending.
     """
@@ -248,8 +295,7 @@ def _mask(ids, length, len_a, rng, options, statistics):
     )
     num_to_predict = np.minimum(num_to_predict, cand.sum(axis=1))
     keys = rng.random((n, seq))
-    if options["do_whole_word_mask"]:
-        continuation = options["is_continuation"][ids]
+    if continuation is not None:
         # A `##` piece joins the previous candidate (there is one unless it is at 1).
         group_start = cand & ~(continuation & (pos > 1))
         selected = _choose_whole_words(cand, group_start, keys, num_to_predict)

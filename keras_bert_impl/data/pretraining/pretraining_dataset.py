@@ -35,11 +35,18 @@ from keras_bert_impl.data.pretraining.dynamic_masking import masking_vocabulary
 from keras_bert_impl.data.pretraining.dynamic_masking import unmask
 from keras_bert_impl.data.pretraining.example_encoding import FEATURE_NAMES
 from keras_bert_impl.data.pretraining.input_files import expand_input_files
+from keras_bert_impl.data.pretraining.instances import WORD_CONTINUATION
 from keras_bert_impl.data.pretraining.sequence_packing import PACKED_FEATURE_NAMES
 
 
-def feature_spec(max_seq_length, max_predictions_per_seq, max_instances_per_row=None):
-    """The original `run_pretraining.py` parsing spec (packed: K instances a row)."""
+def feature_spec(
+    max_seq_length,
+    max_predictions_per_seq,
+    max_instances_per_row=None,
+    word_continuation=False,
+):
+    """The original `run_pretraining.py` parsing spec (packed: K instances a row;
+    `word_continuation`: the records' Chinese whole-word marks)."""
     seq, pred = int(max_seq_length), int(max_predictions_per_seq)
     spec = {
         "input_ids": tf.io.FixedLenFeature([seq], tf.int64),
@@ -55,6 +62,8 @@ def feature_spec(max_seq_length, max_predictions_per_seq, max_instances_per_row=
         spec["next_sentence_positions"] = tf.io.FixedLenFeature([slots], tf.int64)
         spec["next_sentence_labels"] = tf.io.FixedLenFeature([slots], tf.int64)
         spec["next_sentence_weights"] = tf.io.FixedLenFeature([slots], tf.float32)
+    if word_continuation:
+        spec[WORD_CONTINUATION] = tf.io.FixedLenFeature([seq], tf.int64)
     return spec
 
 
@@ -184,6 +193,13 @@ def packed_instances_per_row(files):
     return len(feature["next_sentence_positions"].int64_list.value)
 
 
+def has_word_continuation(files):
+    """Whether `files` were made with a Chinese word segmenter (their first record
+    has `word_continuation`)."""
+    _, feature = _first_record_features(files)
+    return WORD_CONTINUATION in feature
+
+
 def _to_model_inputs(features):
     x = {
         "token_ids": tf.cast(features["input_ids"], tf.int32),
@@ -250,7 +266,9 @@ def pretraining_dataset(
         cycle_length: files read in parallel.
         dynamic_masking: undo the files' masks and draw new ones every epoch, in graph.
         vocabulary: for dynamic masking: a vocab file, token list or tokenizer.
-        masked_lm_prob, do_whole_word_mask: the dynamic masking rule.
+        masked_lm_prob, do_whole_word_mask: the dynamic masking rule (whole words
+            by the records' `word_continuation` marks when they have them: files
+            made with a Chinese word segmenter).
         prefetch: prefetch batches (AUTOTUNE).
 
     Returns:
@@ -300,8 +318,12 @@ def pretraining_dataset(
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    word_marks = do_whole_word_mask and has_word_continuation(files)
     spec = feature_spec(
-        max_seq_length, max_predictions_per_seq, packed_instances_per_row(files)
+        max_seq_length,
+        max_predictions_per_seq,
+        packed_instances_per_row(files),
+        word_continuation=word_marks,
     )
     dataset = dataset.map(
         lambda records: tf.io.parse_example(records, spec),
@@ -331,6 +353,7 @@ def pretraining_dataset(
                 max_predictions_per_seq=max_predictions_per_seq,
                 masked_lm_prob=masked_lm_prob,
                 is_continuation=masking["is_continuation"],
+                word_continuation=features.get(WORD_CONTINUATION),
             )
             return dict(
                 features,

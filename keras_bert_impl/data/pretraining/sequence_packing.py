@@ -22,6 +22,8 @@ instance is ever cut or dropped.
 
 import numpy as np
 
+from keras_bert_impl.data.pretraining.instances import WORD_CONTINUATION
+
 # The features packed rows add to the original ones (`next_sentence_labels` widens).
 PACKED_FEATURE_NAMES = ("next_sentence_positions", "next_sentence_weights")
 
@@ -90,7 +92,8 @@ def pack_instances(features, max_instances_per_row, window=64, rng=None):
         features: dict of numpy arrays in the one-instance layout of
             `create_pretraining_data` (`input_ids`, `input_mask`, `segment_ids`
             (n, seq); `masked_lm_positions`, `masked_lm_ids`, `masked_lm_weights`
-            (n, P); `next_sentence_labels` (n, 1)).
+            (n, P); `next_sentence_labels` (n, 1); optionally `word_continuation`
+            (n, seq), moved as the tokens are).
         max_instances_per_row: K, the most instances in one row.
         window: rows open to first-fit at a time (see `assign_rows`).
         rng: optional `numpy.random.Generator`: instances are visited in a random
@@ -153,6 +156,14 @@ def pack_instances(features, max_instances_per_row, window=64, rng=None):
             features["segment_ids"][instance, position],
         ),
     }
+    if WORD_CONTINUATION in features:
+        packed[WORD_CONTINUATION] = scatter(
+            tokens_shape,
+            np.int64,
+            rows,
+            columns,
+            features[WORD_CONTINUATION][instance, position],
+        )
     instance, prediction = np.nonzero(real_predictions)
     rows = row[instance]
     columns = prediction_offset[instance] + prediction

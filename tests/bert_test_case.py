@@ -221,3 +221,26 @@ def _assert_same_model(found, expected, x, atol):
     if x is not None:
         x = _model_inputs(expected, x)
         assert_all_close(call(found, x), call(expected, x), atol=atol)
+
+
+def windows_by_hand(tokenizer, texts, sequence_length, stride):
+    """Each text's windows packed as `[CLS] window [SEP]`, cut by run_squad.py's
+    doc-span loop: (the backbone's input dict, [(text, start, length)] per row)."""
+    from tests.utils.test_document_windows import _run_squad_doc_spans
+
+    rows, spans = [], []
+    for number, text in enumerate(texts):
+        pieces = [int(i) for i in np.asarray(tokenizer.tokenize(text))]
+        for start, length in _run_squad_doc_spans(
+            len(pieces), sequence_length - 2, stride
+        ) or [(0, 0)]:
+            ids = [tokenizer.cls_token_id, *pieces[start : start + length]]
+            ids.append(tokenizer.sep_token_id)
+            rows.append(ids + [tokenizer.pad_token_id] * (sequence_length - len(ids)))
+            spans.append((number, start, length))
+    token_ids = np.array(rows, "int32")
+    return {
+        "token_ids": token_ids,
+        "segment_ids": np.zeros_like(token_ids),
+        "padding_mask": (token_ids != tokenizer.pad_token_id).astype("int32"),
+    }, spans

@@ -2,6 +2,7 @@ import keras
 
 from keras_bert_impl.models.bert_task import BertTask
 from keras_bert_impl.models.bert_task import output_head
+from keras_bert_impl.utils.windowed_documents import WINDOW_AGGREGATIONS
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -34,6 +35,11 @@ class BertClassifier(BertTask):
         feature_layers: None (fine-tune the whole model) or a sequence of
             hidden-state indices for the feature-based approach (e.g.
             `(-4, -3, -2, -1)`; see `BertBackbone.feature_extractor`).
+        window_aggregation: "mean" or "max": how a long document's logits come
+            from its windows' logits, with a preprocessor that has a `stride`
+            (`BertPreprocessor(..., stride=K)`): `predict` and `evaluate` then
+            give one row per document; `fit` trains on every window with its
+            document's label.
 
     Inputs: the backbone's dict (`token_ids`, `segment_ids`, `padding_mask`,
     each `(batch, sequence)`), or raw strings with a preprocessor. Output:
@@ -44,6 +50,10 @@ class BertClassifier(BertTask):
     classifier = BertClassifier(backbone, num_classes=2, preprocessor=preprocessor)
     classifier.fit(x=["a great movie", "a dull movie"], y=[1, 0], epochs=3)
     classifier.predict(["what a film"])  # (1, 2) logits
+
+    # Documents longer than the sequence, read in windows 64 pieces apart:
+    classifier.preprocessor = BertPreprocessor(tokenizer, 128, stride=64)
+    classifier.predict([long_review])  # (1, 2): the mean of its windows' logits
 
     # Pre-tokenized inputs, no preprocessor:
     classifier = BertClassifier(backbone, num_classes=1)  # regression
@@ -60,8 +70,14 @@ class BertClassifier(BertTask):
         preprocessor=None,
         dropout=0.1,
         feature_layers=None,
+        window_aggregation="mean",
         **kwargs,
     ):
+        if window_aggregation not in WINDOW_AGGREGATIONS:
+            raise ValueError(
+                f"`window_aggregation` must be one of {WINDOW_AGGREGATIONS}. Got "
+                f"{window_aggregation!r}."
+            )
         if int(num_classes) < 1:
             raise ValueError(f"`num_classes` must be >= 1. Got {num_classes}.")
         # === Layers ===
@@ -83,6 +99,7 @@ class BertClassifier(BertTask):
         # === Config ===
         self.num_classes = int(num_classes)
         self.dropout = dropout
+        self.window_aggregation = window_aggregation
         self.feature_layers = (
             None if feature_layers is None else [int(i) for i in feature_layers]
         )
@@ -100,6 +117,12 @@ class BertClassifier(BertTask):
             return None, [keras.metrics.MeanAbsoluteError(name="mean_absolute_error")]
         return None, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
+    def combine_windows(self, outputs, windows):
+        return windows.combine(outputs, self.window_aggregation)
+
+    def window_targets(self, y, windows):
+        return windows.per_window(y)
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -107,6 +130,7 @@ class BertClassifier(BertTask):
                 "num_classes": self.num_classes,
                 "dropout": self.dropout,
                 "feature_layers": self.feature_layers,
+                "window_aggregation": self.window_aggregation,
             }
         )
         return config

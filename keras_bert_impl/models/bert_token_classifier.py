@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 
 from keras_bert_impl.models.bert_task import BertTask
 from keras_bert_impl.models.bert_task import output_head
@@ -31,7 +32,13 @@ class BertTokenClassifier(BertTask):
         num_classes: int. Number of tags (9 for CoNLL-2003 IOB2).
         preprocessor: optional layer mapping raw strings to the backbone's
             inputs; with it `predict` takes raw strings (token-level logits;
-            `NerFeaturizer` maps predictions back to words).
+            `NerFeaturizer` maps predictions back to words). With
+            `BertPreprocessor(..., stride=K)` it reads documents longer than the
+            sequence in windows: `predict` gives each document's logits laid out
+            as one `[CLS] pieces [SEP]` sequence (width: the longest document + 2,
+            at least `sequence_length`), every piece's from the window where it
+            has the most context; `fit` and `evaluate` take labels in that
+            layout (`ignore_index` where unlabeled).
         dropout: float. Dropout rate before the output layer.
         feature_layers: None (fine-tune) or hidden-state indices for the
             feature-based approach (see `BertBackbone.feature_extractor`).
@@ -130,6 +137,23 @@ class BertTokenClassifier(BertTask):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y, sample_weight = self._mask_ignored(y, sample_weight)
         return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    def combine_windows(self, outputs, windows):
+        """Each token's logits from the window where it has the most context."""
+        return windows.stitch_tokens(outputs, outputs.shape[1])
+
+    def window_targets(self, y, windows):
+        sequence_length = self.preprocessor.sequence_length
+        return windows.window_token_labels(y, sequence_length, self.ignore_index)
+
+    def document_targets(self, y, y_pred):
+        """Labels padded (with `ignore_index`) or cut to the combined width."""
+        y = np.asarray(y)
+        width = y_pred.shape[1]
+        if y.shape[1] >= width:
+            return y[:, :width]
+        padding = np.full((len(y), width - y.shape[1]), self.ignore_index, y.dtype)
+        return np.concatenate([y, padding], axis=1)
 
     def get_config(self):
         config = super().get_config()

@@ -12,6 +12,7 @@ from keras_bert_impl.utils.preset_files import PREPROCESSOR_CONFIG_FILE
 from keras_bert_impl.utils.preset_io import load_serialized
 from keras_bert_impl.utils.preset_io import register_preprocessor_loader
 from keras_bert_impl.utils.preset_io import resolve_model_preset
+from keras_bert_impl.utils.windowed_documents import WindowedDocuments
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -39,6 +40,15 @@ class BertPreprocessor(keras.layers.Layer):
         sequence_length: length of the packed sequences.
         truncate: "longest_first" (the original BERT, Hugging Face's
             `truncation=True`) or "waterfall".
+        stride: None (one sequence per text, truncated) or the pieces between
+            the starts of consecutive windows over a long text (run_squad.py's
+            `doc_stride`; transformers' `stride` is the overlap instead, here
+            `sequence_length - 2 - stride`). With it, `windows` reads each text
+            in overlapping windows of `sequence_length - 2` pieces, and
+            `BertClassifier` / `BertTokenClassifier` `fit`, `predict` and
+            `evaluate` read long documents whole (see
+            `keras_bert_impl.utils.windowed_documents`); calling the layer still
+            gives each text's first window.
 
     Example:
     >>> tokenizer = BertTokenizer(
@@ -53,7 +63,12 @@ class BertPreprocessor(keras.layers.Layer):
     """
 
     def __init__(
-        self, tokenizer, sequence_length=128, truncate="longest_first", **kwargs
+        self,
+        tokenizer,
+        sequence_length=128,
+        truncate="longest_first",
+        stride=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self._convert_input_args = False
@@ -66,6 +81,12 @@ class BertPreprocessor(keras.layers.Layer):
             )
         self.tokenizer = tokenizer
         self.truncate = truncate
+        if stride is not None and (int(stride) != stride or stride < 1):
+            raise ValueError(
+                f"`stride` must be None or a positive number of pieces. Received: "
+                f"{stride!r}"
+            )
+        self.stride = None if stride is None else int(stride)
         self.packer = BertPacker(
             sequence_length=sequence_length,
             cls_token_id=tokenizer.cls_token_id,
@@ -141,6 +162,63 @@ class BertPreprocessor(keras.layers.Layer):
             outputs = utils.to_output(outputs)
         return keras.utils.pack_x_y_sample_weight(outputs, y, sample_weight)
 
+    def windows(self, texts):
+        """Long texts in overlapping windows: (features, `WindowedDocuments`).
+
+        Each text is tokenized whole and read in windows of
+        `sequence_length - 2` pieces, `stride` pieces apart, each packed as
+        `[CLS] window [SEP]`; a text that fits gives one window, equal to what
+        calling the layer gives.
+
+        Args:
+            texts: strings (a list or 1-D array; single texts, not pairs).
+
+        Returns:
+            `(features, windows)`: a dict of int32 NumPy arrays
+            `(num_windows, sequence_length)` (`token_ids`, `segment_ids`,
+            `padding_mask`) and the `WindowedDocuments` that maps windows back to
+            texts.
+        """
+        if self.stride is None:
+            raise ValueError(
+                "BertPreprocessor.windows needs a stride: build it with "
+                "BertPreprocessor(tokenizer, sequence_length, stride=K)"
+            )
+        if _is_pair(texts):
+            raise ValueError(
+                "stride windows read single texts, got a pair; for (question, "
+                "context) pairs use SquadFeaturizer, which windows the context"
+            )
+        with utils.no_convert_scope():
+            pieces = self.tokenizer(tf.constant(np.asarray(texts, dtype=object)))
+        if pieces.shape.rank != 2:
+            raise ValueError(
+                "BertPreprocessor.windows takes a batch of texts (a list or 1-D "
+                f"array), got a tensor of rank {pieces.shape.rank - 1}"
+            )
+        # A pad id at the end: positions outside every window read it.
+        flat = np.append(pieces.flat_values.numpy(), self.tokenizer.pad_token_id)
+        lengths = pieces.row_lengths().numpy()
+        length = self.sequence_length
+        windows = WindowedDocuments(lengths, length - 2, self.stride)
+        first_piece = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        position = np.arange(length)[None, :]
+        inside = (position >= 1) & (position <= windows.length[:, None])
+        source = first_piece[windows.document_index][:, None] + (
+            windows.start[:, None] + position - 1
+        )
+        token_ids = flat[np.where(inside, source, len(flat) - 1)]
+        token_ids[:, 0] = self.tokenizer.cls_token_id
+        token_ids[np.arange(windows.num_windows), windows.length + 1] = (
+            self.tokenizer.sep_token_id
+        )
+        features = {
+            "token_ids": token_ids.astype(np.int32),
+            "segment_ids": np.zeros_like(token_ids, np.int32),
+            "padding_mask": (position <= windows.length[:, None] + 1).astype(np.int32),
+        }
+        return features, windows
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -148,6 +226,7 @@ class BertPreprocessor(keras.layers.Layer):
                 "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
                 "sequence_length": self.sequence_length,
                 "truncate": self.truncate,
+                "stride": self.stride,
             }
         )
         return config

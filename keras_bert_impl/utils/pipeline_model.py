@@ -367,6 +367,72 @@ class PipelineModel(keras.Model):
         nothing here; a subclass plans its training (e.g. a schedule) in it.
         """
 
+    # === Long documents, read in windows (a preprocessor with a `stride`) ===
+    def _reads_windows(self, x):
+        """Whether `x` is read in windows: in-memory raw texts and a
+        preprocessor with a `stride` (see `utils.windowed_documents`)."""
+        stride = getattr(getattr(self, "preprocessor", None), "stride", None)
+        if stride is None or not self._needs_preprocessing(x):
+            return False
+        if type(self).combine_windows is PipelineModel.combine_windows:
+            raise self._no_windows()
+        if is_dataset(x):
+            raise ValueError(
+                f"{type(self).__name__}: a preprocessor with stride={stride} reads "
+                "in-memory texts (a list or array), got a tf.data.Dataset; pass the "
+                "texts, or build the preprocessor without `stride`"
+            )
+        return True
+
+    def _no_windows(self):
+        return ValueError(
+            f"{type(self).__name__} does not read long documents in windows: build "
+            "its preprocessor without `stride`"
+        )
+
+    def combine_windows(self, outputs, windows):
+        """Outputs on documents from outputs on their windows (a
+        `WindowedDocuments`); tasks that read long documents override it and
+        `window_targets`."""
+        raise self._no_windows()
+
+    def window_targets(self, y, windows):
+        """Labels of the windows from the labels of their documents."""
+        raise self._no_windows()
+
+    def document_targets(self, y, y_pred):
+        """Document labels as `evaluate` compares them with `combine_windows`."""
+        return y
+
+    def _windowed_data(self, x, y=None, sample_weight=None):
+        features, windows = self.preprocessor.windows(x)
+        if y is not None:
+            y = self.window_targets(y, windows)
+        return features, y, keras.tree.map_structure(windows.per_window, sample_weight)
+
+    def _evaluate_documents(self, x, y, batch_size, sample_weight, return_dict):
+        """`evaluate` on long documents: the loss and metrics of the combined
+        window outputs against the documents' labels."""
+        y_pred = self.predict(x, batch_size=batch_size, verbose=0)
+        y = self.document_targets(y, y_pred)
+
+        def convert(value):
+            return None if value is None else keras.ops.convert_to_tensor(value)
+
+        y, y_pred, sample_weight = keras.tree.map_structure(
+            convert, (y, y_pred, sample_weight)
+        )
+        self.reset_metrics()
+        loss = self.compute_loss(
+            y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
+        )
+        self._loss_tracker.update_state(
+            loss, sample_weight=keras.tree.flatten(y)[0].shape[0]
+        )
+        logs = self.compute_metrics(None, y, y_pred, sample_weight)
+        logs = {name: float(value) for name, value in logs.items()}
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
     def fit(
         self,
         x=None,
@@ -379,6 +445,14 @@ class PipelineModel(keras.Model):
         initial_epoch=0,
         **kwargs,
     ):
+        if validation_data is not None and not is_dataset(validation_data):
+            val_x, val_y, val_weight = keras.utils.unpack_x_y_sample_weight(
+                tuple(validation_data)
+            )
+            if self._reads_windows(val_x):
+                validation_data = self._windowed_data(val_x, val_y, val_weight)
+        if self._reads_windows(x):
+            x, y, sample_weight = self._windowed_data(x, y, sample_weight)
         validation_batch_size = kwargs.get("validation_batch_size") or batch_size
         validation_data = self._as_preprocessed_validation(
             validation_data, validation_batch_size
@@ -411,6 +485,10 @@ class PipelineModel(keras.Model):
         )
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        if self._reads_windows(x):
+            return self._evaluate_documents(
+                x, y, batch_size, sample_weight, kwargs.get("return_dict", False)
+            )
         x, y, sample_weight, batch_size = self._as_preprocessed_data(
             x, y, sample_weight, batch_size
         )
@@ -419,18 +497,26 @@ class PipelineModel(keras.Model):
         )
 
     def predict(self, x, batch_size=None, **kwargs):
+        if self._reads_windows(x):
+            features, windows = self.preprocessor.windows(x)
+            outputs = self._predict_features(features, batch_size, **kwargs)
+            return self.combine_windows(outputs, windows)
         if self._needs_preprocessing(x) and not is_dataset(x):
             features = self._preprocess_in_memory(x)
             if features is not None:
-                if kwargs.get("steps") is None and _bucketable_length(
-                    keras.tree.map_structure(_spec_of, features)
-                ):
-                    return self._predict_by_length(features, batch_size or 32, **kwargs)
-                return super().predict(features, batch_size=batch_size, **kwargs)
+                return self._predict_features(features, batch_size, **kwargs)
         x, _, _, keras_batch_size = self._as_preprocessed_data(
             x, batch_size=batch_size, by_length=False
         )
         return super().predict(x, batch_size=keras_batch_size, **kwargs)
+
+    def _predict_features(self, features, batch_size=None, **kwargs):
+        """`predict` on preprocessed in-memory features (NumPy arrays)."""
+        if kwargs.get("steps") is None and _bucketable_length(
+            keras.tree.map_structure(_spec_of, features)
+        ):
+            return self._predict_by_length(features, batch_size or 32, **kwargs)
+        return super().predict(features, batch_size=batch_size, **kwargs)
 
     def _preprocess_in_memory(self, x, chunk_size=4096):
         """Features of in-memory raw inputs as NumPy arrays, or None if ragged.

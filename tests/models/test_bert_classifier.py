@@ -8,8 +8,10 @@ from tests.bert_test_case import fast_compile
 from tests.bert_test_case import random_inputs
 from tests.bert_test_case import run_preset_test
 from tests.bert_test_case import run_serialization_test
+from tests.bert_test_case import texts_of_many_lengths
 from tests.bert_test_case import tiny_backbone
 from tests.bert_test_case import tiny_preprocessor
+from tests.bert_test_case import windows_by_hand
 
 
 def test_regression_overfits_a_small_batch():
@@ -91,3 +93,85 @@ def test_feature_based_head_trains_on_a_frozen_backbone(tmp_path):
 def test_invalid_num_classes():
     with pytest.raises(ValueError, match="num_classes"):
         BertClassifier(tiny_backbone(), num_classes=0)
+
+
+def _striding(sequence_length=12, stride=4):
+    from keras_bert_impl.tokenizers import BertPreprocessor
+
+    tokenizer = tiny_preprocessor().tokenizer
+    return BertPreprocessor(tokenizer, sequence_length, stride=stride)
+
+
+@pytest.mark.parametrize("how, reduce", [("mean", np.mean), ("max", np.max)])
+def test_a_long_document_is_its_windows_logits_combined(how, reduce):
+    preprocessor = _striding()
+    classifier = BertClassifier(
+        tiny_backbone(), 3, preprocessor=preprocessor, window_aggregation=how
+    )
+    texts = texts_of_many_lengths(6, seed=3) + ["", "the movie"]
+    found = classifier.predict(texts, verbose=0)
+    features, spans = windows_by_hand(preprocessor.tokenizer, texts, 12, 4)
+    assert max(length for _, _, length in spans) == 10 and len(spans) > 12
+    window_logits = call(classifier, features)
+    text_of_row = np.array([number for number, _, _ in spans])
+    expected = [reduce(window_logits[text_of_row == n], 0) for n in range(len(texts))]
+    np.testing.assert_allclose(found, expected, atol=1e-5)
+
+
+def test_a_document_shorter_than_a_window_gives_the_single_window_result():
+    classifier = BertClassifier(tiny_backbone(), 2, preprocessor=_striding())
+    short = ["the movie was good", "she sings", "", "a dull fox jumps in paris"]
+    found = classifier.predict(short, verbose=0)
+    classifier.preprocessor = tiny_preprocessor(12)
+    np.testing.assert_array_equal(found, classifier.predict(short, verbose=0))
+
+
+def test_fit_trains_on_windows_and_evaluate_scores_documents():
+    import keras
+
+    classifier = BertClassifier(
+        tiny_backbone(), 2, preprocessor=_striding(), dropout=0.0
+    )
+    fast_compile(classifier)
+    texts = texts_of_many_lengths(12, seed=5)
+    labels = np.array([len(t.split()) % 2 for t in texts])
+    _, spans = windows_by_hand(classifier.preprocessor.tokenizer, texts, 12, 4)
+
+    class CountBatches(keras.callbacks.Callback):
+        batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            CountBatches.batches += 1
+
+    classifier.fit(texts, labels, batch_size=8, callbacks=[CountBatches()], verbose=0)
+    assert CountBatches.batches == -(-len(spans) // 8)  # every window, once
+
+    logs = classifier.evaluate(texts, labels, return_dict=True, verbose=0)
+    logits = classifier.predict(texts, verbose=0).astype("float64")
+    log_softmax = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    loss = -log_softmax[np.arange(len(texts)), labels].mean()
+    accuracy = (logits.argmax(1) == labels).mean()
+    np.testing.assert_allclose(logs["loss"], loss, rtol=1e-4)
+    np.testing.assert_allclose(logs["accuracy"], accuracy)
+    assert classifier.evaluate(texts, labels, verbose=0) == pytest.approx(
+        [logs["loss"], logs["accuracy"]]
+    )
+
+
+def test_long_document_errors():
+    import tensorflow as tf
+
+    from keras_bert_impl.models import BertQuestionAnswerer
+
+    classifier = BertClassifier(tiny_backbone(), 2, preprocessor=_striding())
+    with pytest.raises(ValueError, match="reads in-memory texts"):
+        classifier.predict(tf.data.Dataset.from_tensor_slices(["a b"]).batch(1))
+    with pytest.raises(ValueError, match="stride windows read single texts"):
+        classifier.predict((["the movie"], ["was good"]))
+    with pytest.raises(ValueError, match="`window_aggregation` must be one of"):
+        BertClassifier(tiny_backbone(), 2, window_aggregation="sum")
+    answerer = BertQuestionAnswerer(tiny_backbone(), preprocessor=_striding())
+    with pytest.raises(ValueError, match="does not read long documents in windows"):
+        answerer.predict(["the movie"])
+    with pytest.raises(ValueError, match="`stride` must be None or a positive"):
+        _striding(stride=0)

@@ -8,8 +8,10 @@ from tests.bert_test_case import random_inputs
 from tests.bert_test_case import run_preset_test
 from tests.bert_test_case import run_serialization_test
 from tests.bert_test_case import run_task_test
+from tests.bert_test_case import texts_of_many_lengths
 from tests.bert_test_case import tiny_backbone
 from tests.bert_test_case import tiny_preprocessor
+from tests.bert_test_case import windows_by_hand
 
 
 def _labels():
@@ -77,3 +79,76 @@ def test_round_trips_with_preprocessor(tmp_path):
     run_serialization_test(tagger, texts, tmp_path)
     restored = run_preset_test(tagger, texts, tmp_path)
     assert call(restored, tagger.preprocess_samples(["the fox"])[0]).shape == (1, 8, 4)
+
+
+def _striding():
+    from keras_bert_impl.tokenizers import BertPreprocessor
+
+    return BertPreprocessor(tiny_preprocessor().tokenizer, 12, stride=4)
+
+
+def test_long_document_tokens_come_from_their_max_context_window():
+    from tests.utils.test_document_windows import _run_squad_doc_spans
+    from tests.utils.test_document_windows import _run_squad_is_max_context
+
+    preprocessor = _striding()
+    tagger = BertTokenClassifier(tiny_backbone(), 4, preprocessor=preprocessor)
+    texts = texts_of_many_lengths(5, seed=7) + [""]
+    found = tagger.predict(texts, verbose=0)
+    pieces = [len(np.asarray(preprocessor.tokenizer.tokenize(t))) for t in texts]
+    assert found.shape == (len(texts), max(pieces) + 2, 4) and max(pieces) > 20
+    features, rows = windows_by_hand(preprocessor.tokenizer, texts, 12, 4)
+    window_logits = call(tagger, features)
+    for number, length in enumerate(pieces):
+        spans = _run_squad_doc_spans(length, 10, 4) or [(0, 0)]
+        first = rows.index((number, *spans[0]))
+        np.testing.assert_allclose(found[number, 0], window_logits[first, 0], atol=1e-5)
+        for piece in range(length):
+            best = next(
+                i
+                for i in range(len(spans))
+                if _run_squad_is_max_context(spans, i, piece)
+            )
+            expected = window_logits[first + best, 1 + piece - spans[best][0]]
+            np.testing.assert_allclose(found[number, 1 + piece], expected, atol=1e-5)
+        last = first + len(spans) - 1
+        np.testing.assert_allclose(
+            found[number, length + 1], window_logits[last, spans[-1][1] + 1], atol=1e-5
+        )
+        assert (found[number, length + 2 :] == 0).all()
+
+
+def test_a_document_shorter_than_a_window_gives_the_single_window_result():
+    tagger = BertTokenClassifier(tiny_backbone(), 3, preprocessor=_striding())
+    short = ["the movie was good", "she sings", "", "a dull fox jumps in paris"]
+    found = tagger.predict(short, verbose=0)
+    tagger.preprocessor = tiny_preprocessor(12)
+    np.testing.assert_array_equal(found, tagger.predict(short, verbose=0))
+
+
+def test_fit_and_evaluate_on_long_documents_take_document_labels():
+    tagger = BertTokenClassifier(
+        tiny_backbone(), 3, preprocessor=_striding(), dropout=0.0
+    )
+    texts = texts_of_many_lengths(6, seed=9)
+    pieces = [len(np.asarray(tagger.preprocessor.tokenizer.tokenize(t))) for t in texts]
+    width = max(pieces) + 2
+    rng = np.random.default_rng(0)
+    labels = np.full((len(texts), width), -100, "int32")
+    for number, length in enumerate(pieces):
+        labels[number, 1 : length + 1] = rng.integers(0, 3, size=length)
+    history = tagger.fit(texts, labels, epochs=2, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    logs = tagger.evaluate(texts, labels, return_dict=True, verbose=0)
+    logits = tagger.predict(texts, verbose=0).astype("float64")
+    labeled = labels != -100
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    picked = np.take_along_axis(log_probs, np.where(labeled, labels, 0)[..., None], -1)
+    np.testing.assert_allclose(logs["loss"], -picked[..., 0][labeled].mean(), rtol=1e-4)
+    accuracy = (logits.argmax(-1) == labels)[labeled].mean()
+    np.testing.assert_allclose(logs["accuracy"], accuracy, rtol=1e-6)
+    # Labels wider than the documents need are cut.
+    wide = np.pad(labels, ((0, 0), (0, 5)), constant_values=-100)
+    assert tagger.evaluate(texts, wide, return_dict=True, verbose=0) == pytest.approx(
+        logs
+    )

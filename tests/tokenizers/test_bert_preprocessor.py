@@ -161,3 +161,41 @@ def test_strings_to_minilm_outputs_match_transformers():
     np.testing.assert_allclose(
         outputs["sequence_output"][mask], expected[mask], atol=1e-4, rtol=0
     )
+
+
+def test_windows_match_transformers_overflowing_tokens(setup):
+    """transformers' `return_overflowing_tokens` windows, whose `stride` is the
+    overlap: ours is the step between window starts (run_squad.py's doc_stride)."""
+    path, _, pairs = setup
+    hf = reference.hf_fast(path)
+    documents = [" ".join(a + " " + b for a, b in pairs[i : i + 9]) for i in range(40)]
+    documents += ["", "a short one", MIXED_CHINESE_LINES[3] * 6]
+    sequence_length, step = 32, 12
+    preprocessor = BertPreprocessor(BertTokenizer(path), sequence_length, stride=step)
+    features, windows = preprocessor.windows(documents)
+    encoded = hf(
+        documents,
+        truncation=True,
+        max_length=sequence_length,
+        stride=sequence_length - 2 - step,
+        return_overflowing_tokens=True,
+        padding="max_length",
+        return_token_type_ids=True,
+    )
+    expected = {
+        "token_ids": np.array(encoded["input_ids"]),
+        "segment_ids": np.array(encoded["token_type_ids"]),
+        "padding_mask": np.array(encoded["attention_mask"]),
+    }
+    _assert_equal(features, expected)
+    np.testing.assert_array_equal(
+        windows.document_index, encoded["overflow_to_sample_mapping"]
+    )
+    assert windows.num_windows > 3 * len(documents)
+    # The first window of each document is what calling the layer gives.
+    first = np.r_[True, np.diff(windows.document_index) != 0]
+    called = _np(preprocessor(documents))
+    _assert_equal({k: v[first] for k, v in features.items()}, called)
+    config = preprocessor.get_config()
+    assert config["stride"] == step
+    assert BertPreprocessor.from_config(config).stride == step

@@ -7,12 +7,15 @@ from keras_bert_impl.export.serving_head import ServingHead
 from keras_bert_impl.export.serving_head import as_float32
 from keras_bert_impl.export.serving_head import find_label_names
 from keras_bert_impl.models.bert_classifier import BertClassifier
+from keras_bert_impl.tokenizers._preprocessing_utils import no_convert_scope
 
 
 class ClassifierServingHead(ServingHead):
     """Texts (or text pairs) in; `label`, `label_id`, `probabilities`, `logits` out.
 
-    A regression head (`num_classes=1`) serves `score` and `logits`.
+    A regression head (`num_classes=1`) serves `score` and `logits`. With a
+    preprocessor that has a `stride`, each text is read in windows and its
+    logits are the windows' combined (`window_aggregation`), as `predict` does.
 
     Args:
         model: `BertClassifier`.
@@ -25,12 +28,33 @@ class ClassifierServingHead(ServingHead):
     def __init__(self, model, text_pair=False, label_names=None, **unused):
         super().__init__(model)
         self.text_inputs = ("text_a", "text_b") if text_pair else ("text",)
+
         self.regression = model.num_classes == 1
         self.label_names = None
         if not self.regression:
             self.label_names = find_label_names(
                 model, label_names, model.num_classes, "classes"
             )
+
+    def _document_outputs(self, text):
+        """Long texts in windows (`BertPreprocessor(stride=K)`), as `predict`:
+        the windows' logits combined per text (`model.window_aggregation`)."""
+        with no_convert_scope():
+            pieces = self.preprocessor.tokenizer(text)
+        features, document_index = self.preprocessor.window_features(pieces)
+        window_logits = self.run_token_ids_fn(features)["logits"]
+        combine = {
+            "mean": tf.math.unsorted_segment_mean,
+            "max": tf.math.unsorted_segment_max,
+        }[self.model.window_aggregation]
+        logits = combine(window_logits, document_index, tf.shape(text)[0])
+        if self.regression:
+            return {"logits": logits, "score": logits[:, 0]}
+        return {
+            "logits": logits,
+            "probabilities": tf.nn.softmax(logits, axis=-1),
+            "label_id": tf.argmax(logits, axis=-1, output_type=tf.int32),
+        }
 
     def token_ids_outputs(self, token_ids, segment_ids, padding_mask):
         logits = as_float32(self.call_model(token_ids, segment_ids, padding_mask))
@@ -43,7 +67,16 @@ class ClassifierServingHead(ServingHead):
         }
 
     def string_outputs(self, *texts):
-        outputs = self.run_token_ids_fn(self.preprocess(*texts))
+        stride = getattr(self.preprocessor, "stride", None)
+        if stride is None:
+            outputs = self.run_token_ids_fn(self.preprocess(*texts))
+        elif len(texts) > 1:
+            raise ValueError(
+                f"text_pair=True: the preprocessor's stride={stride} windows read "
+                "single texts; export with a preprocessor without `stride`"
+            )
+        else:
+            outputs = self._document_outputs(texts[0])
         if not self.regression:
             outputs["label"] = outputs["label_id"]
             if self.label_names is not None:

@@ -8,6 +8,8 @@ from keras_bert_impl.tokenizers._preprocessing_utils import (
 )
 from keras_bert_impl.tokenizers.bert_packer import BertPacker
 from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
+from keras_bert_impl.utils.document_windows import window_count
+from keras_bert_impl.utils.document_windows import window_span
 from keras_bert_impl.utils.preset_files import PREPROCESSOR_CONFIG_FILE
 from keras_bert_impl.utils.preset_io import load_serialized
 from keras_bert_impl.utils.preset_io import register_preprocessor_loader
@@ -196,28 +198,59 @@ class BertPreprocessor(keras.layers.Layer):
                 "BertPreprocessor.windows takes a batch of texts (a list or 1-D "
                 f"array), got a tensor of rank {pieces.shape.rank - 1}"
             )
-        # A pad id at the end: positions outside every window read it.
-        flat = np.append(pieces.flat_values.numpy(), self.tokenizer.pad_token_id)
-        lengths = pieces.row_lengths().numpy()
-        length = self.sequence_length
-        windows = WindowedDocuments(lengths, length - 2, self.stride)
-        first_piece = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        position = np.arange(length)[None, :]
-        inside = (position >= 1) & (position <= windows.length[:, None])
-        source = first_piece[windows.document_index][:, None] + (
-            windows.start[:, None] + position - 1
+        features, _ = self.window_features(pieces)
+        features = {name: value.numpy() for name, value in features.items()}
+        windows = WindowedDocuments(
+            pieces.row_lengths().numpy(), self.sequence_length - 2, self.stride
         )
-        token_ids = flat[np.where(inside, source, len(flat) - 1)]
-        token_ids[:, 0] = self.tokenizer.cls_token_id
-        token_ids[np.arange(windows.num_windows), windows.length + 1] = (
-            self.tokenizer.sep_token_id
+        return features, windows
+
+    def window_features(self, pieces):
+        """The windows of tokenized texts, in TensorFlow ops (eager or in a graph).
+
+        Args:
+            pieces: int `tf.RaggedTensor` `(texts, None)`, each text's pieces.
+
+        Returns:
+            `(features, document_index)`: the backbone's input dict, int32
+            `(windows, sequence_length)`, and each window's text `(windows,)`,
+            windows in text order (`WindowedDocuments`' rule and order).
+        """
+        from tensorflow.experimental import numpy as tnp
+
+        sequence_length = self.sequence_length
+        window_size = sequence_length - 2
+        # int64 throughout: TensorFlow's NumPy API widens Python ints to it.
+        lengths = tf.cast(pieces.row_lengths(), tf.int64)
+        counts = window_count(lengths, window_size, self.stride, tnp)
+        document_index = tf.repeat(tf.range(tf.size(lengths, tf.int64)), counts)
+        number = tf.range(tf.size(document_index, tf.int64)) - tf.gather(
+            tf.cumsum(counts, exclusive=True), document_index
+        )
+        start, length = window_span(
+            number, tf.gather(lengths, document_index), window_size, self.stride, tnp
+        )
+        start, length = start[:, None], length[:, None]
+        position = tf.range(sequence_length, dtype=tf.int64)[None, :]
+        inside = (position >= 1) & (position <= length)
+        first_piece = tf.cast(pieces.row_starts(), tf.int64)
+        source = tf.gather(first_piece, document_index)[:, None] + start + position - 1
+        # A pad id at the end: positions outside every window read it.
+        flat = tf.concat(
+            [tf.cast(pieces.flat_values, tf.int32), [self.tokenizer.pad_token_id]], 0
+        )
+        last = tf.size(flat, tf.int64) - 1
+        token_ids = tf.gather(flat, tf.where(inside, source, last))
+        token_ids = tf.where(position == 0, self.tokenizer.cls_token_id, token_ids)
+        token_ids = tf.where(
+            position == length + 1, self.tokenizer.sep_token_id, token_ids
         )
         features = {
-            "token_ids": token_ids.astype(np.int32),
-            "segment_ids": np.zeros_like(token_ids, np.int32),
-            "padding_mask": (position <= windows.length[:, None] + 1).astype(np.int32),
+            "token_ids": token_ids,
+            "segment_ids": tf.zeros_like(token_ids),
+            "padding_mask": tf.cast(position <= length + 1, tf.int32),
         }
-        return features, windows
+        return features, document_index
 
     def get_config(self):
         config = super().get_config()

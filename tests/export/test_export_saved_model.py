@@ -42,6 +42,9 @@ TEXTS = [
     "Héllo, WÖRLD! naïve café; 東京 ok",
     "   ",
 ]
+# Texts of several windows (14 pieces each, 5 apart) among the short ones.
+LONG_STRIDE = 5
+LONG_TEXTS = TEXTS + ["a great movie , but the dull fox was bad " * 8, "it was ok " * 6]
 PAIRS = (
     ["a great movie", "", "what is it ?", "fox " * 30],
     ["it was good", "just the second", "", "dog " * 30],
@@ -205,6 +208,16 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
     )
     run_result = export_from_run(root / "run", root / "pair_classifier")
 
+    # Long texts in windows, combined by their maximum.
+    long_classifier = BertClassifier(
+        classifier.backbone,
+        num_classes=3,
+        preprocessor=BertPreprocessor(tokenizer, SEQUENCE_LENGTH, stride=LONG_STRIDE),
+        window_aggregation="max",
+    )
+    long_classifier.output_dense.set_weights(classifier.output_dense.get_weights())
+    export_saved_model(long_classifier, root / "long_classifier", label_names=LABELS)
+
     regressor = BertClassifier(_backbone(vocabulary_size), num_classes=1)
     export_saved_model(regressor, root / "regressor", preprocessor)
     backbone = _backbone(vocabulary_size)
@@ -265,6 +278,16 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
             "serving_default",
             {"text_a": PAIRS[0], "text_b": PAIRS[1]},
         ),
+        "long_classifier": (
+            str(root / "long_classifier"),
+            "serving_default",
+            {"text": LONG_TEXTS},
+        ),
+        "long_classifier_empty_batch": (
+            str(root / "long_classifier"),
+            "serving_default",
+            {"text": []},
+        ),
         "regressor": (str(root / "regressor"), "serving_default", {"text": TEXTS}),
         "backbone": (str(root / "backbone"), "serving_default", {"text": TEXTS}),
         "tagger": (str(root / "tagger"), "serving_default", {"text": NER_TEXTS}),
@@ -290,6 +313,7 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
         "tokenizer": tokenizer,
         "preprocessor": preprocessor,
         "classifier": classifier,
+        "long_classifier": long_classifier,
         "regressor": regressor,
         "backbone": backbone,
         "tagger": tagger,
@@ -316,6 +340,23 @@ def test_classifier_serves_the_keras_predictions(served):
     empty = served["results"]["classifier_empty_batch"]
     assert np.asarray(empty["probabilities"]).reshape(-1, 3).shape == (0, 3)
     assert empty["label"] == []
+
+
+def test_long_texts_are_served_in_windows_as_predict_reads_them(served):
+    results = served["results"]["long_classifier"]
+    expected = _numpy(served["long_classifier"].predict(LONG_TEXTS, verbose=0))
+    np.testing.assert_allclose(results["logits"], expected, atol=1e-5)
+    np.testing.assert_allclose(results["probabilities"], _softmax(expected), atol=1e-5)
+    assert results["label"] == [LABELS[i] for i in expected.argmax(-1)]
+    # The short texts get what the classifier without windows serves.
+    short = served["results"]["classifier"]
+    np.testing.assert_allclose(
+        np.asarray(results["logits"])[[0, 1, 3, 4]],
+        np.asarray(short["logits"])[[0, 1, 3, 4]],
+        atol=1e-5,
+    )
+    empty = served["results"]["long_classifier_empty_batch"]
+    assert np.asarray(empty["logits"]).reshape(-1, 3).shape == (0, 3)
 
 
 def _with_one_id(rows, value):

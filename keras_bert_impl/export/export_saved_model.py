@@ -52,8 +52,8 @@ def export_saved_model(
       `preprocessor` does (empty strings and over-long text included: text is
       truncated to the preprocessor's `sequence_length`, except a question
       answerer's contexts, which are split into windows, and the texts of a
-      classifier whose preprocessor has a `stride`, read in windows and
-      combined as its `predict` does).
+      classifier or token classifier whose preprocessor has a `stride`, read
+      in windows and combined as its `predict` does).
     - `serve_token_ids`: `token_ids`, `segment_ids`, `padding_mask` (int32,
       `(batch, sequence)`, sequence at most the backbone's
       `max_sequence_length`), the same outputs minus the ones that need text.

@@ -7,13 +7,19 @@ from keras_bert_impl.export.serving_head import ServingHead
 from keras_bert_impl.export.serving_head import as_float32
 from keras_bert_impl.export.serving_head import find_label_names
 from keras_bert_impl.models.bert_token_classifier import BertTokenClassifier
+from keras_bert_impl.utils.document_windows import context_score
+from keras_bert_impl.utils.document_windows import window_count
+from keras_bert_impl.utils.document_windows import window_span
 
 
 class TokenClassifierServingHead(ServingHead):
     """Sentences in; `words`, `tags`, `tag_ids`, `num_words` and `logits` out.
 
     Words are split on whitespace, each tokenized on its own and tagged at its
-    first piece, as `NerFeaturizer` does.
+    first piece, as `NerFeaturizer` does. With a preprocessor that has a
+    `stride`, a sentence longer than the sequence is read in windows and every
+    piece tagged from the window where it has the most context, as `predict`
+    does; `logits` are then laid out per sentence, as `predict` returns them.
 
     Args:
         model: `BertTokenClassifier`.
@@ -35,14 +41,92 @@ class TokenClassifierServingHead(ServingHead):
         tag_ids = keras.ops.cast(keras.ops.argmax(logits, axis=-1), "int32")
         return {"logits": logits, "tag_ids": tag_ids}
 
+    def _document_outputs(self, pieces):
+        """Long texts in windows (`BertPreprocessor(stride=K)`), as `predict`:
+        `logits` `(batch, max(sequence_length, longest + 2), num_classes)`, each
+        piece's from the window where it has the most context."""
+        from tensorflow.experimental import numpy as tnp
+
+        preprocessor = self.preprocessor
+        sequence_length = preprocessor.sequence_length
+        window_size, stride = sequence_length - 2, preprocessor.stride
+        features, document_index = preprocessor.window_features(pieces)
+        window_logits = self.run_token_ids_fn(features)["logits"]
+        # Where every window's pieces come from (as `window_features` cut them).
+        lengths = tf.cast(pieces.row_lengths(), tf.int64)
+        counts = window_count(lengths, window_size, stride, tnp)
+        first_window = tf.cumsum(counts, exclusive=True)
+        windows = tf.size(document_index, tf.int64)
+        number = tf.range(windows) - tf.gather(first_window, document_index)
+        start, length = window_span(
+            number, tf.gather(lengths, document_index), window_size, stride, tnp
+        )
+        offset = tf.range(window_size, dtype=tf.int64)[None, :]
+        held = offset < length[:, None]
+        piece = start[:, None] + offset
+        score = context_score(piece, start[:, None], length[:, None], tnp)
+        # Pieces numbered across the batch; positions past a window's end go to
+        # one extra segment.
+        total = tf.reduce_sum(lengths)
+        row_start = tf.cast(pieces.row_starts(), tf.int64)
+        key = tf.where(
+            held, tf.gather(row_start, document_index)[:, None] + piece, total
+        )
+        best = tf.math.unsorted_segment_max(score, key, total + 1)
+        # The first window with the best score (run_squad.py's tie rule).
+        window = tf.broadcast_to(tf.range(windows)[:, None], tf.shape(key))
+        candidate = held & (score == tf.gather(best, key))
+        chosen = tf.math.unsorted_segment_min(
+            tf.where(candidate, window, windows), key, total + 1
+        )[:total]
+        document = tf.cast(pieces.value_rowids(), tf.int64)
+        in_document = tf.range(total) - tf.gather(row_start, document)
+        values = tf.gather_nd(
+            window_logits,
+            tf.stack([chosen, 1 + in_document - tf.gather(start, chosen)], 1),
+        )
+        width = tf.maximum(
+            tf.cast(sequence_length, tf.int64),
+            tf.reduce_max(tf.concat([lengths, [0]], 0)) + 2,
+        )
+        batch = tf.size(lengths, tf.int64)
+        last_window = first_window + counts - 1
+        documents = tf.range(batch)
+        indices = tf.concat(
+            [
+                tf.stack([document, 1 + in_document], 1),
+                tf.stack([documents, tf.zeros_like(documents)], 1),
+                tf.stack([documents, 1 + lengths], 1),
+            ],
+            0,
+        )
+        updates = tf.concat(
+            [
+                values,
+                tf.gather(window_logits[:, 0], first_window),
+                tf.gather_nd(
+                    window_logits,
+                    tf.stack([last_window, 1 + tf.gather(length, last_window)], 1),
+                ),
+            ],
+            0,
+        )
+        num_classes = tf.shape(window_logits, out_type=tf.int64)[2]
+        logits = tf.scatter_nd(indices, updates, tf.stack([batch, width, num_classes]))
+        return {
+            "logits": logits,
+            "tag_ids": tf.argmax(logits, axis=-1, output_type=tf.int32),
+        }
+
     def string_outputs(self, text):
         import tensorflow_text as tf_text
 
         preprocessor = self.preprocessor
         sequence_length = preprocessor.sequence_length
         # NerFeaturizer's featurization, in the graph: every word tokenized on
-        # its own, the pieces packed as `[CLS] pieces [SEP]` (cut to fit), a
-        # word's prediction read at its first piece.
+        # its own, the pieces packed as `[CLS] pieces [SEP]` (cut to fit, or
+        # read in windows with a stride), a word's prediction read at its
+        # first piece.
         words = tf_text.WhitespaceTokenizer().tokenize(text)
         pieces = preprocessor.tokenizer.tokenize(words.flat_values)
         pieces = tf.RaggedTensor.from_row_splits(pieces, words.row_splits)
@@ -54,11 +138,15 @@ class TokenClassifierServingHead(ServingHead):
             tf.cast(words.row_starts(), tf.int32),
         )
         first_piece = before - tf.gather(sentence_start, word_rows)
-        tagged = (counts > 0) & (first_piece < sequence_length - 2)
-        inputs = preprocessor.packer(pieces.merge_dims(1, 2))
-        outputs = self.run_token_ids_fn(inputs)
+        merged = pieces.merge_dims(1, 2)
+        if preprocessor.stride is None:
+            tagged = (counts > 0) & (first_piece < sequence_length - 2)
+            outputs = self.run_token_ids_fn(preprocessor.packer(merged))
+        else:
+            tagged = counts > 0
+            outputs = self._document_outputs(merged)
 
-        position = tf.minimum(first_piece + 1, sequence_length - 1)
+        position = tf.minimum(first_piece + 1, tf.shape(outputs["tag_ids"])[1] - 1)
         token_tags = outputs["tag_ids"]
         word_tag_ids = tf.gather_nd(token_tags, tf.stack([word_rows, position], 1))
         word_tag_ids = tf.where(tagged, word_tag_ids, -1)

@@ -208,16 +208,6 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
     )
     run_result = export_from_run(root / "run", root / "pair_classifier")
 
-    # Long texts in windows, combined by their maximum.
-    long_classifier = BertClassifier(
-        classifier.backbone,
-        num_classes=3,
-        preprocessor=BertPreprocessor(tokenizer, SEQUENCE_LENGTH, stride=LONG_STRIDE),
-        window_aggregation="max",
-    )
-    long_classifier.output_dense.set_weights(classifier.output_dense.get_weights())
-    export_saved_model(long_classifier, root / "long_classifier", label_names=LABELS)
-
     regressor = BertClassifier(_backbone(vocabulary_size), num_classes=1)
     export_saved_model(regressor, root / "regressor", preprocessor)
     backbone = _backbone(vocabulary_size)
@@ -250,6 +240,27 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
         qa_preprocessor,
         null_score_diff_threshold=threshold,
         **qa_options,
+    )
+
+    # Long texts read in windows (built last: the models above keep their seeds).
+    # The classifier, its windows combined by their maximum.
+    long_classifier = BertClassifier(
+        classifier.backbone,
+        num_classes=3,
+        preprocessor=BertPreprocessor(tokenizer, SEQUENCE_LENGTH, stride=LONG_STRIDE),
+        window_aggregation="max",
+    )
+    long_classifier.output_dense.set_weights(classifier.output_dense.get_weights())
+    export_saved_model(long_classifier, root / "long_classifier", label_names=LABELS)
+
+    long_tagger = BertTokenClassifier(
+        tagger.backbone,
+        num_classes=len(CONLL2003_NER_LABELS),
+        preprocessor=BertPreprocessor(tokenizer, SEQUENCE_LENGTH, stride=LONG_STRIDE),
+    )
+    long_tagger.output_dense.set_weights(tagger.output_dense.get_weights())
+    export_saved_model(
+        long_tagger, root / "long_tagger", label_names=CONLL2003_NER_LABELS
     )
 
     ids = {name: _numpy(value).tolist() for name, value in preprocessor(TEXTS).items()}
@@ -291,6 +302,16 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
         "regressor": (str(root / "regressor"), "serving_default", {"text": TEXTS}),
         "backbone": (str(root / "backbone"), "serving_default", {"text": TEXTS}),
         "tagger": (str(root / "tagger"), "serving_default", {"text": NER_TEXTS}),
+        "long_tagger": (
+            str(root / "long_tagger"),
+            "serving_default",
+            {"text": NER_TEXTS},
+        ),
+        "long_tagger_empty_batch": (
+            str(root / "long_tagger"),
+            "serving_default",
+            {"text": []},
+        ),
         "answerer": (
             str(root / "answerer"),
             "serving_default",
@@ -317,6 +338,7 @@ def _export_and_serve(server, shared_data, tmp_path_factory):
         "regressor": regressor,
         "backbone": backbone,
         "tagger": tagger,
+        "long_tagger": long_tagger,
         "answerer": answerer,
         "null_score_diff_threshold": threshold,
     }
@@ -425,6 +447,27 @@ def test_tagger_serves_the_featurizer_tags_per_word(served):
         row = slice(index * width, index * width + count)
         assert results["words"][row] == text.split()
         assert results["tags"][row] == expected[index]
+
+
+def test_long_sentences_are_tagged_in_windows_as_predict_reads_them(served):
+    results = served["results"]["long_tagger"]
+    logits = _numpy(served["long_tagger"].predict(NER_TEXTS, verbose=0))
+    np.testing.assert_allclose(results["logits"], logits, atol=1e-5)
+    tokenizer = served["tokenizer"]
+    width = len(results["tags"]) // len(NER_TEXTS)
+    for index, text in enumerate(NER_TEXTS):
+        words = text.split()
+        row = slice(index * width, index * width + len(words))
+        assert results["words"][row] == words
+        # Each word's tag: the argmax at its first piece (every word is tagged).
+        first, tags = 1, []
+        for word in words:
+            tags.append(CONLL2003_NER_LABELS[logits[index, first].argmax()])
+            first += len(np.asarray(tokenizer.tokenize(word)))
+        assert first - 1 > SEQUENCE_LENGTH or index != 2  # the long one: windows
+        assert results["tags"][row] == tags
+    empty = served["results"]["long_tagger_empty_batch"]
+    assert empty["tags"] == [] and empty["num_words"] == []
 
 
 def _squad_reference(tokenizer, answerer, null_score_diff_threshold=None):

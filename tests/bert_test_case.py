@@ -48,6 +48,23 @@ def tiny_preprocessor(sequence_length=12):
     return BertPreprocessor(BertTokenizer(TINY_VOCABULARY), sequence_length)
 
 
+def tiny_striding_preprocessor(sequence_length=12, stride=4):
+    """`tiny_preprocessor` reading long texts in windows `stride` pieces apart."""
+    from keras_bert_impl.tokenizers import BertPreprocessor
+
+    tokenizer = tiny_preprocessor().tokenizer
+    return BertPreprocessor(tokenizer, sequence_length, stride=stride)
+
+
+def assert_short_documents_give_the_single_window_result(task):
+    """A task with `tiny_striding_preprocessor` predicts on texts shorter than a
+    window exactly what it predicts without windows."""
+    short = ["the movie was good", "she sings", "", "a dull fox jumps in paris"]
+    found = task.predict(short, verbose=0)
+    task.preprocessor = tiny_preprocessor(task.preprocessor.sequence_length)
+    np.testing.assert_array_equal(found, task.predict(short, verbose=0))
+
+
 def random_inputs(shape, seed=0):
     """The backbone's input dict of `shape`: random real tokens, no padding."""
     rng = np.random.default_rng(seed)

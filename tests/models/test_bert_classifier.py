@@ -3,6 +3,7 @@ import pytest
 
 from keras_bert_impl.models import BertClassifier
 from tests.bert_test_case import assert_overfits
+from tests.bert_test_case import assert_short_documents_give_the_single_window_result
 from tests.bert_test_case import call
 from tests.bert_test_case import fast_compile
 from tests.bert_test_case import random_inputs
@@ -11,6 +12,7 @@ from tests.bert_test_case import run_serialization_test
 from tests.bert_test_case import texts_of_many_lengths
 from tests.bert_test_case import tiny_backbone
 from tests.bert_test_case import tiny_preprocessor
+from tests.bert_test_case import tiny_striding_preprocessor
 from tests.bert_test_case import windows_by_hand
 
 
@@ -95,16 +97,9 @@ def test_invalid_num_classes():
         BertClassifier(tiny_backbone(), num_classes=0)
 
 
-def _striding(sequence_length=12, stride=4):
-    from keras_bert_impl.tokenizers import BertPreprocessor
-
-    tokenizer = tiny_preprocessor().tokenizer
-    return BertPreprocessor(tokenizer, sequence_length, stride=stride)
-
-
 @pytest.mark.parametrize("how, reduce", [("mean", np.mean), ("max", np.max)])
 def test_a_long_document_is_its_windows_logits_combined(how, reduce):
-    preprocessor = _striding()
+    preprocessor = tiny_striding_preprocessor()
     classifier = BertClassifier(
         tiny_backbone(), 3, preprocessor=preprocessor, window_aggregation=how
     )
@@ -119,18 +114,16 @@ def test_a_long_document_is_its_windows_logits_combined(how, reduce):
 
 
 def test_a_document_shorter_than_a_window_gives_the_single_window_result():
-    classifier = BertClassifier(tiny_backbone(), 2, preprocessor=_striding())
-    short = ["the movie was good", "she sings", "", "a dull fox jumps in paris"]
-    found = classifier.predict(short, verbose=0)
-    classifier.preprocessor = tiny_preprocessor(12)
-    np.testing.assert_array_equal(found, classifier.predict(short, verbose=0))
+    assert_short_documents_give_the_single_window_result(
+        BertClassifier(tiny_backbone(), 2, preprocessor=tiny_striding_preprocessor())
+    )
 
 
 def test_fit_trains_on_windows_and_evaluate_scores_documents():
     import keras
 
     classifier = BertClassifier(
-        tiny_backbone(), 2, preprocessor=_striding(), dropout=0.0
+        tiny_backbone(), 2, preprocessor=tiny_striding_preprocessor(), dropout=0.0
     )
     fast_compile(classifier)
     texts = texts_of_many_lengths(12, seed=5)
@@ -163,15 +156,19 @@ def test_long_document_errors():
 
     from keras_bert_impl.models import BertQuestionAnswerer
 
-    classifier = BertClassifier(tiny_backbone(), 2, preprocessor=_striding())
+    classifier = BertClassifier(
+        tiny_backbone(), 2, preprocessor=tiny_striding_preprocessor()
+    )
     with pytest.raises(ValueError, match="reads in-memory texts"):
         classifier.predict(tf.data.Dataset.from_tensor_slices(["a b"]).batch(1))
     with pytest.raises(ValueError, match="stride windows read single texts"):
         classifier.predict((["the movie"], ["was good"]))
     with pytest.raises(ValueError, match="`window_aggregation` must be one of"):
         BertClassifier(tiny_backbone(), 2, window_aggregation="sum")
-    answerer = BertQuestionAnswerer(tiny_backbone(), preprocessor=_striding())
+    answerer = BertQuestionAnswerer(
+        tiny_backbone(), preprocessor=tiny_striding_preprocessor()
+    )
     with pytest.raises(ValueError, match="does not read long documents in windows"):
         answerer.predict(["the movie"])
     with pytest.raises(ValueError, match="`stride` must be None or a positive"):
-        _striding(stride=0)
+        tiny_striding_preprocessor(stride=0)

@@ -3,6 +3,7 @@ import pytest
 
 from keras_bert_impl.models import BertTokenClassifier
 from tests.bert_test_case import assert_overfits
+from tests.bert_test_case import assert_short_documents_give_the_single_window_result
 from tests.bert_test_case import call
 from tests.bert_test_case import random_inputs
 from tests.bert_test_case import run_preset_test
@@ -11,6 +12,7 @@ from tests.bert_test_case import run_task_test
 from tests.bert_test_case import texts_of_many_lengths
 from tests.bert_test_case import tiny_backbone
 from tests.bert_test_case import tiny_preprocessor
+from tests.bert_test_case import tiny_striding_preprocessor
 from tests.bert_test_case import windows_by_hand
 
 
@@ -81,17 +83,11 @@ def test_round_trips_with_preprocessor(tmp_path):
     assert call(restored, tagger.preprocess_samples(["the fox"])[0]).shape == (1, 8, 4)
 
 
-def _striding():
-    from keras_bert_impl.tokenizers import BertPreprocessor
-
-    return BertPreprocessor(tiny_preprocessor().tokenizer, 12, stride=4)
-
-
 def test_long_document_tokens_come_from_their_max_context_window():
     from tests.utils.test_document_windows import _run_squad_doc_spans
     from tests.utils.test_document_windows import _run_squad_is_max_context
 
-    preprocessor = _striding()
+    preprocessor = tiny_striding_preprocessor()
     tagger = BertTokenClassifier(tiny_backbone(), 4, preprocessor=preprocessor)
     texts = texts_of_many_lengths(5, seed=7) + [""]
     found = tagger.predict(texts, verbose=0)
@@ -119,16 +115,16 @@ def test_long_document_tokens_come_from_their_max_context_window():
 
 
 def test_a_document_shorter_than_a_window_gives_the_single_window_result():
-    tagger = BertTokenClassifier(tiny_backbone(), 3, preprocessor=_striding())
-    short = ["the movie was good", "she sings", "", "a dull fox jumps in paris"]
-    found = tagger.predict(short, verbose=0)
-    tagger.preprocessor = tiny_preprocessor(12)
-    np.testing.assert_array_equal(found, tagger.predict(short, verbose=0))
+    assert_short_documents_give_the_single_window_result(
+        BertTokenClassifier(
+            tiny_backbone(), 3, preprocessor=tiny_striding_preprocessor()
+        )
+    )
 
 
 def test_fit_and_evaluate_on_long_documents_take_document_labels():
     tagger = BertTokenClassifier(
-        tiny_backbone(), 3, preprocessor=_striding(), dropout=0.0
+        tiny_backbone(), 3, preprocessor=tiny_striding_preprocessor(), dropout=0.0
     )
     texts = texts_of_many_lengths(6, seed=9)
     pieces = [len(np.asarray(tagger.preprocessor.tokenizer.tokenize(t))) for t in texts]

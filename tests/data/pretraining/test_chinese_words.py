@@ -29,6 +29,15 @@ jieba = pytest.importorskip("jieba")
 
 SEQ = 64
 PRED = 12
+CHINESE_RUN = dict(
+    do_whole_word_mask=True,
+    chinese_word_segmenter="jieba",
+    max_seq_length=SEQ,
+    max_predictions_per_seq=PRED,
+    dupe_factor=40,
+    num_workers=1,
+    progress=False,
+)
 
 
 def _is_chinese_char(cp):
@@ -171,13 +180,7 @@ def chinese_run(chinese_corpus, vocab_file, tmp_path_factory):
         str(chinese_corpus),
         str(path),
         str(vocab_file),
-        do_whole_word_mask=True,
-        chinese_word_segmenter="jieba",
-        max_seq_length=SEQ,
-        max_predictions_per_seq=PRED,
-        dupe_factor=40,
-        num_workers=1,
-        progress=False,
+        **CHINESE_RUN,
     )
     return summary, path, read_chinese_records(path)
 
@@ -337,13 +340,7 @@ def test_packed_rows_carry_each_instances_marks(
         str(chinese_corpus),
         str(packed_path),
         str(vocab_file),
-        do_whole_word_mask=True,
-        chinese_word_segmenter="jieba",
-        max_seq_length=SEQ,
-        max_predictions_per_seq=PRED,
-        dupe_factor=40,
-        num_workers=1,
-        progress=False,
+        **CHINESE_RUN,
         pack_sequences=True,
         max_instances_per_row=4,
     )

@@ -366,3 +366,13 @@ def test_packed_rows_carry_each_instances_marks(
         for ids, marks, n in zip(rec["input_ids"], rec["word_continuation"], lengths)
     )
     assert found == expected and len(records) < len(rec["input_ids"])
+
+
+def test_same_bytes_for_any_number_of_workers(chinese_run, chinese_corpus, vocab_file):
+    _, path, _ = chinese_run
+    two_workers = path.parent / "two_workers.tfrecord"
+    options = dict(CHINESE_RUN, num_workers=2)
+    create_pretraining_data(
+        str(chinese_corpus), str(two_workers), str(vocab_file), **options
+    )
+    assert two_workers.read_bytes() == path.read_bytes()

@@ -136,8 +136,16 @@ def test_fit_trains_on_windows_and_evaluate_scores_documents():
         def on_train_batch_end(self, batch, logs=None):
             CountBatches.batches += 1
 
-    classifier.fit(texts, labels, batch_size=8, callbacks=[CountBatches()], verbose=0)
+    history = classifier.fit(
+        texts,
+        labels,
+        batch_size=8,
+        validation_data=(texts[:4], labels[:4]),  # read in windows too
+        callbacks=[CountBatches()],
+        verbose=0,
+    )
     assert CountBatches.batches == -(-len(spans) // 8)  # every window, once
+    assert np.isfinite(history.history["val_loss"]).all()
 
     logs = classifier.evaluate(texts, labels, return_dict=True, verbose=0)
     logits = classifier.predict(texts, verbose=0).astype("float64")

@@ -54,11 +54,13 @@ def encoder_batch(config, batch, length, seed=0):
 # ---------------------------------------------------------------- train step
 
 
-def ours_pretrainer(config, dropout=0.1, jit_compile="auto", steps_per_execution=1):
+def ours_pretrainer(
+    config, dropout=0.1, jit_compile="auto", steps_per_execution=1, dtype=None
+):
     from keras_bert_impl.models import BertBackbone
     from keras_bert_impl.models import BertPretrainer
 
-    backbone = BertBackbone(**config, dropout=dropout)
+    backbone = BertBackbone(**config, dropout=dropout, dtype=dtype)
     pretrainer = BertPretrainer(backbone)
     pretrainer.compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return pretrainer
@@ -88,12 +90,14 @@ def _bert_adamw():
     return create_optimizer("adamw", learning_rate=1e-4)
 
 
-def keras_hub_train_step(config, batch, length, num_masks, jit_compile="auto"):
+def keras_hub_train_step(
+    config, batch, length, num_masks, jit_compile="auto", dtype=None
+):
     """keras-hub's `BertMaskedLM`: the masked-LM head only (it has no NSP head)."""
     import keras
     import keras_hub
 
-    backbone = keras_hub.models.BertBackbone(**config, dropout=0.1)
+    backbone = keras_hub.models.BertBackbone(**config, dropout=0.1, dtype=dtype)
     model = keras_hub.models.BertMaskedLM(backbone)
     # The same optimizer and loss as ours, so the step differs only by the model.
     model.compile(
@@ -129,8 +133,12 @@ def _hf_config(config, dropout=0.1, **kwargs):
     )
 
 
-def transformers_train_step(config, batch, length, num_masks):
-    """`BertForPreTraining` with AdamW and grad clipping, as its Trainer does."""
+def transformers_train_step(config, batch, length, num_masks, dtype=None):
+    """`BertForPreTraining` with AdamW and grad clipping, as its Trainer does.
+
+    `dtype="mixed_bfloat16"` runs the forward pass under `torch.autocast`
+    (bfloat16), as its Trainer's `--bf16` does; weights stay float32.
+    """
     import torch
     import transformers
 
@@ -150,18 +158,33 @@ def transformers_train_step(config, batch, length, num_masks):
     }
 
     def step():
-        _torch_train_step(model, optimizer, inputs)
+        _torch_train_step(model, optimizer, inputs, dtype)
 
     step.model = model
     return step
 
 
-def _torch_train_step(model, optimizer, inputs):
+def torch_precision(dtype):
+    """The context a torch peer runs under for a Keras dtype policy name:
+    `torch.autocast` to bfloat16 for `mixed_bfloat16`, nothing for float32."""
+    import contextlib
+
+    import torch
+
+    if dtype in (None, "float32"):
+        return contextlib.nullcontext()
+    if dtype != "mixed_bfloat16":
+        raise ValueError(f"no torch CPU peer for dtype={dtype!r}")
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def _torch_train_step(model, optimizer, inputs, dtype=None):
     """One AdamW step with clip-norm 1.0, as Hugging Face's Trainer takes it."""
     import torch
 
     optimizer.zero_grad(set_to_none=True)
-    loss = model(**inputs).loss
+    with torch_precision(dtype):
+        loss = model(**inputs).loss
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
@@ -171,10 +194,10 @@ def _torch_train_step(model, optimizer, inputs):
 # ---------------------------------------------------------------- inference
 
 
-def ours_inference_step(config, batch, length, jit_compile="auto"):
+def ours_inference_step(config, batch, length, jit_compile="auto", dtype=None):
     from keras_bert_impl.models import BertBackbone
 
-    backbone = BertBackbone(**config)
+    backbone = BertBackbone(**config, dtype=dtype)
     if jit_compile != "auto":
         backbone.compile(jit_compile=jit_compile)
     x = encoder_batch(config, batch, length)
@@ -186,10 +209,10 @@ def ours_inference_step(config, batch, length, jit_compile="auto"):
     return step
 
 
-def keras_hub_inference_step(config, batch, length):
+def keras_hub_inference_step(config, batch, length, dtype=None):
     import keras_hub
 
-    backbone = keras_hub.models.BertBackbone(**config)
+    backbone = keras_hub.models.BertBackbone(**config, dtype=dtype)
     x = encoder_batch(config, batch, length)
 
     def step():
@@ -199,7 +222,7 @@ def keras_hub_inference_step(config, batch, length):
     return step
 
 
-def transformers_inference_step(config, batch, length):
+def transformers_inference_step(config, batch, length, dtype=None):
     import torch
     import transformers
 
@@ -212,8 +235,8 @@ def transformers_inference_step(config, batch, length):
     }
 
     def step():
-        with torch.inference_mode():
-            model(**inputs).pooler_output.numpy()
+        with torch.inference_mode(), torch_precision(dtype):
+            model(**inputs).pooler_output.float().numpy()
 
     step.model = model
     return step
@@ -262,7 +285,9 @@ def ours_text_embedder(config, batch, sequence_length, bucket_lengths):
     return embed
 
 
-def ours_text_classifier_predict(config, batch, sequence_length, quantize=None):
+def ours_text_classifier_predict(
+    config, batch, sequence_length, quantize=None, dtype=None
+):
     """The plain user path: `BertClassifier.predict` on a Python list of strings.
 
     Whatever `predict` does with raw strings (tokenizing, length-sorted
@@ -275,7 +300,7 @@ def ours_text_classifier_predict(config, batch, sequence_length, quantize=None):
     from keras_bert_impl.tokenizers import BertTokenizer
 
     classifier = BertClassifier(
-        BertBackbone(**config),
+        BertBackbone(**config, dtype=dtype),
         2,
         preprocessor=BertPreprocessor(
             BertTokenizer(VOCAB), sequence_length=sequence_length
@@ -292,11 +317,11 @@ def ours_text_classifier_predict(config, batch, sequence_length, quantize=None):
     return predict
 
 
-def keras_hub_text_embedder(config, batch, sequence_length):
+def keras_hub_text_embedder(config, batch, sequence_length, dtype=None):
     """keras-hub's own pipeline: its preprocessor at a fixed length, its backbone."""
     import keras_hub
 
-    backbone = keras_hub.models.BertBackbone(**config)
+    backbone = keras_hub.models.BertBackbone(**config, dtype=dtype)
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=str(VOCAB), lowercase=True)
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
         tokenizer, sequence_length=sequence_length
@@ -314,16 +339,15 @@ def keras_hub_text_embedder(config, batch, sequence_length):
             inputs = {
                 key: value[start : start + batch] for key, value in features.items()
             }
-            outputs.append(
-                np.asarray(backbone.predict_on_batch(inputs)["pooled_output"])
-            )
+            pooled = backbone.predict_on_batch(inputs)["pooled_output"]
+            outputs.append(np.asarray(pooled, "float32"))
         return np.concatenate(outputs)
 
     embed.model = backbone
     return embed
 
 
-def transformers_text_embedder(config, batch, sequence_length):
+def transformers_text_embedder(config, batch, sequence_length, dtype=None):
     """Hugging Face's fast tokenizer, length-sorted batches, dynamic padding."""
     import torch
     import transformers
@@ -337,14 +361,14 @@ def transformers_text_embedder(config, batch, sequence_length):
         )
         order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
         output = np.zeros((len(sentences), config["hidden_dim"]), "float32")
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_precision(dtype):
             for start in range(0, len(order), batch):
                 rows = order[start : start + batch]
                 padded = tokenizer.pad(
                     {key: [encoded[key][r] for r in rows] for key in encoded},
                     return_tensors="pt",
                 )
-                output[rows] = model(**padded).pooler_output.numpy()
+                output[rows] = model(**padded).pooler_output.float().numpy()
         return output
 
     embed.model = model

@@ -14,6 +14,9 @@ process on one backend:
 - `transformers`: the fast tokenizer, length-sorted batches padded to their
   longest member (dynamic padding), `torch.inference_mode`.
 
+`--dtype mixed_bfloat16` runs every peer in bfloat16: ours and keras-hub
+with that Keras dtype policy, transformers under `torch.autocast`.
+
 Each peer's first call (tracing, XLA compiles) is reported on its own; then
 `--rounds` timed calls per peer, the order rotating, and a ratio is the median
 of the per-round ratios (peer seconds / ours: above 1, ours is faster).
@@ -37,8 +40,8 @@ from _common import median  # noqa: E402
 
 BUILDERS = {
     "ours": peers.ours_text_classifier_predict,
-    "ours_int8": lambda c, b, n: peers.ours_text_classifier_predict(
-        c, b, n, quantize="int8"
+    "ours_int8": lambda c, b, n, dtype: peers.ours_text_classifier_predict(
+        c, b, n, quantize="int8", dtype=dtype
     ),
     "keras_hub": peers.keras_hub_text_embedder,
     "transformers": peers.transformers_text_embedder,
@@ -63,12 +66,20 @@ def main():
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--sequence_length", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "mixed_bfloat16"),
+        help="every peer's precision (transformers: torch.autocast to bfloat16)",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     names = args.peers.split(",")
     config = CONFIGS[args.config]
     runners = {
-        name: BUILDERS[name](config, args.batch_size, args.sequence_length)
+        name: BUILDERS[name](
+            config, args.batch_size, args.sequence_length, dtype=args.dtype
+        )
         for name in names
     }
     results = {}
@@ -99,6 +110,7 @@ def main():
             "batch_size": args.batch_size,
             "sequence_length": args.sequence_length,
             "rounds": args.rounds,
+            "dtype": args.dtype,
         },
         "results": results,
     }

@@ -11,6 +11,8 @@ nothing else: not Keras, not JAX, not this package.
 
 import pathlib
 
+import keras
+
 from keras_bert_impl.export.backbone_serving_head import BackboneServingHead
 from keras_bert_impl.export.classifier_serving_head import ClassifierServingHead
 from keras_bert_impl.export.question_answerer_serving_head import (
@@ -110,9 +112,10 @@ def export_saved_model(
       sequence, hidden)` and `padding_mask`.
 
     Works on the TensorFlow and the JAX backend (through `jax2tf`, lowered for
-    CPU, GPU and TPU). Float outputs are float32. The SavedModel is written to
-    a temporary folder and renamed into place: an interrupted export leaves
-    nothing behind.
+    CPU, GPU and TPU); on torch it is an error (Keras exports from neither).
+    Float outputs are float32. The SavedModel is written to a temporary
+    folder and renamed into place: an interrupted export leaves nothing
+    behind.
 
     Args:
         model: `BertClassifier`, `BertTokenClassifier`, `BertQuestionAnswerer`
@@ -152,6 +155,13 @@ def export_saved_model(
     serve(text=tf.constant(["what a film"]))["label"]  # [b"positive"]
     ```
     """
+    if keras.backend.backend() not in ("tensorflow", "jax"):
+        raise RuntimeError(
+            f"export_saved_model: KERAS_BACKEND={keras.backend.backend()} cannot "
+            "write a SavedModel (Keras exports from tensorflow and jax only); "
+            "save the model with save_to_preset and export it in a process with "
+            "KERAS_BACKEND=tensorflow."
+        )
     head = _make_head(
         model,
         text_pair=text_pair,

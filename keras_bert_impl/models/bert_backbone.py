@@ -9,6 +9,7 @@ from keras_bert_impl.models.token_id_checks import TokenIdChecks
 from keras_bert_impl.utils.preset_io import PresetMixin
 from keras_bert_impl.utils.preset_io import backbone_from_preset_dir
 from keras_bert_impl.utils.preset_io import write_backbone_preset
+from keras_bert_impl.utils.torch_backend_model import TorchBackendModel
 
 
 def packed_attention_mask(padding_mask):
@@ -35,7 +36,9 @@ def packed_position_ids(padding_mask):
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertBackbone(QuantizeWithoutNoise, TokenIdChecks, PresetMixin, keras.Model):
+class BertBackbone(
+    TorchBackendModel, QuantizeWithoutNoise, TokenIdChecks, PresetMixin, keras.Model
+):
     """The BERT encoder (Devlin et al., 2018) as a functional Keras model.
 
     Embedding sum (token + segment + position, LayerNorm, dropout), `num_layers`

@@ -23,6 +23,7 @@ import numpy as np
 
 from keras_bert_impl.utils.multi_worker_steps import first_replica_batch
 from keras_bert_impl.utils.multi_worker_steps import reducible_logs
+from keras_bert_impl.utils.torch_backend_model import TorchBackendModel
 
 
 def _has_strings(value):
@@ -122,9 +123,14 @@ def unpadded_row_weights(x, sample_weight):
         return sample_weight
     real = keras.ops.any(keras.ops.not_equal(mask, 0), axis=1)
     fraction = keras.ops.mean(keras.ops.cast(real, "float32"))
+
+    def unpadded(weight):
+        # torch's `train_on_batch` hands the weights over as NumPy arrays.
+        weight = keras.ops.convert_to_tensor(weight)
+        return weight * keras.ops.cast(fraction, weight.dtype)
+
     return keras.tree.map_structure(
-        lambda w: None if w is None else w * keras.ops.cast(fraction, w.dtype),
-        sample_weight,
+        lambda w: None if w is None else unpadded(w), sample_weight
     )
 
 
@@ -165,7 +171,7 @@ def preprocess_choices(preprocessor, x, num_choices):
     }
 
 
-class PipelineModel(keras.Model):
+class PipelineModel(TorchBackendModel, keras.Model):
     """A model that preprocesses raw inputs inside `fit`, `evaluate`, `predict`.
 
     With a `preprocessor` attribute set (a layer mapping raw strings, or
@@ -542,7 +548,8 @@ class PipelineModel(keras.Model):
         The texts are sorted by length and cut into batches, each trimmed to
         one of the lengths `plan_bucket_lengths` picks: each batch's own
         longest text where shapes cost nothing (TF without XLA: its predict
-        function generalizes to a `None` sequence axis after two traces),
+        function generalizes to a `None` sequence axis after two traces;
+        torch without `jit_compile`, which runs eagerly),
         else as many lengths as pay for their compile, measured on the first
         two batches (the longest) and remembered for the model's predict
         function. Outputs with a sequence axis are padded back to the
@@ -555,7 +562,8 @@ class PipelineModel(keras.Model):
             self.predict_function,
             features["padding_mask"],
             batch_size,
-            compiles=keras.backend.backend() != "tensorflow" or bool(self.jit_compile),
+            # torch runs eagerly (a new length is free) unless `jit_compile`.
+            compiles=keras.backend.backend() == "jax" or bool(self.jit_compile),
         )
         # TF strategies and JAX distributions split whole datasets, not one batch.
         if _is_distributed(self):

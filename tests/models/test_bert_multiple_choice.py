@@ -28,8 +28,8 @@ def test_choices_are_scored_independently():
     model = BertMultipleChoice(tiny_backbone(), num_choices=2, dropout=0.0)
     x = random_inputs((2, 2, 6))
     swapped = {key: value[:, ::-1] for key, value in x.items()}
-    logits = np.asarray(model(x))
-    np.testing.assert_allclose(np.asarray(model(swapped)), logits[:, ::-1], atol=1e-5)
+    logits = call(model, x)
+    np.testing.assert_allclose(call(model, swapped), logits[:, ::-1], atol=1e-5)
 
 
 def test_round_trips_with_preprocessor_on_raw_choices(tmp_path):
@@ -44,7 +44,7 @@ def test_round_trips_with_preprocessor_on_raw_choices(tmp_path):
     # Each choice is packed with its own context: [CLS] context [SEP] choice [SEP].
     packed = model.preprocessor((contexts[:1] * 2, choices[0]))
     x = {key: np.asarray(value)[None] for key, value in packed.items()}
-    np.testing.assert_allclose(np.asarray(restored(x)), logits[:1], atol=1e-5)
+    np.testing.assert_allclose(call(restored, x), logits[:1], atol=1e-5)
 
 
 def test_fits_and_predicts_raw_contexts_and_choices():

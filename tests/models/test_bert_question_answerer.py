@@ -32,7 +32,7 @@ def test_default_loss_is_the_mean_of_start_and_end_losses():
     qa = BertQuestionAnswerer(tiny_backbone())
     x = random_inputs((2, 6))
     y = {"start_logits": np.array([1, 2]), "end_logits": np.array([3, 2])}
-    outputs = qa(x, training=False)
+    outputs = call(qa, x)
 
     def cross_entropy(logits, labels):
         logits = np.asarray(logits, "float64")

@@ -48,7 +48,7 @@ def test_loss_is_the_mean_over_labeled_tokens():
     tagger = BertTokenClassifier(tiny_backbone(), num_classes=5)
     x = random_inputs((2, 8))
     labels = _labels()[:2]
-    logits = tagger(x, training=False)
+    logits = call(tagger, x)
     loss = tagger.compute_loss(x, labels, logits)
     logits = np.asarray(logits, "float64")
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))

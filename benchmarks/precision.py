@@ -1,0 +1,145 @@
+"""BERT at float32 and bfloat16, peers side by side: which precision is fastest where.
+
+Two units of work on random weights (only speed is measured; the numerics
+are tested in tests/), each peer at float32 and at bfloat16, timed
+interleaved in one process on one Keras backend:
+
+- `inference`: the backbone on a batch of `--batch` x `--length` features
+  (`predict_on_batch`; transformers: `BertModel` under `torch.inference_mode`);
+- `train`: one pretraining step at `--train_batch` x `--length` (ours: MLM +
+  NSP with BERT's AdamW; keras-hub: its `BertMaskedLM`; transformers:
+  `BertForPreTraining` with AdamW and clip-norm 1.0, as its Trainer).
+
+bfloat16 is Keras' `mixed_bfloat16` policy for ours and keras-hub (float32
+weights, bfloat16 matmuls, float32 softmax/LayerNorm/losses) and
+`torch.autocast("cpu", torch.bfloat16)` for transformers (its Trainer's
+`--bf16`). Where the CPU has AMX (`lscpu` flags `amx_bf16`), bfloat16
+matmuls run several times float32's rate; without it they may not. The
+ratios: `vs_best_peer` is the fastest peer row of the unit (any precision)
+over ours at this precision; `vs_ours_float32` ours' speed-up over our own
+float32. Run it once per backend (the torch backend included: `KERAS_BACKEND=torch`
+runs our model on torch's oneDNN kernels):
+
+    KERAS_BACKEND=torch python benchmarks/precision.py \
+        --out benchmarks/results/torch_precision.json
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import _common  # noqa: E402
+import peers  # noqa: E402
+from _common import CONFIGS  # noqa: E402
+
+DTYPES = ("float32", "mixed_bfloat16")
+UNITS = ("inference", "train")
+
+
+def _builders(unit, config, args):
+    if unit == "inference":
+        shape = (args.batch, args.length)
+        return {
+            "ours": lambda dtype: peers.ours_inference_step(
+                config, *shape, dtype=dtype
+            ),
+            "keras_hub": lambda dtype: peers.keras_hub_inference_step(
+                config, *shape, dtype=dtype
+            ),
+            "transformers": lambda dtype: peers.transformers_inference_step(
+                config, *shape, dtype=dtype
+            ),
+        }
+    shape = (args.train_batch, args.length, args.num_masks)
+    return {
+        "ours": lambda dtype: peers.ours_train_step(config, *shape, dtype=dtype),
+        "keras_hub": lambda dtype: peers.keras_hub_train_step(
+            config, *shape, dtype=dtype
+        ),
+        "transformers": lambda dtype: peers.transformers_train_step(
+            config, *shape, dtype=dtype
+        ),
+    }
+
+
+def _unit_rows(unit, config, args):
+    builders = _builders(unit, config, args)
+    steps = {
+        f"{name}:{dtype}": builders[name](dtype)
+        for name in args.peers
+        for dtype in args.dtypes
+    }
+    timings = _common.interleaved(steps, args.rounds, warmup=2)
+    items = args.batch if unit == "inference" else args.train_batch
+    rows = {
+        key: {
+            "seconds": [round(s, 4) for s in timing["seconds"]],
+            "warmup_seconds": [round(s, 2) for s in timing["warmup_seconds"]],
+            "sequences_per_second": round(items / _common.median(timing["seconds"]), 2),
+        }
+        for key, timing in timings.items()
+    }
+    best_peer = min(
+        (key for key in timings if not key.startswith("ours:")),
+        key=lambda key: _common.median(timings[key]["seconds"]),
+        default=None,
+    )
+    for dtype in args.dtypes:
+        ours = timings.get(f"ours:{dtype}")
+        if ours is None:
+            continue
+        row = rows[f"ours:{dtype}"]
+        if best_peer is not None:
+            row["best_peer"] = best_peer
+            row["vs_best_peer"] = round(
+                _common.per_round_ratio(timings[best_peer]["seconds"], ours["seconds"]),
+                3,
+            )
+        if "ours:float32" in timings:
+            row["vs_ours_float32"] = round(
+                _common.per_round_ratio(
+                    timings["ours:float32"]["seconds"], ours["seconds"]
+                ),
+                3,
+            )
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="base", choices=sorted(CONFIGS))
+    parser.add_argument("--units", default=",".join(UNITS))
+    parser.add_argument("--peers", default="ours,keras_hub,transformers")
+    parser.add_argument("--dtypes", default=",".join(DTYPES))
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--train_batch", type=int, default=8)
+    parser.add_argument("--length", type=int, default=128)
+    parser.add_argument("--num_masks", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    args.peers = args.peers.split(",")
+    args.dtypes = args.dtypes.split(",")
+    config = CONFIGS[args.config]
+    result = {
+        "machine": _common.machine_info(),
+        "workload": {
+            key: getattr(args, key)
+            for key in ("config", "batch", "train_batch", "length", "num_masks")
+        }
+        | {"rounds": args.rounds},
+        "units": {
+            unit: _unit_rows(unit, config, args) for unit in args.units.split(",")
+        },
+    }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        pathlib.Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

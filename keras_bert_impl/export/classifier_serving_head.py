@@ -41,13 +41,13 @@ class ClassifierServingHead(ServingHead):
         the windows' logits combined per text (`model.window_aggregation`)."""
         with no_convert_scope():
             pieces = self.preprocessor.tokenizer(text)
-        features, document_index = self.preprocessor.window_features(pieces)
+        features, layout = self.preprocessor.window_features(pieces)
         window_logits = self.run_token_ids_fn(features)["logits"]
         combine = {
             "mean": tf.math.unsorted_segment_mean,
             "max": tf.math.unsorted_segment_max,
         }[self.model.window_aggregation]
-        logits = combine(window_logits, document_index, tf.shape(text)[0])
+        logits = combine(window_logits, layout["document_index"], tf.shape(text)[0])
         if self.regression:
             return {"logits": logits, "score": logits[:, 0]}
         return {

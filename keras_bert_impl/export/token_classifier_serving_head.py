@@ -8,8 +8,6 @@ from keras_bert_impl.export.serving_head import as_float32
 from keras_bert_impl.export.serving_head import find_label_names
 from keras_bert_impl.models.bert_token_classifier import BertTokenClassifier
 from keras_bert_impl.utils.document_windows import context_score
-from keras_bert_impl.utils.document_windows import window_count
-from keras_bert_impl.utils.document_windows import window_span
 
 
 class TokenClassifierServingHead(ServingHead):
@@ -47,21 +45,17 @@ class TokenClassifierServingHead(ServingHead):
         piece's from the window where it has the most context."""
         from tensorflow.experimental import numpy as tnp
 
-        preprocessor = self.preprocessor
-        sequence_length = preprocessor.sequence_length
-        window_size, stride = sequence_length - 2, preprocessor.stride
-        features, document_index = preprocessor.window_features(pieces)
+        sequence_length = self.preprocessor.sequence_length
+        features, layout = self.preprocessor.window_features(pieces)
         window_logits = self.run_token_ids_fn(features)["logits"]
         # Where every window's pieces come from (as `window_features` cut them).
-        lengths = tf.cast(pieces.row_lengths(), tf.int64)
-        counts = window_count(lengths, window_size, stride, tnp)
-        first_window = tf.cumsum(counts, exclusive=True)
-        windows = tf.size(document_index, tf.int64)
-        number = tf.range(windows) - tf.gather(first_window, document_index)
-        start, length = window_span(
-            number, tf.gather(lengths, document_index), window_size, stride, tnp
+        document_index, start, length = (
+            layout[key] for key in ("document_index", "start", "length")
         )
-        offset = tf.range(window_size, dtype=tf.int64)[None, :]
+        first_window, counts = layout["first_window"], layout["count"]
+        lengths = tf.cast(pieces.row_lengths(), tf.int64)
+        windows = tf.size(document_index, tf.int64)
+        offset = tf.range(sequence_length - 2, dtype=tf.int64)[None, :]
         held = offset < length[:, None]
         piece = start[:, None] + offset
         score = context_score(piece, start[:, None], length[:, None], tnp)

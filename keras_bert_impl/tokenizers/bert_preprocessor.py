@@ -212,9 +212,12 @@ class BertPreprocessor(keras.layers.Layer):
             pieces: int `tf.RaggedTensor` `(texts, None)`, each text's pieces.
 
         Returns:
-            `(features, document_index)`: the backbone's input dict, int32
-            `(windows, sequence_length)`, and each window's text `(windows,)`,
-            windows in text order (`WindowedDocuments`' rule and order).
+            `(features, layout)`: the backbone's input dict, int32 `(windows,
+            sequence_length)`, windows in text order (`WindowedDocuments`'
+            rule and order), and where they lie, int64: `document_index`,
+            `start` and `length` `(windows,)` (each window's text, its first
+            piece in that text, its number of pieces), `first_window` and
+            `count` `(texts,)`.
         """
         from tensorflow.experimental import numpy as tnp
 
@@ -223,14 +226,22 @@ class BertPreprocessor(keras.layers.Layer):
         # int64 throughout: TensorFlow's NumPy API widens Python ints to it.
         lengths = tf.cast(pieces.row_lengths(), tf.int64)
         counts = window_count(lengths, window_size, self.stride, tnp)
+        first_window = tf.cumsum(counts, exclusive=True)
         document_index = tf.repeat(tf.range(tf.size(lengths, tf.int64)), counts)
         number = tf.range(tf.size(document_index, tf.int64)) - tf.gather(
-            tf.cumsum(counts, exclusive=True), document_index
+            first_window, document_index
         )
-        start, length = window_span(
+        window_start, window_length = window_span(
             number, tf.gather(lengths, document_index), window_size, self.stride, tnp
         )
-        start, length = start[:, None], length[:, None]
+        layout = {
+            "document_index": document_index,
+            "start": window_start,
+            "length": window_length,
+            "first_window": first_window,
+            "count": counts,
+        }
+        start, length = window_start[:, None], window_length[:, None]
         position = tf.range(sequence_length, dtype=tf.int64)[None, :]
         inside = (position >= 1) & (position <= length)
         first_piece = tf.cast(pieces.row_starts(), tf.int64)
@@ -250,7 +261,7 @@ class BertPreprocessor(keras.layers.Layer):
             "segment_ids": tf.zeros_like(token_ids),
             "padding_mask": tf.cast(position <= length + 1, tf.int32),
         }
-        return features, document_index
+        return features, layout
 
     def get_config(self):
         config = super().get_config()

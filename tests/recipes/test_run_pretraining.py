@@ -7,6 +7,7 @@ import sys
 import time
 
 import h5py
+import keras
 import numpy as np
 import pytest
 
@@ -108,7 +109,7 @@ def test_killed_run_resumes_and_ends_at_the_planned_step(
 ):
     train = _records(sample_corpus, shared_data, "train", 1, capsys)
     output = tmp_path / "run"
-    flags = _pretrain_flags(sample_corpus, train, train, 200, output)
+    flags = _pretrain_flags(sample_corpus, train, train, 100, output)
     flags[flags.index("--save_checkpoints_steps=50")] = "--save_checkpoints_steps=20"
     command = [sys.executable, "-m", "keras_bert_impl.cli", *flags]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -127,7 +128,7 @@ def test_killed_run_resumes_and_ends_at_the_planned_step(
     finished = subprocess.run(command, env=env, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr[-2000:]
     result = json.loads(finished.stdout.strip().splitlines()[-1])
-    assert result["global_step"] == 200
+    assert result["global_step"] == 100
     assert (output / "model" / "task.weights.h5").is_file()
 
 
@@ -164,18 +165,24 @@ def test_mixed_precision_pretraining_tracks_float32(
 ):
     train = _records(sample_corpus, shared_data, "train", 1, capsys)
     finals = {}
-    for dtype in ("float32", "mixed_bfloat16", "mixed_float16"):
+    mixed = ["mixed_bfloat16", "mixed_float16"]
+    if keras.backend.backend() == "jax":
+        # XLA on CPU emulates float16 (a third of this test's time there);
+        # float16 loss scaling is proved on both backends in
+        # tests/optimizers/test_create_optimizer.py.
+        mixed.remove("mixed_float16")
+    for dtype in ["float32", *mixed]:
         flags = _pretrain_flags(sample_corpus, train, train, 40, tmp_path / dtype)
         assert main(flags + [f"--dtype={dtype}"]) == 0
         finals[dtype] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     # 40 steps at 2e-3 take the masked-LM loss from ~10.3 to ~6; the mixed
     # runs (bfloat16: 8-bit mantissa; float16 with dynamic loss scaling) end
     # within 0.3 of float32, with float32 master weights in the checkpoints.
-    for dtype in ("mixed_bfloat16", "mixed_float16"):
+    for dtype in mixed:
         assert np.isfinite(finals[dtype]["loss"])
         assert abs(finals[dtype]["loss"] - finals["float32"]["loss"]) < 0.3, dtype
     assert finals["float32"]["masked_lm_loss"] < 8.0
-    for path in (tmp_path / "mixed_float16" / "checkpoints").glob("ckpt-*.h5"):
+    for path in (tmp_path / mixed[-1] / "checkpoints").glob("ckpt-*.h5"):
         dtypes = _layer_variable_dtypes(path)
         assert dtypes and dtypes == {np.dtype("float32")}
 

@@ -160,14 +160,7 @@ def _add_pretrain(subparsers):
     parser.add_argument(
         "--iterations_per_loop", type=int, default=1, help="steps per execution"
     )
-    parser.add_argument(
-        "--strategy",
-        default="default",
-        help="tensorflow: default|mirrored|multiworker|tpu; "
-        "jax: default|data_parallel|multiworker (several processes: see "
-        "docs/distributed.md)",
-    )
-    parser.add_argument("--tpu_name", default=None)
+    _add_distribution_flags(parser)
     parser.add_argument("--model_parallel", type=int, default=1)
     parser.add_argument(
         "--dtype",
@@ -187,6 +180,17 @@ def _run_pretrain(args):
         k: v for k, v in vars(args).items() if k not in ("handler", "command", "debug")
     }
     return run_pretraining(**options)
+
+
+def _add_distribution_flags(parser):
+    parser.add_argument(
+        "--strategy",
+        default="default",
+        help="tensorflow: default|mirrored|multiworker|tpu; "
+        "jax: default|data_parallel|multiworker (several processes: see "
+        "docs/distributed.md)",
+    )
+    parser.add_argument("--tpu_name", default=None)
 
 
 def _add_finetune(subparsers):
@@ -235,6 +239,7 @@ def _add_finetune(subparsers):
         help="dtype policy, e.g. mixed_bfloat16, or mixed_float16 (GPUs; with "
         "dynamic loss scaling)",
     )
+    _add_distribution_flags(parser)
     _add_overwrite(parser, "--output_dir")
     parser.set_defaults(handler=_run_finetune)
 
@@ -263,6 +268,8 @@ def _run_finetune(args):
         doc_stride=args.doc_stride,
         max_query_length=args.max_query_length,
         dtype=args.dtype,
+        strategy=args.strategy,
+        tpu_name=args.tpu_name,
         overwrite=args.overwrite,
     )
 

@@ -34,8 +34,14 @@ __all__ = [
 
 
 def _training_dataset(x, y, batch_size, seed, by_length):
-    """Shuffled, repeated training batches; deterministic for a seed, so that a
-    resumed run skips exactly the batches it already took.
+    """Shuffled, repeated training batches whose order is a function of `seed`.
+
+    Each epoch is a new permutation, `stateless_shuffle` of the example
+    indices with the seed `(seed, epoch)`. A `Dataset.shuffle` seed is not
+    enough: Keras' single-process iterator and `tf.distribute` rebuild the
+    dataset graph and shuffle it in different orders, so a run on two
+    processes would not take the batches of the same run on one, and a
+    resumed run relies on skipping exactly the batches it already took.
 
     With `by_length` (sentence-level labels), batches group examples of similar
     length and are padded to the smallest of a few lengths that holds them
@@ -46,14 +52,25 @@ def _training_dataset(x, y, batch_size, seed, by_length):
     from keras_bert_impl.utils.length_bucketing import bucket_by_length
     from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
 
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    num_examples = int(dataset.cardinality())
-    dataset = dataset.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
+    examples = tf.nest.map_structure(tf.convert_to_tensor, (x, y))
+    num_examples = int(tf.nest.flatten(examples)[0].shape[0])
+
+    def permutation(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(num_examples), seed=tf.stack([tf.cast(seed, tf.int64), epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    def take(indices):
+        return tf.nest.map_structure(lambda t: tf.gather(t, indices), examples)
+
+    indices = tf.data.Dataset.counter().flat_map(permutation)
     if not by_length:
-        return dataset.repeat().batch(batch_size, drop_remainder=True)
+        batches = indices.batch(batch_size, drop_remainder=True)
+        return batches.map(take, num_parallel_calls=tf.data.AUTOTUNE)
     sequence_length = x["padding_mask"].shape[1]
     return bucket_by_length(
-        dataset.repeat(),
+        indices.map(take, num_parallel_calls=tf.data.AUTOTUNE),
         batch_size,
         bucket_lengths_for(sequence_length),
         drop_remainder=True,
@@ -79,6 +96,8 @@ def run_finetuning(
     doc_stride=128,
     max_query_length=None,
     dtype=None,
+    strategy="default",
+    tpu_name=None,
     verbose="auto",
 ):
     """Fine-tunes a preset on a task and evaluates it on the dev split.
@@ -86,6 +105,12 @@ def run_finetuning(
     `dtype` is the model's dtype policy (e.g. `"mixed_bfloat16"`;
     `"mixed_float16"` also scales the loss dynamically); weights, checkpoints
     and the saved model stay float32.
+
+    `strategy` (and `tpu_name`) distribute training as `create_distribution`
+    says; `train_batch_size` is the global batch. With `"multiworker"` the
+    same call runs on every process of the job: each trains on its share of
+    every global batch, the chief alone writes the run directory, and every
+    process evaluates the whole dev set and returns the same metrics.
 
     Running it again with the same arguments resumes from the newest
     checkpoint and stops at the planned step. `output_dir` must be new, empty
@@ -101,7 +126,17 @@ def run_finetuning(
     from keras_bert_impl.optimizers.create_optimizer import needs_loss_scaling
     from keras_bert_impl.presets import tokenizer_from_preset
     from keras_bert_impl.training.callbacks import default_callbacks
+    from keras_bert_impl.training.distribution import create_distribution
+    from keras_bert_impl.training.distribution import global_batch_size
+    from keras_bert_impl.training.distribution import scope_of
+    from keras_bert_impl.training.job_processes import is_chief
+    from keras_bert_impl.training.job_processes import process_log_dir
+    from keras_bert_impl.training.job_processes import shard_by_process
+    from keras_bert_impl.training.job_processes import undistributed_copy
 
+    # First: a multi-worker strategy must exist before TF's runtime starts.
+    distribution = create_distribution(strategy, tpu_name)
+    chief = is_chief(distribution)
     _check_data_dir(data_dir)
     keras.utils.set_random_seed(random_seed)
     os.makedirs(output_dir, exist_ok=True)
@@ -120,35 +155,57 @@ def run_finetuning(
     steps_per_epoch = num_examples // train_batch_size
     num_train_steps = max(1, int(steps_per_epoch * num_train_epochs))
 
-    model = task.build_model(preset, feature_layers, dtype)
-    limit = model.backbone.max_sequence_length
-    if max_seq_length > limit:
-        raise ValueError(
-            f"--max_seq_length={max_seq_length} is longer than the model allows "
-            f"(max_sequence_length={limit} in --preset={preset}); pass "
-            f"--max_seq_length={limit} or less."
+    with scope_of(distribution), process_log_dir(output_dir, distribution) as log_dir:
+        model = task.build_model(preset, feature_layers, dtype)
+        limit = model.backbone.max_sequence_length
+        if max_seq_length > limit:
+            raise ValueError(
+                f"--max_seq_length={max_seq_length} is longer than the model "
+                f"allows (max_sequence_length={limit} in --preset={preset}); "
+                f"pass --max_seq_length={limit} or less."
+            )
+        model.compile(
+            optimizer=create_optimizer(
+                "adamw",
+                learning_rate=learning_rate,
+                num_train_steps=num_train_steps,
+                num_warmup_steps=int(num_train_steps * warmup_proportion),
+                dynamic_loss_scale=needs_loss_scaling(dtype),
+            )
         )
-    model.compile(
-        optimizer=create_optimizer(
-            "adamw",
-            learning_rate=learning_rate,
+        callbacks = default_callbacks(
+            output_dir,
+            save_checkpoints_steps=min(save_checkpoints_steps, num_train_steps),
             num_train_steps=num_train_steps,
-            num_warmup_steps=int(num_train_steps * warmup_proportion),
-            dynamic_loss_scale=needs_loss_scaling(dtype),
+            log_every_steps=max(1, min(100, steps_per_epoch)),
+            chief=chief,
+            log_dir=log_dir,
         )
-    )
-    callbacks = default_callbacks(
-        output_dir,
-        save_checkpoints_steps=min(save_checkpoints_steps, num_train_steps),
-        num_train_steps=num_train_steps,
-        log_every_steps=max(1, min(100, steps_per_epoch)),
-    )
-    dataset = _training_dataset(
-        x, y, train_batch_size, random_seed, by_length=task.buckets_by_length
-    )
-    global_step = fit_to_step(
-        model, dataset, num_train_steps, steps_per_epoch, callbacks, verbose
-    )
+        dataset = _training_dataset(
+            x,
+            y,
+            global_batch_size(train_batch_size, distribution),
+            random_seed,
+            # TPUs compile one program for fixed shapes: no length buckets.
+            by_length=task.buckets_by_length and not _is_tpu(distribution),
+        )
+        # Each process trains on its share of every global batch.
+        dataset = shard_by_process(dataset, [], distribution)
+        global_step = fit_to_step(
+            model, dataset, num_train_steps, steps_per_epoch, callbacks, verbose
+        )
+    model = undistributed_copy(model, distribution)
+    if chief:
+        _save_run(output_dir, model, task, preset, tokenizer)
+    results = run_evaluation(output_dir, data_dir, eval_batch_size, (model, task))
+    results["global_step"] = global_step
+    if chief:
+        write_json(pathlib.Path(output_dir) / "eval_results.json", results)
+    return results
+
+
+def _save_run(output_dir, model, task, preset, tokenizer):
+    """What `predict`, `evaluate` and `export` read from a run directory."""
     model.save_to_preset(pathlib.Path(output_dir) / RUN_MODEL_DIR)
     run_config = {
         **task.run_config(),
@@ -156,13 +213,15 @@ def run_finetuning(
         "lowercase": tokenizer.lowercase,
     }
     write_json(pathlib.Path(output_dir) / RUN_CONFIG_FILE, run_config)
-    # Save the vocabulary beside the model: predict and export need no preset.
+    # The vocabulary beside the model: predict and export need no preset.
     vocabulary_path = pathlib.Path(output_dir) / VOCABULARY_FILE
     vocabulary_path.write_text("\n".join(tokenizer.get_vocabulary()) + "\n")
-    results = run_evaluation(output_dir, data_dir, eval_batch_size, (model, task))
-    results["global_step"] = global_step
-    write_json(pathlib.Path(output_dir) / "eval_results.json", results)
-    return results
+
+
+def _is_tpu(distribution):
+    import tensorflow as tf
+
+    return isinstance(distribution, tf.distribute.TPUStrategy)
 
 
 def _check_data_dir(data_dir):

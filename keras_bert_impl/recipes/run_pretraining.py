@@ -288,6 +288,12 @@ def run_pretraining(
     chief = is_chief(distribution)
     if bool(input_file) == bool(corpus):
         raise ValueError("Give the training data: --input_file or --corpus, not both.")
+    if corpus and num_processes(distribution) > 1:
+        raise ValueError(
+            f"--corpus with {num_processes(distribution)} processes: each would "
+            "write the records into --output_dir. Create them once with "
+            "`keras-bert create-pretraining-data` and pass --input_file=... ."
+        )
     if dynamic_masking:
         # Checked before the model builds: masking needs [MASK] and the specials.
         if not vocab_file:

@@ -111,3 +111,18 @@ def num_processes(distribution):
 
         return jax.process_count()
     return 1
+
+
+def undistributed_copy(model, distribution):
+    """`model` itself on one device; otherwise a copy of it outside `distribution`.
+
+    What a run does after training (evaluate the dev set with `predict`,
+    save the model) needs no distribution, and several processes would split
+    the data between them or wait for each other: every process predicts
+    with its own copy, all of it, and gets the same results.
+    """
+    if distribution is None or num_processes(distribution) < 2:
+        return model
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy

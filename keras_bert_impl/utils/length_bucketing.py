@@ -197,6 +197,13 @@ def bucket_by_length(
         pad_to_bucket_boundary=True,
         drop_remainder=drop_remainder,
     )
+    if drop_remainder and len(set(bucket_batch_sizes)) == 1:
+        # Splitting global batches between processes (Keras on JAX,
+        # tf.distribute) reads the batch size from the dataset's graph, which
+        # `group_by_window` hides. Every batch holds exactly this many
+        # examples, so batching the unbatched stream again makes the same
+        # batches, now of a stated size.
+        return batches.unbatch().batch(bucket_batch_sizes[0], drop_remainder=True)
     if not pad_to_batch_size or drop_remainder:
         return batches
 

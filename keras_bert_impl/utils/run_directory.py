@@ -97,7 +97,9 @@ def check_output_directory(
 
 
 def _has_other_files(path):
-    return any(not entry.name.startswith(OWN_FILES_PREFIX) for entry in path.iterdir())
+    # `atomic_write` stages the marker as `.` + its name + a random suffix.
+    own = OWN_FILES_PREFIX.lstrip(".")
+    return any(not entry.name.lstrip(".").startswith(own) for entry in path.iterdir())
 
 
 def guarded_run(command, recognized=()):

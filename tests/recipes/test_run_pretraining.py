@@ -340,6 +340,24 @@ def test_dynamic_masking_checks_its_vocabulary_before_the_run_starts(tmp_path):
     assert not output.exists()
 
 
+def test_corpus_text_with_several_processes_is_refused_before_anything_is_written(
+    sample_corpus, shared_data, tmp_path, monkeypatch
+):
+    from keras_bert_impl.recipes.run_pretraining import run_pretraining
+    from keras_bert_impl.training import job_processes
+
+    # What `--strategy=multiworker` on two processes reports.
+    monkeypatch.setattr(job_processes, "num_processes", lambda distribution: 2)
+    output = tmp_path / "run"
+    with pytest.raises(ValueError, match="--corpus with 2 processes: .* --input_file"):
+        run_pretraining(
+            output,
+            corpus=str(sample_corpus / "train.txt"),
+            vocab_file=shared_data / "vocab" / "uncased" / "vocab.txt",
+        )
+    assert not output.exists()
+
+
 def test_unreadable_records_and_configs_are_one_line_naming_the_file(
     sample_corpus, shared_data, tmp_path, capsys
 ):

@@ -69,6 +69,25 @@ def test_tuples_pass_labels_through_and_drop_remainder():
         np.testing.assert_array_equal(y, x["index"] * 10)
 
 
+def test_whole_batches_state_their_size_for_distribution():
+    # Keras on JAX and tf.distribute split global batches between processes by
+    # the batch size the dataset's graph states ("unknown" stops a job).
+    from tensorflow.python.data.experimental.ops.distribute import compute_batch_size
+
+    examples = _padded_examples(LENGTHS * 4)
+    dataset = tf.data.Dataset.from_tensor_slices(examples)
+    whole = bucket_by_length(dataset, 4, (4, 8, 16), drop_remainder=True)
+    assert int(compute_batch_size(whole)) == 4
+    for batch in whole.as_numpy_iterator():
+        width = batch["token_ids"].shape[1]
+        assert all(
+            width == min(b for b in (4, 8, 16) if b >= (LENGTHS * 4)[i])
+            for i in batch["index"]
+        )
+    partial = bucket_by_length(dataset, 4, (4, 8, 16))
+    assert int(compute_batch_size(partial)) == -1
+
+
 def test_already_ragged_examples_are_padded_to_their_bucket():
     sequences = tf.ragged.constant([[1, 2, 3], [4, 5, 6, 7, 8, 9]], dtype=tf.int32)
     dataset = tf.data.Dataset.from_tensor_slices(

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
+from keras_bert_impl.utils.file_io import atomic_write
 from keras_bert_impl.utils.run_directory import LOCK_FILE
+from keras_bert_impl.utils.run_directory import MARKER_FILE
 from keras_bert_impl.utils.run_directory import RunDirectoryError
 from keras_bert_impl.utils.run_directory import check_new_output
 from keras_bert_impl.utils.run_directory import check_output_directory
@@ -158,9 +160,10 @@ def test_each_process_of_a_job_holds_its_own_lock_beside_the_chiefs(
 def test_a_folder_with_only_keras_berts_own_files_is_not_a_users_folder(tmp_path):
     # What a job's other process may see while its chief marks the folder: a
     # staged marker, a lock. Neither makes the folder the user's.
-    (tmp_path / ".keras_bert_impl.json.tmp123").write_text("{")
     (tmp_path / LOCK_FILE).write_text("{}")
-    assert check_output_directory(tmp_path, "pretrain") == tmp_path
+    with atomic_write(tmp_path / MARKER_FILE) as staged:
+        staged.write("{")
+        assert check_output_directory(tmp_path, "pretrain") == tmp_path
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / ".keras_bert_impl.json").unlink()
     with pytest.raises(RunDirectoryError, match="did not write"):

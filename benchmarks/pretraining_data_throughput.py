@@ -1,9 +1,13 @@
 """Pretraining-data generation throughput: instances per second, ours vs the original.
 
-Corpus (as issue 4 describes it): the SST-2 training sentences from ../shared/data, one
-per line, 12 sentences per document, a blank line between documents, cut at about
-`--corpus_mb` MB. Flags: seq 128, max_predictions_per_seq 20, dupe_factor 5, the rest
-the original tool's defaults.
+Corpora (`--corpus`), cut at about `--corpus_mb` MB, one sentence per line and a blank
+line between documents:
+- `sst2` (as issue 4 describes it): the SST-2 training sentences from ../shared/data, 12
+  sentences per document (short movie-review lines, ~10 words);
+- `conll2003`: the Reuters news articles of CoNLL-2003's training file, each article a
+  document, its sentences' tokens joined by spaces (real documents of ~15-word lines).
+Flags: seq 128, max_predictions_per_seq 20, dupe_factor 5, the rest the original tool's
+defaults.
 
 Runs:
 - ours with `--workers` processes (default 2) and with 1 worker;
@@ -24,7 +28,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import tempfile
@@ -32,6 +35,9 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import machine_info  # noqa: E402
 
 _ORIGINAL_RUNNER = r"""
 import json, sys, time
@@ -48,15 +54,48 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 """
 
 
-def build_corpus(path, max_bytes, sentences_per_doc=12):
+def _sst2_documents(sentences_per_doc=12):
     tsv = SHARED / "glue" / "SST-2" / "train.tsv"
     if not tsv.is_file():
         sys.exit(f"{tsv} is absent: the benchmark needs ../shared/data")
     lines = tsv.read_text(encoding="utf-8").splitlines()[1:]
     sentences = [line.split("\t")[0].strip() for line in lines if line.strip()]
-    out, size, docs, count = [], 0, 0, 0
     for start in range(0, len(sentences), sentences_per_doc):
-        doc = [s for s in sentences[start : start + sentences_per_doc] if s]
+        yield [s for s in sentences[start : start + sentences_per_doc] if s]
+
+
+def _conll2003_documents():
+    path = SHARED / "conll2003" / "train.txt"
+    if not path.is_file():
+        sys.exit(f"{path} is absent: the benchmark needs ../shared/data")
+    document, sentence = [], []
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        token = line.split(" ")[0]
+        if token and token != "-DOCSTART-":
+            sentence.append(token)
+            continue
+        if sentence:
+            document.append(" ".join(sentence))
+            sentence = []
+        if token == "-DOCSTART-" and document:
+            yield document
+            document = []
+    if document:
+        yield document
+
+
+CORPORA = {
+    "sst2": ("SST-2 train sentences, 12 per document", _sst2_documents),
+    "conll2003": (
+        "CoNLL-2003 train: Reuters articles as documents",
+        _conll2003_documents,
+    ),
+}
+
+
+def build_corpus(path, max_bytes, corpus="sst2"):
+    out, size, docs, count = [], 0, 0, 0
+    for doc in CORPORA[corpus][1]():
         text = "\n".join(doc) + "\n\n"
         if size + len(text.encode()) > max_bytes:
             break
@@ -164,14 +203,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--output",
-        default=str(
-            ROOT / "benchmarks" / "results" / "pretraining_data_throughput.json"
-        ),
+        help="JSON path (default: results/pretraining_data_throughput.json, "
+        "with _CORPUS before .json for corpora other than sst2)",
     )
     parser.add_argument("--original_dir", default=os.environ.get("BERT_ORIGINAL_DIR"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--original_repeats", type=int, default=1)
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="sst2")
     parser.add_argument("--corpus_mb", type=float, default=3.0)
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--dupe_factor", type=int, default=5)
@@ -192,8 +231,8 @@ def main(argv=None):
     }
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        corpus = tmp / "sst2_docs.txt"
-        corpus_info = build_corpus(corpus, int(args.corpus_mb * 1e6))
+        corpus = tmp / f"{args.corpus}_docs.txt"
+        corpus_info = build_corpus(corpus, int(args.corpus_mb * 1e6), args.corpus)
         runs = {}
         runs[f"ours_workers{args.workers}"] = run_ours(
             corpus, vocab, tmp, flags, args.workers, args.repeats
@@ -240,16 +279,14 @@ def main(argv=None):
         "benchmark": "pretraining_data_throughput",
         "unit": "instances/s",
         "target": "ours (2 workers) >= 5x the original single-process tool",
-        "corpus": {"source": "SST-2 train sentences, 12 per document", **corpus_info},
+        "corpus": {"source": CORPORA[args.corpus][0], **corpus_info},
         "flags": flags,
         "peer": peer,
         "peer_note": peer_note,
         "runs": runs,
         "ratios": ratios,
         "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
+            **machine_info(),
             "load_average_1_5_15min_at_end": list(os.getloadavg()),
             "note": "2 cores shared with other users' jobs: timings are best-of-N",
         },
@@ -270,11 +307,16 @@ def main(argv=None):
             f"| {st['shorter_than_max_fraction']:.4f} |"
         )
     table = "\n".join(rows)
-    output = pathlib.Path(args.output)
+    suffix = "" if args.corpus == "sst2" else f"_{args.corpus}"
+    output = pathlib.Path(
+        args.output
+        or ROOT / "benchmarks" / "results" / f"pretraining_data_throughput{suffix}.json"
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     output.with_suffix(".md").write_text(
-        f"# Pretraining data throughput\n\nPeer: {peer_note}.\n\n{table}\n"
+        f"# Pretraining data throughput\n\nCorpus: {CORPORA[args.corpus][0]}. "
+        f"Peer: {peer_note}.\n\n{table}\n"
     )
     print(table)
     print(json.dumps(ratios))

@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_bert_impl.layers.residual_stream import residual_stream_policy
+
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
 class BertEmbeddings(keras.layers.Layer):
@@ -72,13 +74,14 @@ class BertEmbeddings(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="position_embedding",
         )
-        # keras.ops.layer_normalization computes its statistics in float32 even
-        # under a bfloat16 policy, so the LayerNorm shares the layer's policy.
+        # The embeddings start BERT's residual stream: float32 under a mixed
+        # policy (see `residual_stream_policy`).
+        stream_policy = residual_stream_policy(self.dtype_policy)
         self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
+            epsilon=layer_norm_epsilon, dtype=stream_policy, name="layer_norm"
         )
         self.dropout_layer = keras.layers.Dropout(
-            dropout, dtype=self.dtype_policy, name="dropout"
+            dropout, dtype=stream_policy, name="dropout"
         )
 
     def build(self, token_ids_shape, segment_ids_shape=None):
@@ -102,10 +105,12 @@ class BertEmbeddings(keras.layers.Layer):
             position_embeddings = ops.expand_dims(self.position_embedding(positions), 0)
         else:
             position_embeddings = self.position_embedding(position_ids)
+        # Summed in the stream's dtype, as autocast sums float32 lookups.
+        stream = self.layer_norm.compute_dtype
         embeddings = (
-            self.token_embedding(token_ids)
-            + self.segment_embedding(segment_ids)
-            + position_embeddings
+            ops.cast(self.token_embedding(token_ids), stream)
+            + ops.cast(self.segment_embedding(segment_ids), stream)
+            + ops.cast(position_embeddings, stream)
         )
         embeddings = self.layer_norm(embeddings)
         return self.dropout_layer(embeddings, training=training)

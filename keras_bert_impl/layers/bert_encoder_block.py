@@ -2,6 +2,7 @@ import keras
 
 from keras_bert_impl.layers.activations import get_activation
 from keras_bert_impl.layers.bert_self_attention import BertSelfAttention
+from keras_bert_impl.layers.residual_stream import residual_stream_policy
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -9,6 +10,8 @@ class BertEncoderBlock(keras.layers.Layer):
     """One post-LayerNorm Transformer encoder block of BERT.
 
     `x = LN(x + dropout(attention(x)))`, then `x = LN(x + dropout(W2 act(W1 x)))`.
+    Under a mixed policy, `x` (the residual stream) stays float32
+    (`residual_stream_policy`).
     Sub-layer names follow the original checkpoint's scopes (`attention`,
     `attention_layer_norm`, `intermediate`, `output`, `output_layer_norm`).
     `call` takes a `padding_mask` or an `attention_mask` as `BertSelfAttention`.
@@ -65,7 +68,7 @@ class BertEncoderBlock(keras.layers.Layer):
         )
         self.attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon,
-            dtype=self.dtype_policy,
+            dtype=residual_stream_policy(self.dtype_policy),
             name="attention_layer_norm",
         )
         self.intermediate_dense = keras.layers.Dense(
@@ -86,7 +89,7 @@ class BertEncoderBlock(keras.layers.Layer):
         )
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon,
-            dtype=self.dtype_policy,
+            dtype=residual_stream_policy(self.dtype_policy),
             name="output_layer_norm",
         )
 
@@ -99,6 +102,12 @@ class BertEncoderBlock(keras.layers.Layer):
         self.output_layer_norm.build(inputs_shape)
         self.built = True
 
+    @property
+    def input_dtype(self):
+        # Keras casts a layer's float inputs to this: the stream's dtype, so a
+        # float32 stream enters float32 under a mixed policy.
+        return residual_stream_policy(self.dtype_policy).compute_dtype
+
     def call(self, inputs, padding_mask=None, attention_mask=None, training=False):
         attended = self.attention(
             inputs,
@@ -107,10 +116,12 @@ class BertEncoderBlock(keras.layers.Layer):
             training=training,
         )
         attended = self.attention_dropout(attended, training=training)
-        x = self.attention_layer_norm(inputs + attended)
+        # `ops.add` promotes a half-precision sub-layer output to the float32
+        # stream under mixed policies (see `residual_stream_policy`).
+        x = self.attention_layer_norm(keras.ops.add(inputs, attended))
         transformed = self.output_dense(self.intermediate_dense(x))
         transformed = self.output_dropout(transformed, training=training)
-        return self.output_layer_norm(x + transformed)
+        return self.output_layer_norm(keras.ops.add(x, transformed))
 
     def compute_output_shape(
         self, inputs_shape, padding_mask_shape=None, attention_mask_shape=None

@@ -102,13 +102,12 @@ def test_real_minilm_weights_match_transformers_bert_model():
     )
 
 
-def test_real_minilm_in_bfloat16_errs_within_5x_transformers_bfloat16():
+def test_real_minilm_in_bfloat16_errs_within_1_5x_transformers_bfloat16():
     # The tolerance is the peer's: transformers' own bfloat16 (torch.autocast,
     # its Trainer's --bf16) against its float32 outputs, on the same batch
-    # (0.012 here). Ours errs more, measured 0.020 (JAX), 0.030 (torch) and
-    # 0.047 (TF): Keras' mixed_bfloat16 casts LayerNorm outputs back to
-    # bfloat16, so the residual stream is bfloat16, where autocast keeps it
-    # float32. Hence 5x, not 1x.
+    # (0.0121 here). Ours, with the residual stream in float32 as autocast
+    # keeps it: 0.0127 (JAX), 0.0156 (TF), 0.0158 (torch); with the stream in
+    # bfloat16 (Keras' mixed LayerNorm) it was 0.020, 0.047 and 0.030.
     import torch
 
     folder, batch, reference_model = _minilm_sentence_pairs()
@@ -124,7 +123,7 @@ def test_real_minilm_in_bfloat16_errs_within_5x_transformers_bfloat16():
         keras.ops.cast(backbone.predict(batch, verbose=0)["sequence_output"], "float32")
     )
     ours_error = np.abs(ours - expected)[real].max()
-    assert 0 < ours_error <= 5 * peer_error, (ours_error, peer_error)
+    assert 0 < ours_error <= 1.5 * peer_error, (ours_error, peer_error)
 
 
 def test_real_minilm_weights_agree_with_keras_hub():

@@ -114,6 +114,18 @@ def run_job(flags, count=2, log_dir=None):
     ]
 
 
+def final_lines_of_job(flags, log_dir):
+    """Runs the job (`run_job`); every process must exit 0.
+
+    Returns:
+        list of dicts: each process's final JSON line.
+    """
+    results = run_job(flags, log_dir=log_dir)
+    for returncode, _, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+    return [json.loads(stdout.strip().splitlines()[-1]) for _, stdout, _ in results]
+
+
 def _losses(run):
     curves = json.loads((run / "training_curves.json").read_text())
     return {entry["step"]: entry["loss"] for entry in curves["train"]}
@@ -133,10 +145,7 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(
 
     job = tmp_path / "job"
     flags[flags.index(f"--output_dir={tmp_path / 'one'}")] = f"--output_dir={job}"
-    results = run_job(flags, log_dir=tmp_path)
-    for returncode, _, stderr in results:
-        assert returncode == 0, stderr[-3000:]
-    finals = [json.loads(stdout.strip().splitlines()[-1]) for _, stdout, _ in results]
+    finals = final_lines_of_job(flags, tmp_path)
     # Every process reports the same evaluation (metrics are reduced over the job).
     assert finals[0] == finals[1]
     assert finals[0]["global_step"] == 40
@@ -201,10 +210,7 @@ def test_a_killed_process_stops_the_job_and_a_restart_resumes(
 
     # The same command on every process resumes and ends at the planned step.
     flags[flags.index("--num_train_steps=2000")] = f"--num_train_steps={killed_at + 20}"
-    results = run_job(flags, log_dir=tmp_path)
-    for returncode, _, stderr in results:
-        assert returncode == 0, stderr[-3000:]
-    final = json.loads(results[0][1].strip().splitlines()[-1])
+    final = final_lines_of_job(flags, tmp_path)[0]
     assert final["global_step"] == killed_at + 20
     curves = _losses(job)
     assert max(curves) == killed_at + 20

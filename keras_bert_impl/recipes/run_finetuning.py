@@ -37,11 +37,12 @@ def _training_dataset(x, y, batch_size, seed, by_length):
     """Shuffled, repeated training batches whose order is a function of `seed`.
 
     Each epoch is a new permutation, `stateless_shuffle` of the example
-    indices with the seed `(seed, epoch)`. A `Dataset.shuffle` seed is not
-    enough: Keras' single-process iterator and `tf.distribute` rebuild the
-    dataset graph and shuffle it in different orders, so a run on two
-    processes would not take the batches of the same run on one, and a
-    resumed run relies on skipping exactly the batches it already took.
+    indices with the seed `(seed, epoch)`. A seeded `Dataset.shuffle` that
+    reshuffles each iteration is not enough: its order depends on how often
+    the dataset object was iterated before (a first-batch peek moves it on),
+    which differed between a one-process and a multi-process `fit`, so the
+    two took different batches. A resumed run relies on skipping exactly the
+    batches it already took.
 
     With `by_length` (sentence-level labels), batches group examples of similar
     length and are padded to the smallest of a few lengths that holds them

@@ -66,9 +66,10 @@ class BertEncoderBlock(keras.layers.Layer):
         self.attention_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="attention_dropout"
         )
+        stream_policy = residual_stream_policy(self.dtype_policy)
         self.attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon,
-            dtype=residual_stream_policy(self.dtype_policy),
+            dtype=stream_policy,
             name="attention_layer_norm",
         )
         self.intermediate_dense = keras.layers.Dense(
@@ -89,7 +90,7 @@ class BertEncoderBlock(keras.layers.Layer):
         )
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon,
-            dtype=residual_stream_policy(self.dtype_policy),
+            dtype=stream_policy,
             name="output_layer_norm",
         )
 
@@ -104,9 +105,10 @@ class BertEncoderBlock(keras.layers.Layer):
 
     @property
     def input_dtype(self):
-        # Keras casts a layer's float inputs to this: the stream's dtype, so a
-        # float32 stream enters float32 under a mixed policy.
-        return residual_stream_policy(self.dtype_policy).compute_dtype
+        # Keras casts a layer's float inputs to this, on every call: the
+        # stream's dtype, so a float32 stream enters float32 under a mixed
+        # policy.
+        return self.attention_layer_norm.compute_dtype
 
     def call(self, inputs, padding_mask=None, attention_mask=None, training=False):
         attended = self.attention(

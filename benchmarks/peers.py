@@ -194,10 +194,14 @@ def _torch_train_step(model, optimizer, inputs, dtype=None):
 # ---------------------------------------------------------------- inference
 
 
-def ours_inference_step(config, batch, length, jit_compile="auto", dtype=None):
+def ours_inference_step(
+    config, batch, length, jit_compile="auto", dtype=None, quantize=None
+):
     from keras_bert_impl.models import BertBackbone
 
     backbone = BertBackbone(**config, dtype=dtype)
+    if quantize:  # On TF, "auto" then means XLA (models/quantized_layers.py).
+        backbone.quantize(quantize)
     if jit_compile != "auto":
         backbone.compile(jit_compile=jit_compile)
     x = encoder_batch(config, batch, length)
@@ -209,10 +213,15 @@ def ours_inference_step(config, batch, length, jit_compile="auto", dtype=None):
     return step
 
 
-def keras_hub_inference_step(config, batch, length, dtype=None):
+def keras_hub_inference_step(config, batch, length, dtype=None, quantize=None):
     import keras_hub
 
     backbone = keras_hub.models.BertBackbone(**config, dtype=dtype)
+    if quantize:
+        backbone.quantize(quantize)
+        # Its best setting: Keras' "auto" keeps TF on CPUs out of XLA, where
+        # TF's own int8 matmul kernel is several times slower than XLA's.
+        backbone.compile(jit_compile=True)
     x = encoder_batch(config, batch, length)
 
     def step():
@@ -222,11 +231,15 @@ def keras_hub_inference_step(config, batch, length, dtype=None):
     return step
 
 
-def transformers_inference_step(config, batch, length, dtype=None):
+def transformers_inference_step(config, batch, length, dtype=None, quantize=None):
     import torch
     import transformers
 
     model = transformers.BertModel(_hf_config(config)).eval()
+    if quantize == "int8":  # torch's dynamic int8 Linear (weights int8, per row)
+        model = torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8
+        )
     x = encoder_batch(config, batch, length)
     inputs = {
         "input_ids": torch.from_numpy(x["token_ids"].astype("int64")),

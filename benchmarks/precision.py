@@ -13,8 +13,12 @@ interleaved in one process on one Keras backend:
 bfloat16 is Keras' `mixed_bfloat16` policy for ours and keras-hub (float32
 weights, bfloat16 matmuls, float32 softmax/LayerNorm/losses) and
 `torch.autocast("cpu", torch.bfloat16)` for transformers (its Trainer's
-`--bf16`). Where the CPU has AMX (`lscpu` flags `amx_bf16`), bfloat16
-matmuls run several times float32's rate; without it they may not. The
+`--bf16`). `--dtypes int8` (inference only) times int8 weights and
+activations: `quantize("int8")` for ours and keras-hub (keras-hub with
+`jit_compile=True`, its fast setting on TF; ours picks XLA itself) and
+torch's dynamic int8 `Linear` (`quantize_dynamic`) for transformers. Where
+the CPU has AMX (`lscpu` flags `amx_bf16`), bfloat16 matmuls run several
+times float32's rate; without it they may not. The
 ratios: `vs_best_peer` is the fastest peer row of the unit (any precision)
 over ours at this precision; `vs_ours_float32` ours' speed-up over our own
 float32. Run it once per backend (the torch backend included: `KERAS_BACKEND=torch`
@@ -40,18 +44,25 @@ DTYPES = ("float32", "mixed_bfloat16")
 UNITS = ("inference", "train")
 
 
+def _inference_precision(dtype):
+    """A `--dtypes` entry as the inference steps' `dtype` and `quantize`."""
+    if dtype == "int8":
+        return {"dtype": "float32", "quantize": "int8"}
+    return {"dtype": dtype}
+
+
 def _builders(unit, config, args):
     if unit == "inference":
         shape = (args.batch, args.length)
         return {
             "ours": lambda dtype: peers.ours_inference_step(
-                config, *shape, dtype=dtype
+                config, *shape, **_inference_precision(dtype)
             ),
             "keras_hub": lambda dtype: peers.keras_hub_inference_step(
-                config, *shape, dtype=dtype
+                config, *shape, **_inference_precision(dtype)
             ),
             "transformers": lambda dtype: peers.transformers_inference_step(
-                config, *shape, dtype=dtype
+                config, *shape, **_inference_precision(dtype)
             ),
         }
     shape = (args.train_batch, args.length, args.num_masks)
@@ -68,10 +79,11 @@ def _builders(unit, config, args):
 
 def _unit_rows(unit, config, args):
     builders = _builders(unit, config, args)
+    dtypes = [d for d in args.dtypes if unit == "inference" or d != "int8"]
     steps = {
         f"{name}:{dtype}": builders[name](dtype)
         for name in args.peers
-        for dtype in args.dtypes
+        for dtype in dtypes
     }
     timings = _common.interleaved(steps, args.rounds, warmup=2)
     items = args.batch if unit == "inference" else args.train_batch
@@ -88,7 +100,7 @@ def _unit_rows(unit, config, args):
         key=lambda key: _common.median(timings[key]["seconds"]),
         default=None,
     )
-    for dtype in args.dtypes:
+    for dtype in dtypes:
         ours = timings.get(f"ours:{dtype}")
         if ours is None:
             continue

@@ -3,7 +3,7 @@ from keras import ops
 
 from keras_bert_impl.layers.bert_embeddings import BertEmbeddings
 from keras_bert_impl.layers.bert_encoder_block import BertEncoderBlock
-from keras_bert_impl.models.quantized_layers import QuantizeWithoutNoise
+from keras_bert_impl.models.quantized_layers import QuantizedModel
 from keras_bert_impl.models.quantized_layers import policy_with_quantized_layers
 from keras_bert_impl.models.token_id_checks import TokenIdChecks
 from keras_bert_impl.utils.preset_io import PresetMixin
@@ -37,7 +37,7 @@ def packed_position_ids(padding_mask):
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
 class BertBackbone(
-    TorchBackendModel, QuantizeWithoutNoise, TokenIdChecks, PresetMixin, keras.Model
+    TorchBackendModel, QuantizedModel, TokenIdChecks, PresetMixin, keras.Model
 ):
     """The BERT encoder (Devlin et al., 2018) as a functional Keras model.
 

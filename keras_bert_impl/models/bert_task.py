@@ -3,7 +3,7 @@ import json
 import keras
 
 from keras_bert_impl.models.bert_backbone import BertBackbone
-from keras_bert_impl.models.quantized_layers import QuantizeWithoutNoise
+from keras_bert_impl.models.quantized_layers import QuantizedModel
 from keras_bert_impl.models.quantized_layers import policy_with_quantized_layers
 from keras_bert_impl.models.token_id_checks import TokenIdChecks
 from keras_bert_impl.optimizers.create_optimizer import create_optimizer
@@ -75,7 +75,7 @@ def output_head(backbone, units, dropout, dense_name):
     return output_dropout, output_dense
 
 
-class BertTask(QuantizeWithoutNoise, TokenIdChecks, PresetMixin, PipelineModel):
+class BertTask(QuantizedModel, TokenIdChecks, PresetMixin, PipelineModel):
     """Base of the models that put a head on a `BertBackbone`.
 
     Subclasses build their functional graph in `__init__` and define

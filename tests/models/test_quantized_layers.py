@@ -136,3 +136,58 @@ def test_quantized_classifier_exports_a_string_in_saved_model(tmp_path):
     logits = served.signatures["serving_default"](tf.constant(texts))["logits"]
     expected = model.predict(texts, verbose=0)
     np.testing.assert_allclose(logits.numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="XLA for int8 is a TensorFlow choice (JAX always compiles with XLA)",
+)
+def test_int8_models_run_through_xla_on_tensorflow_unless_told_otherwise(tmp_path):
+    from keras_bert_impl.models.quantized_layers import has_int8_input_quantization
+    from tests.bert_test_case import texts_of_many_lengths
+    from tests.bert_test_case import tiny_preprocessor
+
+    model = BertClassifier(tiny_backbone(), 2, preprocessor=tiny_preprocessor())
+    texts = texts_of_many_lengths(9)
+    model.predict(texts, verbose=0)
+    assert not model.jit_compile  # Keras' "auto": no XLA for TensorFlow on CPUs.
+    model.quantize("int8")
+    assert has_int8_input_quantization(model) and model.jit_compile
+    eager = model(model.preprocessor(texts), training=False)
+    np.testing.assert_allclose(model.predict(texts, verbose=0), eager, atol=1e-5)
+
+    model.save(tmp_path / "model.keras")
+    assert keras.saving.load_model(tmp_path / "model.keras").jit_compile
+    backbone = tiny_backbone()
+    backbone.quantize("int8")
+    assert backbone.jit_compile
+
+    told = BertClassifier(tiny_backbone(), 2)
+    told.compile(jit_compile=False)
+    told.quantize("int8")
+    assert not told.jit_compile
+    # Weights only: the matmuls run in float, where XLA buys nothing.
+    weights_only = BertClassifier(tiny_backbone(), 2)
+    weights_only.quantize(
+        "int8",
+        config=keras.quantizers.Int8QuantizationConfig(activation_quantizer=None),
+    )
+    assert not has_int8_input_quantization(weights_only)
+    assert not weights_only.jit_compile
+
+
+def test_a_custom_quantization_config_that_saving_would_lose_is_refused(tmp_path):
+    model = BertClassifier(tiny_backbone(), 2, dropout=0.0)
+    x = _inputs("classifier")
+    float_logits = call(model, x)
+    weights_only = keras.quantizers.Int8QuantizationConfig(activation_quantizer=None)
+    model.quantize("int8", config=weights_only)
+    # In memory it is Keras' weights-only int8: close to float.
+    np.testing.assert_allclose(call(model, x), float_logits, atol=1e-3)
+    # Reloaded, the layers would quantize their inputs again (Keras' default).
+    with pytest.raises(ValueError, match="quantized with a custom Int8QuantizationConfig"):
+        model.save(tmp_path / "model.keras")
+    assert not (tmp_path / "model.keras").exists()
+    with pytest.raises(ValueError, match="quantized with a custom"):
+        model.save_to_preset(tmp_path / "preset")
+    assert not (tmp_path / "preset").exists()

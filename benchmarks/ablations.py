@@ -15,6 +15,10 @@ Experiments (pick with `--ablations`, default all that apply to the backend):
 - `fused_qkv_train`, `fused_qkv_inference`: one `(H, 3H)` projection built by
   concatenating the three checkpoint kernels at call time (so the variables
   still map 1:1 onto checkpoints) vs the three separate projections.
+- `tokens_as_rows_train`, `tokens_as_rows_inference`: the encoder's Dense layers
+  on the tokens flattened to rows (`layers/token_matmul.dense_over_tokens`, the
+  default) vs on the `(batch, seq, hidden)` tensor (a batched matmul on TF), in
+  float32 and in mixed bfloat16.
 - `steps_per_execution`: `fit` over 16 batches with `steps_per_execution=16` vs 1,
   on the tiny config, where per-step dispatch is visible at all.
 
@@ -35,6 +39,8 @@ EXPERIMENTS = (
     "attention",
     "fused_qkv_train",
     "fused_qkv_inference",
+    "tokens_as_rows_train",
+    "tokens_as_rows_inference",
     "steps_per_execution",
 )
 
@@ -170,6 +176,60 @@ def fused_qkv_inference(args, config):
     fused = peers.ours_inference_step(config, args.infer_batch, args.infer_length)
     _fuse_qkv(fused.model)
     return _compare({"separate": separate, "fused": fused}, "separate", args.rounds)
+
+
+def _dense_on_3d(step):
+    """`step` with the encoder's Dense layers called on the 3-D tensor.
+
+    Swaps the name the layer modules call for a plain `dense(x)` around every
+    call, so that whenever the step traces, it traces the old path.
+    """
+    from keras_bert_impl.layers import bert_encoder_block
+    from keras_bert_impl.layers import bert_self_attention
+
+    modules = (bert_encoder_block, bert_self_attention)
+    rows = bert_encoder_block.dense_over_tokens
+
+    def on_3d():
+        for module in modules:
+            module.dense_over_tokens = lambda dense, x: dense(x)
+        try:
+            step()
+        finally:
+            for module in modules:
+                module.dense_over_tokens = rows
+
+    return on_3d
+
+
+def _tokens_as_rows(args, build_step):
+    return {
+        dtype: _compare(
+            {
+                "dense_on_3d": _dense_on_3d(build_step(dtype)),
+                "tokens_as_rows": build_step(dtype),
+            },
+            "dense_on_3d",
+            args.rounds,
+        )
+        for dtype in ("float32", "mixed_bfloat16")
+    }
+
+
+def tokens_as_rows_train(args, config):
+    return _tokens_as_rows(
+        args,
+        lambda dtype: peers.ours_train_step(config, *_train_shape(args), dtype=dtype),
+    )
+
+
+def tokens_as_rows_inference(args, config):
+    return _tokens_as_rows(
+        args,
+        lambda dtype: peers.ours_inference_step(
+            config, args.infer_batch, args.infer_length, dtype=dtype
+        ),
+    )
 
 
 def steps_per_execution(args, config):

@@ -3,6 +3,7 @@ import keras
 from keras_bert_impl.layers.activations import get_activation
 from keras_bert_impl.layers.bert_self_attention import BertSelfAttention
 from keras_bert_impl.layers.residual_stream import residual_stream_policy
+from keras_bert_impl.layers.token_matmul import dense_over_tokens
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -121,7 +122,8 @@ class BertEncoderBlock(keras.layers.Layer):
         # `ops.add` promotes a half-precision sub-layer output to the float32
         # stream under mixed policies (see `residual_stream_policy`).
         x = self.attention_layer_norm(keras.ops.add(inputs, attended))
-        transformed = self.output_dense(self.intermediate_dense(x))
+        intermediate = dense_over_tokens(self.intermediate_dense, x)
+        transformed = dense_over_tokens(self.output_dense, intermediate)
         transformed = self.output_dropout(transformed, training=training)
         return self.output_layer_norm(keras.ops.add(x, transformed))
 

@@ -3,6 +3,8 @@ import math
 import keras
 from keras import ops
 
+from keras_bert_impl.layers.token_matmul import dense_over_tokens
+
 ATTENTION_IMPLEMENTATIONS = ("auto", "einsum", "dot_product_attention")
 
 
@@ -152,9 +154,9 @@ class BertSelfAttention(keras.layers.Layer):
         return not (training and self.dropout > 0)
 
     def call(self, inputs, padding_mask=None, attention_mask=None, training=False):
-        query = self._split_heads(self.query_dense(inputs))
-        key = self._split_heads(self.key_dense(inputs))
-        value = self._split_heads(self.value_dense(inputs))
+        query = self._split_heads(dense_over_tokens(self.query_dense, inputs))
+        key = self._split_heads(dense_over_tokens(self.key_dense, inputs))
+        value = self._split_heads(dense_over_tokens(self.value_dense, inputs))
 
         if self._use_fused_attention(training):
             mask = None
@@ -171,7 +173,7 @@ class BertSelfAttention(keras.layers.Layer):
             )
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
         context = ops.reshape(context, (batch, length, self.hidden_dim))
-        return self.output_dense(context)
+        return dense_over_tokens(self.output_dense, context)
 
     def _einsum_attention(
         self, query, key, value, padding_mask, attention_mask, training

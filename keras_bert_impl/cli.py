@@ -322,10 +322,21 @@ def _run_predict(args):
 
 def _add_export(subparsers):
     parser = subparsers.add_parser(
-        "export", help="a SavedModel that serves raw strings"
+        "export", help="a SavedModel or a LiteRT model that serves raw strings"
     )
     parser.add_argument("--model", required=True, help="run directory or preset")
-    parser.add_argument("--out", required=True, help="SavedModel directory")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="SavedModel directory, or the .tflite file with --format=litert",
+    )
+    parser.add_argument(
+        "--format",
+        default="saved_model",
+        choices=("saved_model", "litert"),
+        help="saved_model (TF Serving, every model) or litert (one .tflite: "
+        "classifiers and backbones)",
+    )
     _add_overwrite(parser, "--out")
     parser.set_defaults(handler=_run_export)
 
@@ -336,8 +347,10 @@ def _run_export(args):
 
     # A finetune run knows its labels, input arity and sequence length.
     options = run_export_options(args.model)
-    result = export_from_run(args.model, args.out, overwrite=args.overwrite, **options)
-    return {"saved_model": str(result["saved_model"])}
+    result = export_from_run(
+        args.model, args.out, overwrite=args.overwrite, format=args.format, **options
+    )
+    return {args.format: str(result[args.format])}
 
 
 def _add_convert(subparsers):

@@ -1,8 +1,10 @@
-"""SavedModel export with string-in signatures."""
+"""Raw-string exports: SavedModel (every model) and LiteRT (classifier, backbone)."""
 
+from keras_bert_impl.export.export_litert import export_litert
+from keras_bert_impl.export.export_model import export
 from keras_bert_impl.export.export_saved_model import export_saved_model
 
-__all__ = ["export_saved_model"]
+__all__ = ["export", "export_litert", "export_saved_model"]
 
 
 def __getattr__(name):

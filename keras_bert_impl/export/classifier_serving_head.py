@@ -36,6 +36,12 @@ class ClassifierServingHead(ServingHead):
                 model, label_names, model.num_classes, "classes"
             )
 
+    @staticmethod
+    def argmax(logits):
+        """The label ids; LiteRT's export swaps in `tf.argmax` (Keras' handles
+        negative zeros with bit operations LiteRT has no kernel for)."""
+        return keras.ops.cast(keras.ops.argmax(logits, axis=-1), "int32")
+
     def _document_outputs(self, text):
         """Long texts in windows (`BertPreprocessor(stride=K)`), as `predict`:
         the windows' logits combined per text (`model.window_aggregation`)."""
@@ -63,7 +69,7 @@ class ClassifierServingHead(ServingHead):
         return {
             "logits": logits,
             "probabilities": keras.ops.softmax(logits, axis=-1),
-            "label_id": keras.ops.cast(keras.ops.argmax(logits, axis=-1), "int32"),
+            "label_id": self.argmax(logits),
         }
 
     def string_outputs(self, *texts):

@@ -161,9 +161,9 @@ class BertSelfAttention(keras.layers.Layer):
         if self._use_fused_attention(training):
             mask = None
             if attention_mask is not None:
-                mask = ops.cast(attention_mask, "bool")[:, None, :, :]
+                mask = ops.expand_dims(ops.cast(attention_mask, "bool"), 1)
             elif padding_mask is not None:
-                mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+                mask = ops.expand_dims(ops.cast(padding_mask, "bool"), (1, 2))
             context = ops.dot_product_attention(
                 query, key, value, mask=mask, scale=1.0 / math.sqrt(self.head_dim)
             )
@@ -188,12 +188,14 @@ class BertSelfAttention(keras.layers.Layer):
         scores = ops.cast(scores, "float32") / math.sqrt(self.head_dim)
         if attention_mask is not None:
             hidden_key = 1.0 - ops.cast(attention_mask, "float32")
-            scores = scores + hidden_key[:, None, :, :] * -1e9
+            scores = scores + ops.expand_dims(hidden_key, 1) * -1e9
         elif padding_mask is not None:
             # Padded keys get a large negative score; queries are left alone, as in
             # the original, so padded positions still produce (unused) outputs.
             key_is_padding = 1.0 - ops.cast(padding_mask, "float32")
-            scores = scores + key_is_padding[:, None, None, :] * -1e9
+            # expand_dims, not [:, None, None, :]: LiteRT's strided slice has
+            # no new axes.
+            scores = scores + ops.expand_dims(key_is_padding, (1, 2)) * -1e9
         probabilities = ops.softmax(scores, axis=-1)
         probabilities = ops.cast(probabilities, self.compute_dtype)
         probabilities = self.probabilities_dropout(probabilities, training=training)

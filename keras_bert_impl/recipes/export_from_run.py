@@ -2,7 +2,7 @@
 
 import pathlib
 
-from keras_bert_impl.export import export_saved_model
+from keras_bert_impl.export import export
 from keras_bert_impl.export.saved_model_archive import SERVING_SIGNATURE
 from keras_bert_impl.export.saved_model_archive import TOKEN_IDS_SIGNATURE
 from keras_bert_impl.presets import tokenizer_from_preset
@@ -68,10 +68,19 @@ def _preset_hints(preset_dir):
     return hints
 
 
-def export_from_run(model_dir, out, sequence_length=128, overwrite=False, **options):
-    """Exports the model of a run directory or preset as a string-in SavedModel.
+def export_from_run(
+    model_dir,
+    out,
+    sequence_length=128,
+    overwrite=False,
+    format="saved_model",
+    **options,
+):
+    """Exports the model of a run directory or preset to serve raw strings.
 
-    What `keras-bert export --model RUN_DIR_OR_PRESET --out DIR` runs. A task
+    What `keras-bert export --model RUN_DIR_OR_PRESET --out DIR [--format F]`
+    runs: a SavedModel folder, or with `format="litert"` a `.tflite` file
+    (`keras_bert_impl.export.export`). A task
     preset (`task.json` + `task.weights.h5`, as `save_to_preset` writes it and
     `keras-bert finetune` leaves in its run directory) is exported with its
     preprocessor; a backbone preset (e.g. `bert_base_en_uncased` once its
@@ -88,18 +97,21 @@ def export_from_run(model_dir, out, sequence_length=128, overwrite=False, **opti
     Args:
         model_dir: str or path. Run directory, preset folder or preset name
             (see `find_preset_dir`).
-        out: str or path. Folder of the SavedModel. An existing non-empty
-            `out` is replaced only with `overwrite=True`; one that holds the
-            exported run is always refused.
+        out: str or path. Folder of the SavedModel (the `.tflite` file for
+            LiteRT). An existing non-empty `out` is replaced only with
+            `overwrite=True`; one that holds the exported run is always
+            refused.
         overwrite: bool. Replace an existing `out`.
         sequence_length: int. Packed length when the preset has no
             preprocessor of its own (backbone presets).
-        **options: passed to `export_saved_model` (`text_pair`,
+        format: "saved_model" or "litert".
+        **options: passed to the format's exporter (`text_pair`,
             `label_names`, `max_answer_length`, ...).
 
     Returns:
-        dict with `saved_model` (the output folder), `preset` (the preset
-        folder exported), `model` (the class name) and `signatures`.
+        dict with the format's name (`saved_model` or `litert`: what was
+        written), `preset` (the preset folder exported), `model` (the class
+        name) and `signatures`.
 
     Example:
     ```python
@@ -121,10 +133,17 @@ def export_from_run(model_dir, out, sequence_length=128, overwrite=False, **opti
         preprocessor = BertPreprocessor(
             tokenizer_from_preset(str(preset_dir)), sequence_length
         )
-    path = export_saved_model(model, out, preprocessor, **options)
+    if format == "litert":
+        # Options only a SavedModel's heads take (QA windows, NER tags).
+        options = {k: options[k] for k in ("text_pair", "label_names") if k in options}
+    path = export(model, out, format, preprocessor, **options)
     return {
-        "saved_model": str(path),
+        format: str(path),
         "preset": str(preset_dir),
         "model": type(model).__name__,
-        "signatures": [SERVING_SIGNATURE, TOKEN_IDS_SIGNATURE],
+        "signatures": (
+            [SERVING_SIGNATURE]
+            if format == "litert"
+            else [SERVING_SIGNATURE, TOKEN_IDS_SIGNATURE]
+        ),
     }

@@ -1,0 +1,216 @@
+"""LiteRT (formerly TensorFlow Lite) export: raw strings in, no Select TF ops.
+
+The `.tflite` file holds the tokenizer (`LiteRTPreprocessor`: tensorflow-text's
+`FastBertNormalizer` and `FastWordpieceTokenizer`, whose LiteRT kernels
+tensorflow-text ships), the packing (LiteRT builtin ops), the model and the
+head's post-processing. It needs neither the Flex delegate nor TensorFlow at
+serving time: a LiteRT interpreter with tensorflow-text's kernels registered.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from keras_bert_impl.export.backbone_serving_head import BackboneServingHead
+from keras_bert_impl.export.classifier_serving_head import ClassifierServingHead
+from keras_bert_impl.export.litert_preprocessor import LiteRTPreprocessor
+from keras_bert_impl.export.saved_model_archive import SERVING_SIGNATURE
+
+LITERT_SERVING_HEADS = (ClassifierServingHead, BackboneServingHead)
+"""The heads whose outputs LiteRT's builtin ops can compute. A token
+classifier's words and a question answerer's answer text are string slicing,
+which LiteRT has no kernels for."""
+
+TFTEXT_LITERT_OPS = (
+    "FastBertNormalize",
+    "FastWordpieceTokenizeWithOffsets",
+    "RaggedTensorToTensor",
+)
+"""The custom ops an exported model may use: tensorflow-text registers them
+(`tensorflow_text.core.pybinds.tflite_registrar.SELECT_TFTEXT_OPS`)."""
+
+
+def export_litert(model, path, preprocessor=None, *, text_pair=False, label_names=None):
+    """Writes a `.tflite` model that serves raw strings (the `serving_default`
+    signature of `export_saved_model`, for a classifier or a backbone).
+
+    Inputs `text` (or `text_a` and `text_b` with `text_pair=True`): a 1-D
+    string tensor. Outputs as `export_saved_model`'s string signature
+    (`label`, `label_id`, `probabilities`, `logits` or `score`; a backbone's
+    `pooled_output`, `sequence_output`, `padding_mask`), every text packed to
+    the preprocessor's `sequence_length`. Tokenization is the original's
+    except on control characters and, when lower-casing, compatibility
+    characters (see `litert_preprocessor`).
+
+    Serving needs a LiteRT interpreter with tensorflow-text's kernels:
+    ```python
+    from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+    from tensorflow_text.core.pybinds import tflite_registrar
+
+    interpreter = InterpreterWithCustomOps(
+        model_path="model.tflite",
+        custom_op_registerers=tflite_registrar.SELECT_TFTEXT_OPS,
+    )
+    serve = interpreter.get_signature_runner("serving_default")
+    serve(text=np.array(["what a film"]))["label"]  # [b"positive"]
+    ```
+
+    Args:
+        model: `BertClassifier` or `BertBackbone`, on the TensorFlow backend.
+        path: the `.tflite` file to write (replaced if it exists).
+        preprocessor: `BertPreprocessor`; None uses `model.preprocessor`.
+        text_pair: bool. Serve sentence pairs.
+        label_names: optional class names (as `export_saved_model`).
+
+    Returns:
+        The `pathlib.Path` of the file.
+    """
+    path = pathlib.Path(path)
+    if path.suffix != ".tflite":
+        raise ValueError(
+            f"LiteRT export writes one file: path must end in '.tflite', got "
+            f"'{path}'. Pass e.g. '{path / 'model.tflite'}'."
+        )
+    head = _litert_head(model, text_pair=text_pair, label_names=label_names)
+    preprocessor = preprocessor or getattr(model, "preprocessor", None)
+    if preprocessor is None:
+        raise ValueError(
+            f"Exporting a {type(model).__name__} to LiteRT needs a preprocessor. "
+            "Pass `preprocessor=BertPreprocessor(tokenizer, sequence_length)`."
+        )
+    if getattr(preprocessor, "stride", None) is not None:
+        raise ValueError(
+            f"LiteRT export: the preprocessor reads long texts in windows "
+            f"(stride={preprocessor.stride}); LiteRT serves one window per text. "
+            "Export with format='saved_model', or a preprocessor without stride."
+        )
+    head.preprocessor = LiteRTPreprocessor(preprocessor)
+    if keras.backend.backend() != "tensorflow":
+        # LiteRT converts TensorFlow graphs; a JAX model's (jax2tf's
+        # XlaCallModule) has no LiteRT kernel. The same weights are traced
+        # by TensorFlow in a child process instead.
+        label_names = getattr(head, "label_names", None)
+        _export_in_tensorflow_process(
+            model, path, preprocessor, text_pair=text_pair, label_names=label_names
+        )
+        return path
+    head.token_ids_fn = head.token_ids_outputs
+    if isinstance(head, ClassifierServingHead):
+        head.argmax = _argmax
+    flatbuffer = _convert(head)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.partial")
+    staging.write_bytes(flatbuffer)
+    os.replace(staging, path)
+    return path
+
+
+def _export_in_tensorflow_process(model, path, preprocessor, **options):
+    with tempfile.TemporaryDirectory() as folder:
+        folder = pathlib.Path(folder)
+        model.save(folder / _MODEL_FILE)
+        request = {
+            "path": str(path.absolute()),
+            "preprocessor": keras.saving.serialize_keras_object(preprocessor),
+            "options": options,
+        }
+        (folder / _REQUEST_FILE).write_text(json.dumps(request))
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+        done = subprocess.run(
+            [sys.executable, "-m", __name__, str(folder)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode:
+        lines = done.stderr.strip().splitlines() or ["(no output)"]
+        raise RuntimeError(
+            f"LiteRT export of '{path}' in a TensorFlow process failed: {lines[-1]}"
+        )
+
+
+_MODEL_FILE = "model.keras"
+_REQUEST_FILE = "request.json"
+
+
+def _main(folder):
+    folder = pathlib.Path(folder)
+    request = json.loads((folder / _REQUEST_FILE).read_text())
+    model = keras.saving.load_model(folder / _MODEL_FILE)
+    preprocessor = keras.saving.deserialize_keras_object(request["preprocessor"])
+    export_litert(model, request["path"], preprocessor, **request["options"])
+
+
+def _litert_head(model, **options):
+    for head_class in LITERT_SERVING_HEADS:
+        if isinstance(model, head_class.model_class):
+            return head_class(model, **options)
+    raise ValueError(
+        "LiteRT export serves "
+        + " and ".join(c.model_class.__name__ for c in LITERT_SERVING_HEADS)
+        + f"; got a {type(model).__name__}, whose outputs are string slices "
+        "LiteRT has no kernels for. Export it with format='saved_model'."
+    )
+
+
+def _argmax(logits):
+    return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+
+def _convert(head):
+    strings_fn = tf.function(
+        head.string_outputs,
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name=name) for name in head.text_inputs
+        ],
+        autograph=False,
+    )
+    strings_fn.get_concrete_function()
+    archive = keras.export.ExportArchive()
+    archive.track(head.model)
+    archive.add_endpoint(SERVING_SIGNATURE, strings_fn)
+    with tempfile.TemporaryDirectory() as folder:
+        archive.write_out(folder, verbose=False)
+        return convert_saved_model(folder)
+
+
+def convert_saved_model(folder):
+    """The LiteRT flatbuffer of a SavedModel's `serving_default` signature,
+    with LiteRT's builtin ops and tensorflow-text's custom ones only."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(folder), signature_keys=[SERVING_SIGNATURE]
+    )
+    # Builtins only: an op without a LiteRT kernel fails the conversion
+    # rather than needing the Flex delegate; tensorflow-text's are custom.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = True
+    flatbuffer = converter.convert()
+    _check_custom_ops(flatbuffer)
+    return flatbuffer
+
+
+def _check_custom_ops(flatbuffer):
+    """Every custom op is one tensorflow-text registers (allow_custom_ops lets
+    any TensorFlow op through as a custom op, which no interpreter could run)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
+    custom = {
+        code.customCode.decode() for code in model.operatorCodes if code.customCode
+    }
+    unknown = sorted(custom - set(TFTEXT_LITERT_OPS))
+    if unknown:
+        raise RuntimeError(
+            f"LiteRT conversion: ops {unknown} have no LiteRT kernel; "
+            "please report this with the model's config."
+        )
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1])

@@ -1,0 +1,33 @@
+"""`export(model, path, format=...)`: one call to every runtime we serve on."""
+
+from keras_bert_impl.export.export_litert import export_litert
+from keras_bert_impl.export.export_saved_model import export_saved_model
+
+EXPORT_FORMATS = {"saved_model": export_saved_model, "litert": export_litert}
+"""Each format's exporter. ONNX is not one yet (see docs/export.md)."""
+
+
+def export(model, path, format="saved_model", preprocessor=None, **options):
+    """Exports `model` to serve raw strings on `format`'s runtime.
+
+    - `"saved_model"`: a TF SavedModel folder, every model class
+      (`export_saved_model`).
+    - `"litert"`: one `.tflite` file for LiteRT, a classifier or backbone,
+      builtin and tensorflow-text kernels only (`export_litert`).
+
+    Args:
+        model: the Keras model (a task or a backbone).
+        path: where to write (a folder, or a `.tflite` file).
+        format: one of `EXPORT_FORMATS`.
+        preprocessor: `BertPreprocessor`; None uses `model.preprocessor`.
+        **options: the format's exporter's keyword arguments (`text_pair`,
+            `label_names`, ...).
+
+    Returns:
+        The `pathlib.Path` written.
+    """
+    if format not in EXPORT_FORMATS:
+        raise ValueError(
+            f"export: format must be one of {sorted(EXPORT_FORMATS)}, got {format!r}."
+        )
+    return EXPORT_FORMATS[format](model, path, preprocessor, **options)

@@ -337,6 +337,12 @@ def _add_export(subparsers):
         help="saved_model (TF Serving, every model) or litert (one .tflite: "
         "classifiers and backbones)",
     )
+    parser.add_argument(
+        "--quantize",
+        choices=("int8",),
+        default=None,
+        help="litert: int8 weights and matmuls (LiteRT's dynamic-range quantization)",
+    )
     _add_overwrite(parser, "--out")
     parser.set_defaults(handler=_run_export)
 
@@ -347,6 +353,14 @@ def _run_export(args):
 
     # A finetune run knows its labels, input arity and sequence length.
     options = run_export_options(args.model)
+    if args.quantize:
+        if args.format != "litert":
+            raise ValueError(
+                f"--quantize={args.quantize} applies to --format=litert, got "
+                f"--format={args.format}. Quantize a SavedModel's model in Python "
+                "(model.quantize('int8')) before exporting it."
+            )
+        options["quantize"] = args.quantize
     result = export_from_run(
         args.model, args.out, overwrite=args.overwrite, format=args.format, **options
     )

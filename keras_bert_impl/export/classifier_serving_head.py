@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_bert_impl.export.serving_head import ServingHead
 from keras_bert_impl.export.serving_head import as_float32
 from keras_bert_impl.export.serving_head import find_label_names
+from keras_bert_impl.export.serving_head import trim_to_longest
 from keras_bert_impl.models.bert_classifier import BertClassifier
 from keras_bert_impl.tokenizers._preprocessing_utils import no_convert_scope
 
@@ -24,6 +25,9 @@ class ClassifierServingHead(ServingHead):
     """
 
     model_class = BertClassifier
+    pad_to_longest = True
+    """Each batch padded to its longest text, not to the sequence length
+    (LiteRT's static-shape export turns it off)."""
 
     def __init__(self, model, text_pair=False, label_names=None, **unused):
         super().__init__(model)
@@ -75,7 +79,10 @@ class ClassifierServingHead(ServingHead):
     def string_outputs(self, *texts):
         stride = getattr(self.preprocessor, "stride", None)
         if stride is None:
-            outputs = self.run_token_ids_fn(self.preprocess(*texts))
+            features = self.preprocess(*texts)
+            if self.pad_to_longest:  # a text of 12 positions costs 12
+                features = trim_to_longest(features)
+            outputs = self.run_token_ids_fn(features)
         elif len(texts) > 1:
             raise ValueError(
                 f"text_pair=True: the preprocessor's stride={stride} windows read "

@@ -36,15 +36,24 @@ TFTEXT_LITERT_OPS = (
 (`tensorflow_text.core.pybinds.tflite_registrar.SELECT_TFTEXT_OPS`)."""
 
 
-def export_litert(model, path, preprocessor=None, *, text_pair=False, label_names=None):
+def export_litert(
+    model,
+    path,
+    preprocessor=None,
+    *,
+    text_pair=False,
+    label_names=None,
+    pad_to_longest=True,
+    quantize=None,
+):
     """Writes a `.tflite` model that serves raw strings (the `serving_default`
     signature of `export_saved_model`, for a classifier or a backbone).
 
     Inputs `text` (or `text_a` and `text_b` with `text_pair=True`): a 1-D
     string tensor. Outputs as `export_saved_model`'s string signature
     (`label`, `label_id`, `probabilities`, `logits` or `score`; a backbone's
-    `pooled_output`, `sequence_output`, `padding_mask`), every text packed to
-    the preprocessor's `sequence_length`. Tokenization is the original's
+    `pooled_output`, `sequence_output`, `padding_mask`), each batch padded to
+    its longest text (`pad_to_longest`). Tokenization is the original's
     except on control characters and, when lower-casing, compatibility
     characters (see `litert_preprocessor`).
 
@@ -67,6 +76,15 @@ def export_litert(model, path, preprocessor=None, *, text_pair=False, label_name
         preprocessor: `BertPreprocessor`; None uses `model.preprocessor`.
         text_pair: bool. Serve sentence pairs.
         label_names: optional class names (as `export_saved_model`).
+        pad_to_longest: bool. True: each batch is padded to its longest text
+            (truncated at the preprocessor's `sequence_length`), the fastest
+            on CPUs; False: to `sequence_length`, static shapes for GPU and
+            NPU delegates.
+        quantize: None, or "int8": LiteRT's dynamic-range quantization, int8
+            weights (a file 4x smaller) and int8 matmuls on activations
+            quantized at run time. Export the float model: a model quantized
+            in Keras (`model.quantize`) is refused, LiteRT has no kernel for
+            Keras' int8 x int8 matmul.
 
     Returns:
         The `pathlib.Path` of the file.
@@ -76,6 +94,22 @@ def export_litert(model, path, preprocessor=None, *, text_pair=False, label_name
         raise ValueError(
             f"LiteRT export writes one file: path must end in '.tflite', got "
             f"'{path}'. Pass e.g. '{path / 'model.tflite'}'."
+        )
+    if quantize not in (None, "int8"):
+        raise ValueError(
+            f"export_litert: quantize must be None or 'int8', got {quantize!r}."
+        )
+    quantized = [
+        layer.name
+        for layer in model._flatten_layers()
+        if getattr(layer, "quantization_mode", None)
+    ]
+    if quantized:
+        raise ValueError(
+            f"LiteRT export: the model's layers are quantized in Keras "
+            f"({quantized[0]}, ...); LiteRT has no kernel for Keras' int8 "
+            "matmuls. Export the float model with quantize='int8' (LiteRT's own "
+            "int8), or this one with format='saved_model'."
         )
     head = _litert_head(model, text_pair=text_pair, label_names=label_names)
     preprocessor = preprocessor or getattr(model, "preprocessor", None)
@@ -90,20 +124,27 @@ def export_litert(model, path, preprocessor=None, *, text_pair=False, label_name
             f"(stride={preprocessor.stride}); LiteRT serves one window per text. "
             "Export with format='saved_model', or a preprocessor without stride."
         )
-    head.preprocessor = LiteRTPreprocessor(preprocessor)
+    head.preprocessor = LiteRTPreprocessor(preprocessor, pad_to_longest)
     if keras.backend.backend() != "tensorflow":
         # LiteRT converts TensorFlow graphs; a JAX model's (jax2tf's
         # XlaCallModule) has no LiteRT kernel. The same weights are traced
         # by TensorFlow in a child process instead.
         label_names = getattr(head, "label_names", None)
         _export_in_tensorflow_process(
-            model, path, preprocessor, text_pair=text_pair, label_names=label_names
+            model,
+            path,
+            preprocessor,
+            text_pair=text_pair,
+            label_names=label_names,
+            pad_to_longest=pad_to_longest,
+            quantize=quantize,
         )
         return path
     head.token_ids_fn = head.token_ids_outputs
     if isinstance(head, ClassifierServingHead):
         head.argmax = _argmax
-    flatbuffer = _convert(head)
+        head.pad_to_longest = pad_to_longest
+    flatbuffer = _convert(head, quantize)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.partial")
     staging.write_bytes(flatbuffer)
@@ -163,7 +204,7 @@ def _argmax(logits):
     return tf.argmax(logits, axis=-1, output_type=tf.int32)
 
 
-def _convert(head):
+def _convert(head, quantize):
     strings_fn = tf.function(
         head.string_outputs,
         input_signature=[
@@ -177,15 +218,18 @@ def _convert(head):
     archive.add_endpoint(SERVING_SIGNATURE, strings_fn)
     with tempfile.TemporaryDirectory() as folder:
         archive.write_out(folder, verbose=False)
-        return convert_saved_model(folder)
+        return convert_saved_model(folder, quantize)
 
 
-def convert_saved_model(folder):
+def convert_saved_model(folder, quantize=None):
     """The LiteRT flatbuffer of a SavedModel's `serving_default` signature,
-    with LiteRT's builtin ops and tensorflow-text's custom ones only."""
+    with LiteRT's builtin ops and tensorflow-text's custom ones only
+    (`quantize="int8"`: dynamic-range quantization)."""
     converter = tf.lite.TFLiteConverter.from_saved_model(
         str(folder), signature_keys=[SERVING_SIGNATURE]
     )
+    if quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     # Builtins only: an op without a LiteRT kernel fails the conversion
     # rather than needing the Flex delegate; tensorflow-text's are custom.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

@@ -38,6 +38,7 @@ and docs; tests/export/test_export_litert.py checks that nothing else differs.
 
 import tensorflow as tf
 
+from keras_bert_impl.export.serving_head import trim_to_longest
 from keras_bert_impl.tokenizers.bert_packer import truncation_lengths
 
 LITERT_TOKENIZATION_DIFFERENCES = (
@@ -52,15 +53,19 @@ class LiteRTPreprocessor:
     """Raw strings to the backbone's inputs with LiteRT-native kernels.
 
     Same call as `BertPreprocessor` (a batch of strings, or a tuple of two
-    for sentence pairs) and same outputs, padded to `sequence_length`;
-    truncation as the preprocessor's packer.
+    for sentence pairs) and same outputs, truncated as the preprocessor's
+    packer, padded to the batch's longest text or to `sequence_length`.
 
     Args:
         preprocessor: the `BertPreprocessor` to mirror (its tokenizer's
             vocabulary and casing, its packer's length and truncation).
+        pad_to_longest: bool. True pads each batch to its longest text (a
+            sentence of 10 pieces costs 12 positions, not `sequence_length`);
+            False to `sequence_length`, static shapes, as GPU and NPU
+            delegates want.
     """
 
-    def __init__(self, preprocessor):
+    def __init__(self, preprocessor, pad_to_longest=True):
         import tensorflow_text as tf_text
 
         tokenizer = preprocessor.tokenizer
@@ -80,6 +85,7 @@ class LiteRTPreprocessor:
                 "format='saved_model'."
             )
         self.sequence_length = packer.sequence_length
+        self.pad_to_longest = pad_to_longest
         self.truncate = packer.truncate
         self.cls_token_id = packer.cls_token_id
         self.sep_token_id = packer.sep_token_id
@@ -149,9 +155,10 @@ class LiteRTPreprocessor:
         token_ids = tf.where(positions == 0, self.cls_token_id, token_ids)
         token_ids = tf.where(is_sep, self.sep_token_id, token_ids)
         token_ids = tf.where(is_token, token_ids, self.pad_token_id)
-        return {
+        features = {
             "token_ids": token_ids,
             "segment_ids": tf.cast(positions > end_a, tf.int32)
             * tf.cast(is_token, tf.int32),
             "padding_mask": tf.cast(is_token, tf.int32),
         }
+        return trim_to_longest(features) if self.pad_to_longest else features

@@ -1,6 +1,7 @@
 """What every serving head shares: the model call, the traced core, label names."""
 
 import keras
+import tensorflow as tf
 
 from keras_bert_impl.export.saved_model_archive import INPUT_NAMES
 from keras_bert_impl.export.saved_model_archive import pad_to_one_row
@@ -54,6 +55,16 @@ class ServingHead:
     def preprocess(self, *texts):
         segments = texts[0] if len(texts) == 1 else tuple(texts)
         return self.preprocessor(segments)
+
+
+def trim_to_longest(features):
+    """The backbone's inputs cut to the batch's longest row: a short text costs
+    its own length, not the preprocessor's `sequence_length` (the model's
+    outputs at real tokens do not depend on padding). At least [CLS] [SEP]'s
+    two positions, also for an empty batch."""
+    lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)
+    width = tf.reduce_max(tf.concat([lengths, [2]], axis=0))
+    return {name: value[:, :width] for name, value in features.items()}
 
 
 def as_float32(x):

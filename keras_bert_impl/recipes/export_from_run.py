@@ -135,7 +135,8 @@ def export_from_run(
         )
     if format == "litert":
         # Options only a SavedModel's heads take (QA windows, NER tags).
-        options = {k: options[k] for k in ("text_pair", "label_names") if k in options}
+        kept = ("text_pair", "label_names", "quantize")
+        options = {k: v for k, v in options.items() if k in kept}
     path = export(model, out, format, preprocessor, **options)
     return {
         format: str(path),

@@ -13,7 +13,9 @@ served on SST-2 dev sentences in one process
 - `litert`, `litert_static`, `litert_int8`: LiteRT's interpreter (XNNPACK,
   `--threads`) with tensorflow-text's kernels, the three files.
 - `transformers`: `BertForSequenceClassification` in eval mode with its fast
-  tokenizer, each batch padded to its longest text, `torch.inference_mode`.
+  tokenizer, each batch padded to its longest text, `torch.inference_mode`;
+  `transformers_int8` the same after torch's dynamic int8 `Linear`
+  (`quantize_dynamic`), the int8 path a torch user picks on a CPU.
 
 Two workloads: `batch_1`, the first `--latency_sentences` dev sentences one
 at a time (milliseconds per sentence: what a phone app or a request-per-
@@ -106,6 +108,7 @@ def _build(config, folder, threads):
         "litert_static": litert_runner(paths["litert_static"]),
         "litert_int8": litert_runner(paths["litert_int8"]),
         "transformers": _transformers_runner(config, threads),
+        "transformers_int8": _transformers_runner(config, threads, quantize="int8"),
     }
     sizes = {name: round(mib(_folder_bytes(p)), 1) for name, p in paths.items()}
     return runs, sizes
@@ -146,6 +149,11 @@ def main():
     parser.add_argument("--latency_sentences", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument(
+        "--peers",
+        default=None,
+        help="comma-separated subset of the rows (transformers is always run)",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     sentences = peers.read_sst2("dev")[0]
@@ -155,6 +163,9 @@ def main():
     }
     with tempfile.TemporaryDirectory() as folder:
         runs, sizes = _build(CONFIGS[args.config], pathlib.Path(folder), args.threads)
+        if args.peers:
+            wanted = {*args.peers.split(","), "transformers"}
+            runs = {name: run for name, run in runs.items() if name in wanted}
         names = list(runs)
         results = {}
         for workload, (texts, batch) in workloads.items():

@@ -93,22 +93,10 @@ class LiteRTPreprocessor:
         self._normalizer = tf_text.FastBertNormalizer(
             lower_case_nfd_strip_accents=tokenizer.lowercase
         )
-        # As in BertTokenizer: a repeated token means its last line.
-        token_to_id = tokenizer._token_to_id
-        pieces = [
-            token if token_to_id[token] == i else f"\x7f{i}"
-            for i, token in enumerate(tokenizer.vocabulary)
-        ]
-        self._word_piece = tf_text.FastWordpieceTokenizer(
-            vocab=pieces,
-            suffix_indicator=tokenizer.suffix_indicator,
-            # Bytes, not characters: exact on ASCII words (see above).
-            max_bytes_per_word=tokenizer.max_chars_per_word,
-            token_out_type=tf.int32,
-            unknown_token=tokenizer.unk_token,
-            no_pretokenization=False,
-            support_detokenization=False,
-        )
+        # Its own BERT pre-tokenization (whitespace, punctuation, CJK), words
+        # of more than max_chars_per_word bytes as [UNK]; repeated tokens as
+        # BertTokenizer reads them.
+        self._word_piece = tokenizer.end_to_end_word_piece
 
     def _dense_pieces(self, texts, width):
         """The first `width` pieces of each text `[batch, width]`, and counts."""

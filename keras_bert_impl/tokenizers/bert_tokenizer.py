@@ -173,8 +173,9 @@ class BertTokenizer(keras.layers.Layer):
         # For printable-ASCII strings BERT's normalisation is plain ASCII
         # lower-casing and tensorflow-text's own whitespace/punctuation split
         # is the reference's, so its end-to-end WordPiece is exact there and
-        # ~3x faster. Other strings take the general path.
-        self._word_piece_end_to_end = tf_text.FastWordpieceTokenizer(
+        # ~3x faster. Other strings take the general path. (LiteRT exports
+        # use it for all text: it has LiteRT kernels, the general path not.)
+        self.end_to_end_word_piece = tf_text.FastWordpieceTokenizer(
             vocab=pieces,
             suffix_indicator=self.suffix_indicator,
             max_bytes_per_word=self.max_chars_per_word,
@@ -252,9 +253,9 @@ class BertTokenizer(keras.layers.Layer):
         """Exact path for printable-ASCII strings (see `_init_tf_ops`)."""
         text = tf.strings.lower(strings) if self.lowercase else strings
         if offsets is None:
-            ids = self._word_piece_end_to_end.tokenize(text)
+            ids = self.end_to_end_word_piece.tokenize(text)
         else:
-            ids, starts, ends = self._word_piece_end_to_end.tokenize_with_offsets(text)
+            ids, starts, ends = self.end_to_end_word_piece.tokenize_with_offsets(text)
         outputs = {"token_ids": tf.cast(ids, self.compute_dtype)}
         if word_ids:
             # Punctuation is never inside a word, so with a punctuation suffix

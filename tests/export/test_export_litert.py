@@ -33,22 +33,16 @@ from keras_bert_impl.tokenizers import BertTokenizer
 from keras_bert_impl.utils.preset_files import METADATA_FILE
 from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 from tests.bert_test_case import tiny_backbone
+from tests.export.test_export_saved_model import LABELS
+from tests.export.test_export_saved_model import PAIRS as SAVED_MODEL_PAIRS
+from tests.export.test_export_saved_model import SEQUENCE_LENGTH
+from tests.export.test_export_saved_model import TEXTS
 from tests.tokenizers import reference
 
-SEQUENCE_LENGTH = 16
-LABELS = ["negative", "neutral", "positive"]
-TEXTS = [
-    "a great movie",
-    "",
-    "the dull movie was bad " * 12,  # longer than the sequence
-    "Héllo, WÖRLD! naïve café; 東京 ok",
-    "   ",
-]
+# The SavedModel tests' texts (empty, blank, over-long, accents, CJK), and a
+# pair whose first text is short (longest-first truncation cuts the second).
 SHORT_TEXTS = [text for text in TEXTS if len(text) < 40]
-PAIRS = (
-    ["a great movie", "", "what is it ?", "fox " * 30, "fox " * 3],
-    ["it was good", "just the second", "", "dog " * 30, "dog " * 20],
-)
+PAIRS = (SAVED_MODEL_PAIRS[0] + ["fox " * 3], SAVED_MODEL_PAIRS[1] + ["dog " * 20])
 TOKEN_ID_LENGTH = 512  # longer than every corpus text
 
 _SERVE_SCRIPT = textwrap.dedent(

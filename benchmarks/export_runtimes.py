@@ -114,12 +114,16 @@ def _build(config, folder, threads):
     return runs, sizes
 
 
-def _transformers_runner(config, threads):
+def _transformers_runner(config, threads, quantize=None):
     import torch
     import transformers
 
     torch.set_num_threads(threads)
     model = transformers.BertForSequenceClassification(peers._hf_config(config)).eval()
+    if quantize == "int8":  # torch's dynamic int8 Linear, as peers.py
+        model = torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8
+        )
     tokenizer = transformers.BertTokenizer(vocab=str(VOCAB))
 
     def run(texts):

@@ -21,6 +21,7 @@ from keras_bert_impl.export.backbone_serving_head import BackboneServingHead
 from keras_bert_impl.export.classifier_serving_head import ClassifierServingHead
 from keras_bert_impl.export.litert_preprocessor import LiteRTPreprocessor
 from keras_bert_impl.export.saved_model_archive import SERVING_SIGNATURE
+from keras_bert_impl.export.saved_model_archive import track_variables_once
 
 LITERT_SERVING_HEADS = (ClassifierServingHead, BackboneServingHead)
 """The heads whose outputs LiteRT's builtin ops can compute. A token
@@ -214,7 +215,7 @@ def _convert(head, quantize):
     )
     strings_fn.get_concrete_function()
     archive = keras.export.ExportArchive()
-    archive.track(head.model)
+    track_variables_once(archive, head.model)
     archive.add_endpoint(SERVING_SIGNATURE, strings_fn)
     with tempfile.TemporaryDirectory() as folder:
         archive.write_out(folder, verbose=False)

@@ -39,7 +39,7 @@ def write_saved_model(head, path):
         path: `pathlib.Path`, replaced if it exists.
     """
     archive = keras.export.ExportArchive()
-    archive.track(head.model)
+    track_variables_once(archive, head.model)
     spec = tf.TensorSpec([None, None], tf.int32)
     head.token_ids_fn = archive.add_endpoint(
         UNCHECKED_TOKEN_IDS_SIGNATURE,
@@ -78,6 +78,23 @@ def write_saved_model(head, path):
     archive.add_endpoint(SERVING_SIGNATURE, strings_fn)
     with staged_directory(path) as staging:
         archive.write_out(str(staging), verbose=False)
+
+
+def track_variables_once(archive, model):
+    """`archive.track(model)`, storing each weight once.
+
+    On TensorFlow, `track` keeps the Keras variables while the traced
+    endpoints capture the `tf.Variable`s inside them: two objects per weight,
+    which the SavedModel stores twice, doubling its size and the memory of
+    every server that loads it (keras-team/keras#23553, open). Tracking the
+    `tf.Variable`s themselves lets TensorFlow see they are the same.
+    """
+    archive.track(model)
+    if keras.backend.backend() != "tensorflow":
+        return  # JAX: the archive's variables are the ones jax2tf captures.
+    trackable = archive._tf_trackable
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        setattr(trackable, name, [v.value for v in getattr(trackable, name)])
 
 
 def pad_to_one_row(inputs):

@@ -12,9 +12,10 @@ lower-casing, NFD and accent stripping, in one pass) and `FastWordpieceTokenizer
 with its own BERT pre-tokenization (whitespace, punctuation and CJK splits), and
 packs with LiteRT's builtin ops.
 
-It gives the original tokenizer's pieces on all but 13 of the 90,991 real
-sentences of the tests' corpus (GLUE SST-2, CoLA, MRPC, RTE and BERT's sample
-text; uncased vocabulary). Where tensorflow-text reads text differently:
+It gives the original tokenizer's pieces on all but 10 of the 90,978 real
+texts of the tests' corpus (GLUE SST-2, CoLA, MRPC, RTE and BERT's sample
+text; uncased vocabulary), but on only 13 of the 42 Chinese fixture lines
+(full-width punctuation, below). Where tensorflow-text reads text differently:
 - control and format characters (U+0000-U+001F but tab/newline, U+007F-U+009F,
   zero-width spaces, U+FFFD): the original deletes them, joining the letters
   around them; tensorflow-text splits words there. Line and paragraph

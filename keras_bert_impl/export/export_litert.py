@@ -3,8 +3,9 @@
 The `.tflite` file holds the tokenizer (`LiteRTPreprocessor`: tensorflow-text's
 `FastBertNormalizer` and `FastWordpieceTokenizer`, whose LiteRT kernels
 tensorflow-text ships), the packing (LiteRT builtin ops), the model and the
-head's post-processing. It needs neither the Flex delegate nor TensorFlow at
-serving time: a LiteRT interpreter with tensorflow-text's kernels registered.
+head's post-processing. It needs no Flex delegate: a LiteRT interpreter with
+tensorflow-text's kernels registered (tested with TensorFlow's Python
+interpreter; on a device, link tensorflow-text's LiteRT op library).
 """
 
 import json
@@ -55,8 +56,8 @@ def export_litert(
     (`label`, `label_id`, `probabilities`, `logits` or `score`; a backbone's
     `pooled_output`, `sequence_output`, `padding_mask`), each batch padded to
     its longest text (`pad_to_longest`). Tokenization is the original's
-    except on control characters and, when lower-casing, compatibility
-    characters (see `litert_preprocessor`).
+    except on the rare characters `litert_preprocessor`'s docstring lists
+    (Chinese full-width punctuation among them).
 
     Serving needs a LiteRT interpreter with tensorflow-text's kernels:
     ```python
@@ -68,11 +69,13 @@ def export_litert(
         custom_op_registerers=tflite_registrar.SELECT_TFTEXT_OPS,
     )
     serve = interpreter.get_signature_runner("serving_default")
-    serve(text=np.array(["what a film"]))["label"]  # [b"positive"]
+    serve(text=np.array(["what a film"], dtype=object))["label"]  # [b"positive"]
     ```
 
     Args:
-        model: `BertClassifier` or `BertBackbone`, on the TensorFlow backend.
+        model: `BertClassifier` or `BertBackbone`. On JAX it is saved and
+            converted in a TensorFlow child process (LiteRT converts
+            TensorFlow graphs only).
         path: the `.tflite` file to write (replaced if it exists).
         preprocessor: `BertPreprocessor`; None uses `model.preprocessor`.
         text_pair: bool. Serve sentence pairs.
@@ -113,7 +116,8 @@ def export_litert(
             "int8), or this one with format='saved_model'."
         )
     head = _litert_head(model, text_pair=text_pair, label_names=label_names)
-    preprocessor = preprocessor or getattr(model, "preprocessor", None)
+    if preprocessor is None:
+        preprocessor = getattr(model, "preprocessor", None)
     if preprocessor is None:
         raise ValueError(
             f"Exporting a {type(model).__name__} to LiteRT needs a preprocessor. "

@@ -33,8 +33,8 @@ text; uncased vocabulary), but on only 13 of the 42 Chinese fixture lines
 - words of more than `max_chars_per_word` bytes but not characters (long
   non-ASCII words): the original splits them into pieces, tensorflow-text
   gives `[UNK]`.
-`LITERT_TOKENIZATION_DIFFERENCES` says it in one sentence for error messages
-and docs; tests/export/test_export_litert.py checks that nothing else differs.
+tests/export/test_export_litert.py checks that nothing else differs; the
+README and docs/export.md say the same to users.
 """
 
 import tensorflow as tf
@@ -42,16 +42,12 @@ import tensorflow as tf
 from keras_bert_impl.export.serving_head import trim_to_longest
 from keras_bert_impl.tokenizers.bert_packer import truncation_lengths
 
-LITERT_TOKENIZATION_DIFFERENCES = (
-    "control, format and line-separator characters; when lower-casing, "
-    "compatibility characters (the ellipsis, full-width punctuation) and "
-    "case folding (sharp s, final sigma); when not, text not in NFC; words "
-    "over max_chars_per_word bytes"
-)
 
-
-class LiteRTPreprocessor:
+class LiteRTPreprocessor(tf.Module):
     """Raw strings to the backbone's inputs with LiteRT-native kernels.
+
+    A `tf.Module`: it tracks its two tokenizer ops' models, so it can be
+    saved (and converted) on its own.
 
     Same call as `BertPreprocessor` (a batch of strings, or a tuple of two
     for sentence pairs) and same outputs, truncated as the preprocessor's
@@ -68,6 +64,8 @@ class LiteRTPreprocessor:
 
     def __init__(self, preprocessor, pad_to_longest=True):
         import tensorflow_text as tf_text
+
+        super().__init__()
 
         tokenizer = preprocessor.tokenizer
         packer = preprocessor.packer

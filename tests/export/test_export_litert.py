@@ -117,15 +117,13 @@ def _softmax(logits):
 def _tokenizer_model(preprocessor, path):
     """A `.tflite` of the LiteRT preprocessor alone: strings to token ids."""
     litert = LiteRTPreprocessor(preprocessor)
-    module = tf.Module()
-    module.tokenizers = [litert._normalizer, litert._word_piece]
     signature = tf.function(
         lambda text: litert(text),
         input_signature=[tf.TensorSpec([None], tf.string, name="text")],
         autograph=False,
     )
     folder = path.with_suffix("")
-    tf.saved_model.save(module, str(folder), signatures={SERVING_SIGNATURE: signature})
+    tf.saved_model.save(litert, str(folder), signatures={SERVING_SIGNATURE: signature})
     path.write_bytes(convert_saved_model(folder))
     return path
 
@@ -280,7 +278,7 @@ def test_a_model_quantized_in_keras_is_refused_with_the_fix(served):
 
 def _differs_by_design(text, lowercase, max_chars_per_word=100):
     """Whether `text` has what LiteRT's tokenizer is documented to read
-    differently (`LITERT_TOKENIZATION_DIFFERENCES`)."""
+    differently (`keras_bert_impl/export/litert_preprocessor.py`)."""
     for char in text:
         if char in "\t\n\r":
             continue

@@ -156,13 +156,16 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(
     ]
     assert not list(job.glob("*.lock"))
     assert (job / "model" / "task.weights.h5").is_file()
-    # Same global batches, same initial weights: the training loss tracks the
-    # one-process run (dropout masks differ; at lr 2e-3 over 40 steps the
-    # loss falls by ~2, the runs stay within 0.1 of each other).
+    # Same global batches and initial weights (both checked per process in
+    # session 13: equal run to run), so the training loss tracks the
+    # one-process run. Not to the last digit: on TF, two-process runs differ
+    # from one another from the first step (by up to 0.013 at step 1, 0.05 at
+    # step 20 and 0.13 at step 40 over five runs; cause not found, see
+    # docs/distributed.md), while the loss falls by ~2.5 over the 40 steps.
     one, two = _losses(tmp_path / "one"), _losses(job)
     assert sorted(one) == sorted(two)
     np.testing.assert_allclose(
-        [two[s] for s in sorted(two)], [one[s] for s in sorted(one)], atol=0.1
+        [two[s] for s in sorted(two)], [one[s] for s in sorted(one)], atol=0.25
     )
     assert one[max(one)] < one[min(one)] - 0.5
 

@@ -137,8 +137,10 @@ class BertSelfAttention(keras.layers.Layer):
         self.output_dense.build(tuple(inputs_shape[:-1]) + (self.hidden_dim,))
         self.built = True
 
-    def _split_heads(self, x):
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+    def _split_heads(self, x, batch, length):
+        # `batch` and `length` are read from the layer's input, not from `x`:
+        # tf2onnx's optimizers merge the reshape `x` comes from with this one
+        # and would then read the shape of the flat matmul rows.
         return ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
 
     def _use_fused_attention(self, training):
@@ -154,9 +156,11 @@ class BertSelfAttention(keras.layers.Layer):
         return not (training and self.dropout > 0)
 
     def call(self, inputs, padding_mask=None, attention_mask=None, training=False):
-        query = self._split_heads(dense_over_tokens(self.query_dense, inputs))
-        key = self._split_heads(dense_over_tokens(self.key_dense, inputs))
-        value = self._split_heads(dense_over_tokens(self.value_dense, inputs))
+        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        query, key, value = (
+            self._split_heads(dense_over_tokens(dense, inputs), batch, length)
+            for dense in (self.query_dense, self.key_dense, self.value_dense)
+        )
 
         if self._use_fused_attention(training):
             mask = None
@@ -171,7 +175,6 @@ class BertSelfAttention(keras.layers.Layer):
             context = self._einsum_attention(
                 query, key, value, padding_mask, attention_mask, training=training
             )
-        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
         context = ops.reshape(context, (batch, length, self.hidden_dim))
         return dense_over_tokens(self.output_dense, context)
 

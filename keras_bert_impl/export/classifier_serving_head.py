@@ -42,7 +42,7 @@ class ClassifierServingHead(ServingHead):
 
     @staticmethod
     def argmax(logits):
-        """The label ids; LiteRT's export swaps in `tf.argmax` (Keras' handles
+        """The label ids; LiteRT and ONNX swap in `tf.argmax` (Keras' handles
         negative zeros with bit operations LiteRT has no kernel for)."""
         return keras.ops.cast(keras.ops.argmax(logits, axis=-1), "int32")
 
@@ -63,7 +63,7 @@ class ClassifierServingHead(ServingHead):
         return {
             "logits": logits,
             "probabilities": tf.nn.softmax(logits, axis=-1),
-            "label_id": tf.argmax(logits, axis=-1, output_type=tf.int32),
+            "label_id": tensorflow_argmax(logits),
         }
 
     def token_ids_outputs(self, token_ids, segment_ids, padding_mask):
@@ -96,3 +96,10 @@ class ClassifierServingHead(ServingHead):
                 names = tf.constant(self.label_names)
                 outputs["label"] = tf.gather(names, outputs["label_id"])
         return outputs
+
+
+def tensorflow_argmax(logits):
+    """`tf.argmax` as int32: what LiteRT and ONNX exports swap in for
+    `ClassifierServingHead.argmax` (their converters have no kernel for the
+    bit operations of Keras' TensorFlow argmax)."""
+    return tf.argmax(logits, axis=-1, output_type=tf.int32)

@@ -8,26 +8,19 @@ tensorflow-text's kernels registered (tested with TensorFlow's Python
 interpreter; on a device, link tensorflow-text's LiteRT op library).
 """
 
-import json
 import os
-import pathlib
-import subprocess
-import sys
 import tempfile
 
 import keras
 import tensorflow as tf
 
-from keras_bert_impl.export.backbone_serving_head import BackboneServingHead
 from keras_bert_impl.export.classifier_serving_head import ClassifierServingHead
+from keras_bert_impl.export.classifier_serving_head import tensorflow_argmax
 from keras_bert_impl.export.litert_preprocessor import LiteRTPreprocessor
 from keras_bert_impl.export.saved_model_archive import SERVING_SIGNATURE
 from keras_bert_impl.export.saved_model_archive import track_variables_once
-
-LITERT_SERVING_HEADS = (ClassifierServingHead, BackboneServingHead)
-"""The heads whose outputs LiteRT's builtin ops can compute. A token
-classifier's words and a question answerer's answer text are string slicing,
-which LiteRT has no kernels for."""
+from keras_bert_impl.export.single_file_export import checked_single_file_export
+from keras_bert_impl.export.tensorflow_process import export_in_tensorflow_process
 
 TFTEXT_LITERT_OPS = (
     "FastBertNormalize",
@@ -93,61 +86,37 @@ def export_litert(
     Returns:
         The `pathlib.Path` of the file.
     """
-    path = pathlib.Path(path)
-    if path.suffix != ".tflite":
-        raise ValueError(
-            f"LiteRT export writes one file: path must end in '.tflite', got "
-            f"'{path}'. Pass e.g. '{path / 'model.tflite'}'."
-        )
-    if quantize not in (None, "int8"):
-        raise ValueError(
-            f"export_litert: quantize must be None or 'int8', got {quantize!r}."
-        )
-    quantized = [
-        layer.name
-        for layer in model._flatten_layers()
-        if getattr(layer, "quantization_mode", None)
-    ]
-    if quantized:
-        raise ValueError(
-            f"LiteRT export: the model's layers are quantized in Keras "
-            f"({quantized[0]}, ...); LiteRT has no kernel for Keras' int8 "
-            "matmuls. Export the float model with quantize='int8' (LiteRT's own "
-            "int8), or this one with format='saved_model'."
-        )
-    head = _litert_head(model, text_pair=text_pair, label_names=label_names)
-    if preprocessor is None:
-        preprocessor = getattr(model, "preprocessor", None)
-    if preprocessor is None:
-        raise ValueError(
-            f"Exporting a {type(model).__name__} to LiteRT needs a preprocessor. "
-            "Pass `preprocessor=BertPreprocessor(tokenizer, sequence_length)`."
-        )
-    if getattr(preprocessor, "stride", None) is not None:
-        raise ValueError(
-            f"LiteRT export: the preprocessor reads long texts in windows "
-            f"(stride={preprocessor.stride}); LiteRT serves one window per text. "
-            "Export with format='saved_model', or a preprocessor without stride."
-        )
-    head.preprocessor = LiteRTPreprocessor(preprocessor, pad_to_longest)
+    path, head, preprocessor = checked_single_file_export(
+        model,
+        path,
+        preprocessor,
+        runtime="LiteRT",
+        suffix=".tflite",
+        quantize=quantize,
+        text_pair=text_pair,
+        label_names=label_names,
+    )
+    LiteRTPreprocessor.check_supported(preprocessor)
     if keras.backend.backend() != "tensorflow":
         # LiteRT converts TensorFlow graphs; a JAX model's (jax2tf's
         # XlaCallModule) has no LiteRT kernel. The same weights are traced
         # by TensorFlow in a child process instead.
         label_names = getattr(head, "label_names", None)
-        _export_in_tensorflow_process(
+        export_in_tensorflow_process(
             model,
             path,
             preprocessor,
+            "litert",
             text_pair=text_pair,
             label_names=label_names,
             pad_to_longest=pad_to_longest,
             quantize=quantize,
         )
         return path
+    head.preprocessor = LiteRTPreprocessor(preprocessor, pad_to_longest)
     head.token_ids_fn = head.token_ids_outputs
     if isinstance(head, ClassifierServingHead):
-        head.argmax = _argmax
+        head.argmax = tensorflow_argmax
         head.pad_to_longest = pad_to_longest
     flatbuffer = _convert(head, quantize)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,58 +124,6 @@ def export_litert(
     staging.write_bytes(flatbuffer)
     os.replace(staging, path)
     return path
-
-
-def _export_in_tensorflow_process(model, path, preprocessor, **options):
-    with tempfile.TemporaryDirectory() as folder:
-        folder = pathlib.Path(folder)
-        model.save(folder / _MODEL_FILE)
-        request = {
-            "path": str(path.absolute()),
-            "preprocessor": keras.saving.serialize_keras_object(preprocessor),
-            "options": options,
-        }
-        (folder / _REQUEST_FILE).write_text(json.dumps(request))
-        env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-        done = subprocess.run(
-            [sys.executable, "-m", __name__, str(folder)],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-    if done.returncode:
-        lines = done.stderr.strip().splitlines() or ["(no output)"]
-        raise RuntimeError(
-            f"LiteRT export of '{path}' in a TensorFlow process failed: {lines[-1]}"
-        )
-
-
-_MODEL_FILE = "model.keras"
-_REQUEST_FILE = "request.json"
-
-
-def _main(folder):
-    folder = pathlib.Path(folder)
-    request = json.loads((folder / _REQUEST_FILE).read_text())
-    model = keras.saving.load_model(folder / _MODEL_FILE)
-    preprocessor = keras.saving.deserialize_keras_object(request["preprocessor"])
-    export_litert(model, request["path"], preprocessor, **request["options"])
-
-
-def _litert_head(model, **options):
-    for head_class in LITERT_SERVING_HEADS:
-        if isinstance(model, head_class.model_class):
-            return head_class(model, **options)
-    raise ValueError(
-        "LiteRT export serves "
-        + " and ".join(c.model_class.__name__ for c in LITERT_SERVING_HEADS)
-        + f"; got a {type(model).__name__}, whose outputs are string slices "
-        "LiteRT has no kernels for. Export it with format='saved_model'."
-    )
-
-
-def _argmax(logits):
-    return tf.argmax(logits, axis=-1, output_type=tf.int32)
 
 
 def _convert(head, quantize):
@@ -259,7 +176,3 @@ def _check_custom_ops(flatbuffer):
             f"LiteRT conversion: ops {unknown} have no LiteRT kernel; "
             "please report this with the model's config."
         )
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1])

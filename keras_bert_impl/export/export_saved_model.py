@@ -19,6 +19,8 @@ from keras_bert_impl.export.question_answerer_serving_head import (
     QuestionAnswererServingHead,
 )
 from keras_bert_impl.export.saved_model_archive import write_saved_model
+from keras_bert_impl.export.serving_head import find_preprocessor
+from keras_bert_impl.export.serving_head import make_head
 from keras_bert_impl.export.token_classifier_serving_head import (
     TokenClassifierServingHead,
 )
@@ -162,8 +164,9 @@ def export_saved_model(
             "save the model with save_to_preset and export it in a process with "
             "KERAS_BACKEND=tensorflow."
         )
-    head = _make_head(
+    head = make_head(
         model,
+        SERVING_HEADS,
         text_pair=text_pair,
         label_names=label_names,
         default_tag=default_tag,
@@ -172,41 +175,17 @@ def export_saved_model(
         max_answer_length=max_answer_length,
         null_score_diff_threshold=null_score_diff_threshold,
     )
-    if preprocessor is None:
-        preprocessor = getattr(model, "preprocessor", None)
-    if preprocessor is None:
+    if head is None:
         raise ValueError(
-            f"Exporting a {type(model).__name__} needs a preprocessor for its "
-            "raw-strings signature. Pass `preprocessor=BertPreprocessor(tokenizer, "
-            "sequence_length)` or attach one to the model."
+            f"Cannot export a {type(model).__name__}: supported models are "
+            + ", ".join(head_class.model_class.__name__ for head_class in SERVING_HEADS)
+            + "."
         )
-    for attribute in ("tokenizer", "packer", "sequence_length"):
-        if not hasattr(preprocessor, attribute):
-            raise ValueError(
-                "`preprocessor` must be a BertPreprocessor (with a tokenizer, a "
-                f"packer and a sequence_length). Got {type(preprocessor).__name__}."
-            )
-    max_length = head.backbone.max_sequence_length
-    if preprocessor.sequence_length > max_length:
-        raise ValueError(
-            f"The preprocessor packs {preprocessor.sequence_length} tokens but the "
-            f"model has {max_length} positions (max_sequence_length)."
-        )
+    preprocessor = find_preprocessor(head, preprocessor)
     head.preprocessor = preprocessor
     path = pathlib.Path(path)
     write_saved_model(head, path)
     return path
-
-
-def _make_head(model, **options):
-    for head_class in SERVING_HEADS:
-        if isinstance(model, head_class.model_class):
-            return head_class(model, **options)
-    raise ValueError(
-        f"Cannot export a {type(model).__name__}: supported models are "
-        + ", ".join(head_class.model_class.__name__ for head_class in SERVING_HEADS)
-        + "."
-    )
 
 
 def __getattr__(name):

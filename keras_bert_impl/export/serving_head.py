@@ -57,6 +57,46 @@ class ServingHead:
         return self.preprocessor(segments)
 
 
+def make_head(model, head_classes, **options):
+    """The serving head of the first class in `head_classes` whose
+    `model_class` `model` is, built with `options`; None if there is none."""
+    for head_class in head_classes:
+        if isinstance(model, head_class.model_class):
+            return head_class(model, **options)
+    return None
+
+
+def find_preprocessor(head, preprocessor):
+    """`preprocessor`, else the model's; checked against the head's backbone.
+
+    Raises:
+        ValueError: there is none, it is not a `BertPreprocessor`, or it packs
+            more tokens than the backbone has positions.
+    """
+    model = head.model
+    if preprocessor is None:
+        preprocessor = getattr(model, "preprocessor", None)
+    if preprocessor is None:
+        raise ValueError(
+            f"Exporting a {type(model).__name__} needs a preprocessor for its "
+            "raw-strings signature. Pass `preprocessor=BertPreprocessor(tokenizer, "
+            "sequence_length)` or attach one to the model."
+        )
+    for attribute in ("tokenizer", "packer", "sequence_length"):
+        if not hasattr(preprocessor, attribute):
+            raise ValueError(
+                "`preprocessor` must be a BertPreprocessor (with a tokenizer, a "
+                f"packer and a sequence_length). Got {type(preprocessor).__name__}."
+            )
+    max_length = head.backbone.max_sequence_length
+    if preprocessor.sequence_length > max_length:
+        raise ValueError(
+            f"The preprocessor packs {preprocessor.sequence_length} tokens but the "
+            f"model has {max_length} positions (max_sequence_length)."
+        )
+    return preprocessor
+
+
 def trim_to_longest(features):
     """The backbone's inputs cut to the batch's longest row: a short text costs
     its own length, not the preprocessor's `sequence_length` (the model's

@@ -33,16 +33,14 @@ from keras_bert_impl.tokenizers import BertTokenizer
 from keras_bert_impl.utils.preset_files import METADATA_FILE
 from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 from tests.bert_test_case import tiny_backbone
+from tests.export.single_file_checks import PAIRS
+from tests.export.single_file_checks import SHORT_TEXTS
+from tests.export.single_file_checks import SingleFileExportChecks
 from tests.export.test_export_saved_model import LABELS
-from tests.export.test_export_saved_model import PAIRS as SAVED_MODEL_PAIRS
 from tests.export.test_export_saved_model import SEQUENCE_LENGTH
 from tests.export.test_export_saved_model import TEXTS
 from tests.tokenizers import reference
 
-# The SavedModel tests' texts (empty, blank, over-long, accents, CJK), and a
-# pair whose first text is short (longest-first truncation cuts the second).
-SHORT_TEXTS = [text for text in TEXTS if len(text) < 40]
-PAIRS = (SAVED_MODEL_PAIRS[0] + ["fox " * 3], SAVED_MODEL_PAIRS[1] + ["dog " * 20])
 TOKEN_ID_LENGTH = 512  # longer than every corpus text
 
 _SERVE_SCRIPT = textwrap.dedent(
@@ -100,18 +98,6 @@ def _serve(jobs):
         key: dict(np.load(out_path, allow_pickle=True))
         for key, (_, _, out_path) in requests.items()
     }
-
-
-def _call(model, inputs):
-    outputs = model(inputs, training=False)
-    return keras.tree.map_structure(
-        lambda x: np.asarray(keras.ops.convert_to_numpy(x)), outputs
-    )
-
-
-def _softmax(logits):
-    shifted = np.exp(logits - logits.max(-1, keepdims=True))
-    return shifted / shifted.sum(-1, keepdims=True)
 
 
 def _tokenizer_model(preprocessor, path):
@@ -184,18 +170,12 @@ def served(shared_data, tmp_path_factory):
         "batch": batch,
         "tokenizers": {name: t for name, (_, t) in tokenizer_models.items()},
         "root": root,
+        "suffix": ".tflite",
     }
 
 
-def test_classifier_serves_labels_and_keras_logits(served):
-    classifier, preprocessor = served["classifier"], served["preprocessor"]
-    found = served["outputs"]["classifier"]
-    expected = _call(classifier, preprocessor(TEXTS))
-    np.testing.assert_allclose(found["logits"], expected, atol=1e-4)
-    np.testing.assert_allclose(found["probabilities"], _softmax(expected), atol=1e-4)
-    label_ids = expected.argmax(-1)
-    np.testing.assert_array_equal(found["label_id"], label_ids)
-    assert [x.decode() for x in found["label"]] == [LABELS[i] for i in label_ids]
+class TestLiteRTFile(SingleFileExportChecks):
+    """Classifier, pairs, backbone and int8 outputs equal Keras' (`served`)."""
 
 
 def test_keras_bert_export_format_litert_serves_a_run_directory(served):
@@ -207,66 +187,13 @@ def test_keras_bert_export_format_litert_serves_a_run_directory(served):
     assert [x.decode() for x in found["label"]] == expected
 
 
-def test_keras_bert_export_quantize_needs_format_litert(served, capsys):
+def test_keras_bert_export_quantize_needs_format_litert_or_onnx(served, capsys):
     out = served["root"] / "quantized_saved_model"
     flags = ["export", f"--model={served['root'] / 'run'}", f"--out={out}"]
     assert main([*flags, "--quantize=int8"]) == 2
-    assert "--quantize=int8 applies to --format=litert" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "--quantize=int8 applies to --format=litert or onnx" in error
     assert not out.exists()
-
-
-def test_a_batch_of_1000_real_sentences_and_an_empty_batch(served):
-    classifier, preprocessor = served["classifier"], served["preprocessor"]
-    expected = _call(classifier, preprocessor(served["batch"]))
-    np.testing.assert_allclose(
-        served["outputs"]["classifier_1000"]["logits"], expected, atol=1e-4
-    )
-    assert served["outputs"]["classifier_empty_batch"]["logits"].shape == (0, 3)
-
-
-def test_sentence_pairs_are_packed_and_truncated_as_the_preprocessor(served):
-    classifier, preprocessor = served["classifier"], served["preprocessor"]
-    expected = _call(classifier, preprocessor(PAIRS))
-    found = served["outputs"]["pairs"]
-    np.testing.assert_allclose(found["logits"], expected, atol=1e-4)
-    # No label names given and none on the model: labels are the ids.
-    np.testing.assert_array_equal(found["label"], expected.argmax(-1))
-
-
-def test_backbone_serves_keras_embeddings(served):
-    backbone, preprocessor = served["backbone"], served["preprocessor"]
-    inputs = preprocessor(SHORT_TEXTS)
-    expected = _call(backbone, inputs)
-    found = served["outputs"]["backbone"]
-    # Padded to the longest text, not to the sequence length.
-    width = int(np.asarray(inputs["padding_mask"]).sum(1).max())
-    assert found["sequence_output"].shape[1] == width < SEQUENCE_LENGTH
-    np.testing.assert_allclose(
-        found["sequence_output"], expected["sequence_output"][:, :width], atol=1e-4
-    )
-    np.testing.assert_allclose(
-        found["pooled_output"], expected["pooled_output"], atol=1e-4
-    )
-    np.testing.assert_array_equal(
-        found["padding_mask"], np.asarray(inputs["padding_mask"])[:, :width]
-    )
-
-
-def test_int8_stays_near_keras_float32_in_a_smaller_file(served):
-    backbone, preprocessor = served["backbone"], served["preprocessor"]
-    expected = _call(backbone, preprocessor(SHORT_TEXTS))
-    int8 = served["outputs"]["int8"]
-    width = int8["sequence_output"].shape[1]
-    np.testing.assert_allclose(
-        int8["pooled_output"], expected["pooled_output"], atol=1e-2
-    )
-    # Hidden states (unit scale after LayerNorm): the largest error of ~2,000
-    # values is 0.0097 here, the mean 0.0027.
-    error = np.abs(int8["sequence_output"] - expected["sequence_output"][:, :width])
-    assert error.max() < 2e-2 and error.mean() < 5e-3
-    root = served["root"]
-    int8_size = (root / "int8.tflite").stat().st_size
-    assert int8_size < 0.7 * (root / "backbone.tflite").stat().st_size
 
 
 def test_a_model_quantized_in_keras_is_refused_with_the_fix(served):
@@ -329,4 +256,4 @@ def test_models_litert_cannot_serve_are_refused_with_the_fix(served):
     with pytest.raises(ValueError, match="must end in '.tflite'"):
         export(served["classifier"], served["root"] / "folder", format="litert")
     with pytest.raises(ValueError, match="format must be one of"):
-        export(served["classifier"], served["root"] / "m.onnx", format="onnx")
+        export(served["classifier"], served["root"] / "m.pt", format="torch")

@@ -1,17 +1,21 @@
-"""Serving raw strings: Keras `predict`, our SavedModel, our LiteRT model, transformers.
+"""Serving raw strings: Keras `predict`, our SavedModel, LiteRT, ONNX, transformers.
 
 A `BertClassifier` (random weights, `--config`, the uncased BERT vocabulary,
 sequence length 128) is exported with `export(format="saved_model")` and
 `export(format="litert")` (each batch padded to its longest text; and
 `pad_to_longest=False`, every text at 128, the static shapes GPU/NPU
-delegates want; and `quantize="int8"`, LiteRT's dynamic-range int8), and
-served on SST-2 dev sentences in one process
-(TensorFlow backend):
+delegates want; and `quantize="int8"`, LiteRT's dynamic-range int8) and
+`export(format="onnx")` (and `quantize="int8"`, ONNX Runtime's dynamic
+int8), and served on SST-2 dev sentences in one process (TensorFlow
+backend):
 
 - `keras_predict`: `classifier.predict(strings)`, the Keras user path.
 - `saved_model`: the SavedModel's `serving_default` (TensorFlow).
 - `litert`, `litert_static`, `litert_int8`: LiteRT's interpreter (XNNPACK,
   `--threads`) with tensorflow-text's kernels, the three files.
+- `onnx`, `onnx_int8`: ONNX Runtime (CPU provider, all graph
+  optimizations, `--threads` intra-op threads) with onnxruntime-extensions'
+  op library, the two files.
 - `transformers`: `BertForSequenceClassification` in eval mode with its fast
   tokenizer, each batch padded to its longest text, `torch.inference_mode`;
   `transformers_int8` the same after torch's dynamic int8 `Linear`
@@ -87,6 +91,8 @@ def _build(config, folder, threads):
         "litert_int8": export(
             classifier, folder / "int8.tflite", "litert", quantize="int8"
         ),
+        "onnx": export(classifier, folder / "model.onnx", "onnx"),
+        "onnx_int8": export(classifier, folder / "int8.onnx", "onnx", quantize="int8"),
     }
     serve = tf.saved_model.load(str(paths["saved_model"])).signatures["serving_default"]
 
@@ -99,6 +105,18 @@ def _build(config, folder, threads):
         runner = interpreter.get_signature_runner("serving_default")
         return lambda texts: runner(text=np.array(texts, dtype=object))["logits"]
 
+    def onnx_runner(path):
+        import onnxruntime
+        from onnxruntime_extensions import get_library_path
+
+        options = onnxruntime.SessionOptions()
+        options.register_custom_ops_library(get_library_path())
+        options.intra_op_num_threads = threads
+        session = onnxruntime.InferenceSession(str(path), options)
+        return lambda texts: session.run(
+            ["logits"], {"text": np.array(texts, dtype=object)}
+        )[0]
+
     runs = {
         "keras_predict": lambda texts: classifier.predict(
             texts, batch_size=len(texts), verbose=0
@@ -107,6 +125,8 @@ def _build(config, folder, threads):
         "litert": litert_runner(paths["litert"]),
         "litert_static": litert_runner(paths["litert_static"]),
         "litert_int8": litert_runner(paths["litert_int8"]),
+        "onnx": onnx_runner(paths["onnx"]),
+        "onnx_int8": onnx_runner(paths["onnx_int8"]),
         "transformers": _transformers_runner(config, threads),
         "transformers_int8": _transformers_runner(config, threads, quantize="int8"),
     }

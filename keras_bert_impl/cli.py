@@ -322,26 +322,29 @@ def _run_predict(args):
 
 def _add_export(subparsers):
     parser = subparsers.add_parser(
-        "export", help="a SavedModel or a LiteRT model that serves raw strings"
+        "export", help="a SavedModel, LiteRT or ONNX model that serves raw strings"
     )
     parser.add_argument("--model", required=True, help="run directory or preset")
     parser.add_argument(
         "--out",
         required=True,
-        help="SavedModel directory, or the .tflite file with --format=litert",
+        help="SavedModel directory, or the .tflite file with --format=litert, "
+        "the .onnx file with --format=onnx",
     )
     parser.add_argument(
         "--format",
         default="saved_model",
-        choices=("saved_model", "litert"),
-        help="saved_model (TF Serving, every model) or litert (one .tflite: "
-        "classifiers and backbones)",
+        choices=("saved_model", "litert", "onnx"),
+        help="saved_model (TF Serving, every model), litert (one .tflite) or "
+        "onnx (one .onnx for ONNX Runtime); litert and onnx: classifiers and "
+        "backbones",
     )
     parser.add_argument(
         "--quantize",
         choices=("int8",),
         default=None,
-        help="litert: int8 weights and matmuls (LiteRT's dynamic-range quantization)",
+        help="litert, onnx: int8 weights and matmuls (the runtime's dynamic "
+        "quantization)",
     )
     _add_overwrite(parser, "--out")
     parser.set_defaults(handler=_run_export)
@@ -354,9 +357,9 @@ def _run_export(args):
     # A finetune run knows its labels, input arity and sequence length.
     options = run_export_options(args.model)
     if args.quantize:
-        if args.format != "litert":
+        if args.format == "saved_model":
             raise ValueError(
-                f"--quantize={args.quantize} applies to --format=litert, got "
+                f"--quantize={args.quantize} applies to --format=litert or onnx, got "
                 f"--format={args.format}. Quantize a SavedModel's model in Python "
                 "(model.quantize('int8')) before exporting it."
             )

@@ -1,10 +1,11 @@
-"""Raw-string exports: SavedModel (every model) and LiteRT (classifier, backbone)."""
+"""Raw-string exports: SavedModel (any model); LiteRT, ONNX (classifier, backbone)."""
 
 from keras_bert_impl.export.export_litert import export_litert
 from keras_bert_impl.export.export_model import export
+from keras_bert_impl.export.export_onnx import export_onnx
 from keras_bert_impl.export.export_saved_model import export_saved_model
 
-__all__ = ["export", "export_litert", "export_saved_model"]
+__all__ = ["export", "export_litert", "export_onnx", "export_saved_model"]
 
 
 def __getattr__(name):

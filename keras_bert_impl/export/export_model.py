@@ -1,10 +1,15 @@
 """`export(model, path, format=...)`: one call to every runtime we serve on."""
 
 from keras_bert_impl.export.export_litert import export_litert
+from keras_bert_impl.export.export_onnx import export_onnx
 from keras_bert_impl.export.export_saved_model import export_saved_model
 
-EXPORT_FORMATS = {"saved_model": export_saved_model, "litert": export_litert}
-"""Each format's exporter. ONNX is not one yet (see docs/export.md)."""
+EXPORT_FORMATS = {
+    "saved_model": export_saved_model,
+    "litert": export_litert,
+    "onnx": export_onnx,
+}
+"""Each format's exporter."""
 
 
 def export(model, path, format="saved_model", preprocessor=None, **options):
@@ -14,10 +19,12 @@ def export(model, path, format="saved_model", preprocessor=None, **options):
       (`export_saved_model`).
     - `"litert"`: one `.tflite` file for LiteRT, a classifier or backbone,
       builtin and tensorflow-text kernels only (`export_litert`).
+    - `"onnx"`: one `.onnx` file for ONNX Runtime, a classifier or backbone,
+      the tokenizer an onnxruntime-extensions op (`export_onnx`).
 
     Args:
         model: the Keras model (a task or a backbone).
-        path: where to write (a folder, or a `.tflite` file).
+        path: where to write (a folder, a `.tflite` or an `.onnx` file).
         format: one of `EXPORT_FORMATS`.
         preprocessor: `BertPreprocessor`; None uses `model.preprocessor`.
         **options: the format's exporter's keyword arguments (`text_pair`,

@@ -79,8 +79,8 @@ def export_from_run(
     """Exports the model of a run directory or preset to serve raw strings.
 
     What `keras-bert export --model RUN_DIR_OR_PRESET --out DIR [--format F]`
-    runs: a SavedModel folder, or with `format="litert"` a `.tflite` file
-    (`keras_bert_impl.export.export`). A task
+    runs: a SavedModel folder, or with `format="litert"` a `.tflite` file,
+    with `format="onnx"` an `.onnx` file (`keras_bert_impl.export.export`). A task
     preset (`task.json` + `task.weights.h5`, as `save_to_preset` writes it and
     `keras-bert finetune` leaves in its run directory) is exported with its
     preprocessor; a backbone preset (e.g. `bert_base_en_uncased` once its
@@ -98,19 +98,19 @@ def export_from_run(
         model_dir: str or path. Run directory, preset folder or preset name
             (see `find_preset_dir`).
         out: str or path. Folder of the SavedModel (the `.tflite` file for
-            LiteRT). An existing non-empty `out` is replaced only with
-            `overwrite=True`; one that holds the exported run is always
-            refused.
+            LiteRT, the `.onnx` file for ONNX). An existing non-empty `out`
+            is replaced only with `overwrite=True`; one that holds the
+            exported run is always refused.
         overwrite: bool. Replace an existing `out`.
         sequence_length: int. Packed length when the preset has no
             preprocessor of its own (backbone presets).
-        format: "saved_model" or "litert".
+        format: "saved_model", "litert" or "onnx".
         **options: passed to the format's exporter (`text_pair`,
             `label_names`, `max_answer_length`, ...).
 
     Returns:
-        dict with the format's name (`saved_model` or `litert`: what was
-        written), `preset` (the preset folder exported), `model` (the class
+        dict with the format's name (`saved_model`, `litert` or `onnx`: what
+        was written), `preset` (the preset folder exported), `model` (the class
         name) and `signatures`.
 
     Example:
@@ -133,7 +133,7 @@ def export_from_run(
         preprocessor = BertPreprocessor(
             tokenizer_from_preset(str(preset_dir)), sequence_length
         )
-    if format == "litert":
+    if format in ("litert", "onnx"):
         # Options only a SavedModel's heads take (QA windows, NER tags).
         kept = ("text_pair", "label_names", "quantize")
         options = {k: v for k, v in options.items() if k in kept}
@@ -143,8 +143,8 @@ def export_from_run(
         "preset": str(preset_dir),
         "model": type(model).__name__,
         "signatures": (
-            [SERVING_SIGNATURE]
-            if format == "litert"
-            else [SERVING_SIGNATURE, TOKEN_IDS_SIGNATURE]
+            [SERVING_SIGNATURE, TOKEN_IDS_SIGNATURE]
+            if format == "saved_model"
+            else [SERVING_SIGNATURE]
         ),
     }

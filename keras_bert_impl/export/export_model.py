@@ -1,8 +1,11 @@
 """`export(model, path, format=...)`: one call to every runtime we serve on."""
 
+import sys
+
 from keras_bert_impl.export.export_litert import export_litert
 from keras_bert_impl.export.export_onnx import export_onnx
 from keras_bert_impl.export.export_saved_model import export_saved_model
+from keras_bert_impl.export.tensorflow_process import read_request
 
 EXPORT_FORMATS = {
     "saved_model": export_saved_model,
@@ -38,3 +41,10 @@ def export(model, path, format="saved_model", preprocessor=None, **options):
             f"export: format must be one of {sorted(EXPORT_FORMATS)}, got {format!r}."
         )
     return EXPORT_FORMATS[format](model, path, preprocessor, **options)
+
+
+if __name__ == "__main__":
+    # The TensorFlow child of a JAX process's LiteRT or ONNX export
+    # (`tensorflow_process.export_in_tensorflow_process`).
+    model, path, format, preprocessor, options = read_request(sys.argv[1])
+    export(model, path, format, preprocessor, **options)

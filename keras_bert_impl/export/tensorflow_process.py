@@ -3,8 +3,8 @@
 LiteRT's converter and tf2onnx read TensorFlow graphs; a JAX model exported
 through `jax2tf` is one `XlaCallModule` op, which neither can convert. The
 same weights traced by TensorFlow convert: the model is saved to a `.keras`
-file and exported by `python -m keras_bert_impl.export.tensorflow_process`
-with `KERAS_BACKEND=tensorflow`.
+file and exported by `python -m keras_bert_impl.export.export_model FOLDER`
+with `KERAS_BACKEND=tensorflow` (`read_request` reads what was saved).
 """
 
 import json
@@ -18,6 +18,7 @@ import keras
 
 _MODEL_FILE = "model.keras"
 _REQUEST_FILE = "request.json"
+_CHILD_MODULE = "keras_bert_impl.export.export_model"
 
 
 def export_in_tensorflow_process(model, path, preprocessor, format, **options):
@@ -44,7 +45,7 @@ def export_in_tensorflow_process(model, path, preprocessor, format, **options):
         (folder / _REQUEST_FILE).write_text(json.dumps(request))
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
         done = subprocess.run(
-            [sys.executable, "-m", __name__, str(folder)],
+            [sys.executable, "-m", _CHILD_MODULE, str(folder)],
             env=env,
             capture_output=True,
             text=True,
@@ -56,22 +57,20 @@ def export_in_tensorflow_process(model, path, preprocessor, format, **options):
         )
 
 
-def _main(folder):
-    # Imported here: the exporters import this module.
-    from keras_bert_impl.export.export_model import export
+def read_request(folder):
+    """What `export_in_tensorflow_process` saved in `folder`.
 
+    Returns:
+        `(model, path, format, preprocessor, options)`.
+    """
     folder = pathlib.Path(folder)
     request = json.loads((folder / _REQUEST_FILE).read_text())
     model = keras.saving.load_model(folder / _MODEL_FILE)
     preprocessor = keras.saving.deserialize_keras_object(request["preprocessor"])
-    export(
+    return (
         model,
         request["path"],
-        format=request["format"],
-        preprocessor=preprocessor,
-        **request["options"],
+        request["format"],
+        preprocessor,
+        request["options"],
     )
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1])

@@ -10,13 +10,28 @@ format's `suffix`), serves them in a process without Keras and returns:
 and `preprocessor`, `batch`, `root` and `suffix`.
 """
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 
+from keras_bert_impl.cli import main
+from keras_bert_impl.export import export
+from keras_bert_impl.models import BertClassifier
+from keras_bert_impl.tokenizers import BertPreprocessor
+from keras_bert_impl.tokenizers import BertTokenizer
+from keras_bert_impl.utils.preset_files import METADATA_FILE
+from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
+from tests.bert_test_case import tiny_backbone
 from tests.export.test_export_saved_model import LABELS
 from tests.export.test_export_saved_model import PAIRS as SAVED_MODEL_PAIRS
 from tests.export.test_export_saved_model import SEQUENCE_LENGTH
 from tests.export.test_export_saved_model import TEXTS
+from tests.tokenizers import reference
 
 # The SavedModel tests' texts (empty, blank, over-long, accents, CJK), and a
 # pair whose first text is short (longest-first truncation cuts the second).
@@ -30,6 +45,116 @@ def call_keras(model, inputs):
     return keras.tree.map_structure(
         lambda x: np.asarray(keras.ops.convert_to_numpy(x)), outputs
     )
+
+
+def export_tiny_models(shared_data, root, format, suffix):
+    """Exports what `SingleFileExportChecks` serves, in `format`.
+
+    A tiny classifier over the uncased vocabulary (3 classes named
+    `LABELS`), the same for pairs, its backbone in float and int8, and the
+    classifier through `keras-bert export --format` from a run directory.
+
+    Returns:
+        The `served` dict without `outputs`, and `jobs` for
+        `serve_in_clean_process` (the format's module may add its own).
+    """
+    vocab = reference.vocab_path(shared_data, "uncased")
+    preprocessor = BertPreprocessor(BertTokenizer(vocab), SEQUENCE_LENGTH)
+    vocabulary_size = preprocessor.tokenizer.vocabulary_size()
+    keras.utils.set_random_seed(7)
+    backbone = tiny_backbone(vocabulary_size=vocabulary_size, max_sequence_length=32)
+    classifier = BertClassifier(backbone, num_classes=3, preprocessor=preprocessor)
+    path = {name: root / f"{name}{suffix}" for name in _FILES}
+    export(classifier, path["classifier"], format, label_names=LABELS)
+    export(classifier, path["pairs"], format, text_pair=True)
+    export(backbone, path["backbone"], format, preprocessor)
+    export(backbone, path["int8"], format, preprocessor, quantize="int8")
+    # The same classifier through `keras-bert export --format`: a run
+    # directory whose preset metadata names the labels.
+    classifier.save_to_preset(root / "run" / RUN_MODEL_DIR)
+    (root / "run" / RUN_MODEL_DIR / METADATA_FILE).write_text(
+        json.dumps({"label_names": LABELS})
+    )
+    flags = ["export", f"--model={root / 'run'}", f"--out={path['cli']}"]
+    assert main([*flags, f"--format={format}"]) == 0
+    corpus = reference.corpus(shared_data)
+    corpus_texts = [text for texts in corpus.values() for text in texts]
+    corpus_texts += reference.EDGE_CASES + reference.MIXED_CHINESE_LINES
+    batch = corpus_texts[:1000]
+    jobs = {
+        "classifier": (path["classifier"], {"text": TEXTS}),
+        "classifier_1000": (path["classifier"], {"text": batch}),
+        "classifier_empty_batch": (path["classifier"], {"text": []}),
+        "cli": (path["cli"], {"text": TEXTS}),
+        "pairs": (path["pairs"], {"text_a": PAIRS[0], "text_b": PAIRS[1]}),
+        "backbone": (path["backbone"], {"text": SHORT_TEXTS}),
+        "int8": (path["int8"], {"text": SHORT_TEXTS}),
+    }
+    served = {
+        "classifier": classifier,
+        "backbone": backbone,
+        "preprocessor": preprocessor,
+        "corpus": corpus_texts,
+        "batch": batch,
+        "root": root,
+        "suffix": suffix,
+    }
+    return served, jobs
+
+
+_FILES = ("classifier", "pairs", "backbone", "int8", "cli")
+
+_SERVE_SCRIPT = """
+import json
+import sys
+
+import numpy as np
+
+for name in {blocked!r}:
+    sys.modules[name] = None
+{setup}
+jobs = json.loads(sys.stdin.read())
+for key, (model_path, inputs, out_path) in jobs.items():
+    inputs = {{k: np.array(v, dtype=object) for k, v in inputs.items()}}
+    np.savez_compressed(out_path, **run(model_path, inputs))
+loaded = sorted(
+    name for name, module in sys.modules.items()
+    if module is not None and name.split(".")[0] in {blocked!r}
+)
+print("LOADED" + json.dumps(loaded))
+"""
+
+
+def serve_in_clean_process(jobs, setup, blocked):
+    """Runs `jobs` ({key: (model file, inputs)}) in a fresh Python process in
+    which the `blocked` top-level modules cannot be imported (and checks that
+    none was). `setup` is the serving code: it defines `run(model_path,
+    inputs)`, returning a dict of arrays.
+
+    Returns:
+        {key: {output name: array}}.
+    """
+    folder = os.path.dirname(next(iter(jobs.values()))[0])
+    requests = {
+        key: (str(model), inputs, os.path.join(folder, f"{key}.npz"))
+        for key, (model, inputs) in jobs.items()
+    }
+    script = _SERVE_SCRIPT.format(blocked=tuple(blocked), setup=textwrap.dedent(setup))
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(requests),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("LOADED"))
+    assert json.loads(line[len("LOADED") :]) == []
+    return {
+        key: dict(np.load(out_path, allow_pickle=True))
+        for key, (_, _, out_path) in requests.items()
+    }
 
 
 def _softmax(logits):
@@ -56,6 +181,13 @@ class SingleFileExportChecks:
         label_ids = expected.argmax(-1)
         np.testing.assert_array_equal(found["label_id"], label_ids)
         assert _strings(found["label"]) == [LABELS[i] for i in label_ids]
+
+    def test_keras_bert_export_serves_a_run_directory(self, served):
+        found = served["outputs"]["cli"]
+        np.testing.assert_allclose(
+            found["logits"], served["outputs"]["classifier"]["logits"], atol=1e-6
+        )
+        assert _strings(found["label"]) == [LABELS[i] for i in found["label_id"]]
 
     def test_a_batch_of_1000_real_sentences_and_an_empty_batch(self, served):
         classifier, preprocessor = served["classifier"], served["preprocessor"]

@@ -9,92 +9,42 @@ token ids of the ONNX tokenizer with our tokenizer's (the original's,
 tests/tokenizers) on the tests' real corpus and the tokenizer fixtures.
 """
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 import unicodedata
 
-import keras
 import numpy as np
 import pytest
 
-from keras_bert_impl.cli import main
 from keras_bert_impl.export import export
 from keras_bert_impl.export.onnx_tokenizer import tokenizer_graph
-from keras_bert_impl.models import BertClassifier
 from keras_bert_impl.models import BertTokenClassifier
-from keras_bert_impl.tokenizers import BertPreprocessor
 from keras_bert_impl.tokenizers import BertTokenizer
-from keras_bert_impl.utils.preset_files import METADATA_FILE
-from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 from tests.bert_test_case import tiny_backbone
-from tests.export.single_file_checks import PAIRS
 from tests.export.single_file_checks import SHORT_TEXTS
 from tests.export.single_file_checks import SingleFileExportChecks
 from tests.export.single_file_checks import call_keras
-from tests.export.test_export_saved_model import LABELS
-from tests.export.test_export_saved_model import SEQUENCE_LENGTH
-from tests.export.test_export_saved_model import TEXTS
+from tests.export.single_file_checks import export_tiny_models
+from tests.export.single_file_checks import serve_in_clean_process
 from tests.tokenizers import reference
 
 TOKEN_ID_LENGTH = 512  # longer than every corpus text
 
-_SERVE_SCRIPT = textwrap.dedent(
-    """
-    import json
-    import sys
+# ONNX Runtime with onnxruntime-extensions' ops, one session per file.
+_ONNX_SETUP = """
+import onnxruntime
+from onnxruntime_extensions import get_library_path
 
-    import numpy as np
-
-    for name in ("tensorflow", "keras", "keras_bert_impl", "jax", "tf_keras"):
-        sys.modules[name] = None
-    import onnxruntime
-    from onnxruntime_extensions import get_library_path
-
-    options = onnxruntime.SessionOptions()
-    options.register_custom_ops_library(get_library_path())
-    jobs = json.loads(sys.stdin.read())
-    sessions = {}
-    for key, (model_path, inputs, out_path) in jobs.items():
-        if model_path not in sessions:
-            sessions[model_path] = onnxruntime.InferenceSession(model_path, options)
-        session = sessions[model_path]
-        names = [output.name for output in session.get_outputs()]
-        feed = {k: np.array(v, dtype=object) for k, v in inputs.items()}
-        np.savez_compressed(out_path, **dict(zip(names, session.run(names, feed))))
-    loaded = sorted(
-        name for name, module in sys.modules.items()
-        if module is not None and name.split(".")[0] in
-        ("tensorflow", "keras", "keras_bert_impl", "jax", "jaxlib", "tf_keras")
-    )
-    print("LOADED" + json.dumps(loaded))
-    """
-)
+options = onnxruntime.SessionOptions()
+options.register_custom_ops_library(get_library_path())
+sessions = {}
 
 
-def _serve(jobs):
-    """Runs `jobs` ({key: (model, inputs)}) in an ONNX-Runtime-only process."""
-    folder = os.path.dirname(next(iter(jobs.values()))[0])
-    requests = {
-        key: (str(model), inputs, os.path.join(folder, f"{key}.npz"))
-        for key, (model, inputs) in jobs.items()
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", _SERVE_SCRIPT],
-        input=json.dumps(requests),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    line = next(x for x in done.stdout.splitlines() if x.startswith("LOADED"))
-    assert json.loads(line[len("LOADED") :]) == []
-    return {
-        key: dict(np.load(out_path, allow_pickle=True))
-        for key, (_, _, out_path) in requests.items()
-    }
+def run(model_path, inputs):
+    if model_path not in sessions:
+        sessions[model_path] = onnxruntime.InferenceSession(model_path, options)
+    names = [output.name for output in sessions[model_path].get_outputs()]
+    return dict(zip(names, sessions[model_path].run(names, inputs)))
+"""
+_BLOCKED = ("tensorflow", "keras", "keras_bert_impl", "jax", "jaxlib", "tf_keras")
 
 
 def _tokenizer_model(tokenizer, path):
@@ -108,72 +58,31 @@ def _tokenizer_model(tokenizer, path):
 @pytest.fixture(scope="module")
 def served(shared_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("onnx")
-    vocab = reference.vocab_path(shared_data, "uncased")
-    preprocessor = BertPreprocessor(BertTokenizer(vocab), SEQUENCE_LENGTH)
-    vocabulary_size = preprocessor.tokenizer.vocabulary_size()
-    keras.utils.set_random_seed(7)
-    backbone = tiny_backbone(vocabulary_size=vocabulary_size, max_sequence_length=32)
-    classifier = BertClassifier(backbone, num_classes=3, preprocessor=preprocessor)
-    export(classifier, root / "classifier.onnx", format="onnx", label_names=LABELS)
-    export(classifier, root / "pairs.onnx", format="onnx", text_pair=True)
-    export(backbone, root / "backbone.onnx", "onnx", preprocessor)
-    export(backbone, root / "int8.onnx", "onnx", preprocessor, quantize="int8")
-    keras_int8 = tiny_backbone(vocabulary_size=vocabulary_size, max_sequence_length=32)
-    keras_int8.quantize("int8")
-    export(keras_int8, root / "keras_int8.onnx", "onnx", preprocessor)
-    # The same classifier through `keras-bert export --format onnx`: a run
-    # directory whose preset metadata names the labels.
-    classifier.save_to_preset(root / "run" / RUN_MODEL_DIR)
-    (root / "run" / RUN_MODEL_DIR / METADATA_FILE).write_text(
-        json.dumps({"label_names": LABELS})
+    served, jobs = export_tiny_models(shared_data, root, "onnx", ".onnx")
+    keras_int8 = tiny_backbone(
+        vocabulary_size=served["preprocessor"].tokenizer.vocabulary_size(),
+        max_sequence_length=32,
     )
-    flags = ["export", f"--model={root / 'run'}", f"--out={root / 'cli.onnx'}"]
-    assert main([*flags, "--format=onnx"]) == 0
-    corpus = reference.corpus(shared_data)
-    corpus_texts = [text for texts in corpus.values() for text in texts]
-    corpus_texts += reference.EDGE_CASES + reference.MIXED_CHINESE_LINES
+    keras_int8.quantize("int8")
+    export(keras_int8, root / "keras_int8.onnx", "onnx", served["preprocessor"])
+    jobs["keras_int8"] = (root / "keras_int8.onnx", {"text": SHORT_TEXTS})
     tokenizers = {
         name: BertTokenizer(reference.vocab_path(shared_data, name), lowercase=lower)
         for name, lower in (("uncased", True), ("chinese", True), ("cased", False))
     }
-    batch = corpus_texts[:1000]
-    jobs = {
-        "classifier": (root / "classifier.onnx", {"text": TEXTS}),
-        "classifier_1000": (root / "classifier.onnx", {"text": batch}),
-        "classifier_empty_batch": (root / "classifier.onnx", {"text": []}),
-        "cli": (root / "cli.onnx", {"text": TEXTS}),
-        "pairs": (root / "pairs.onnx", {"text_a": PAIRS[0], "text_b": PAIRS[1]}),
-        "backbone": (root / "backbone.onnx", {"text": SHORT_TEXTS}),
-        "int8": (root / "int8.onnx", {"text": SHORT_TEXTS}),
-        "keras_int8": (root / "keras_int8.onnx", {"text": SHORT_TEXTS}),
-    }
     for name, tokenizer in tokenizers.items():
         path = _tokenizer_model(tokenizer, root / f"{name}.onnx")
-        jobs[f"tokens_{name}"] = (path, {"text": corpus_texts})
+        jobs[f"tokens_{name}"] = (path, {"text": served["corpus"]})
     return {
-        "outputs": _serve(jobs),
-        "classifier": classifier,
-        "backbone": backbone,
+        **served,
+        "outputs": serve_in_clean_process(jobs, _ONNX_SETUP, _BLOCKED),
         "keras_int8": keras_int8,
-        "preprocessor": preprocessor,
-        "corpus": corpus_texts,
-        "batch": batch,
         "tokenizers": tokenizers,
-        "root": root,
-        "suffix": ".onnx",
     }
 
 
 class TestOnnxFile(SingleFileExportChecks):
     """Classifier, pairs, backbone and int8 outputs equal Keras' (`served`)."""
-
-
-def test_keras_bert_export_format_onnx_serves_a_run_directory(served):
-    found = served["outputs"]["cli"]
-    np.testing.assert_allclose(
-        found["logits"], served["outputs"]["classifier"]["logits"], atol=1e-6
-    )
-    assert list(found["label"]) == [LABELS[i] for i in found["label_id"]]
 
 
 def test_a_model_quantized_in_keras_serves_its_own_int8_outputs(served):

@@ -272,3 +272,35 @@ class RssSampler:
 
 def mib(num_bytes):
     return round(num_bytes / 2**20, 1)
+
+
+def litert_logits(path, threads):
+    """`run(texts) -> logits` of an exported `.tflite` classifier: LiteRT's
+    interpreter (XNNPACK, `threads`) with tensorflow-text's kernels."""
+    import numpy as np
+    from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+    from tensorflow_text.core.pybinds import tflite_registrar
+
+    interpreter = InterpreterWithCustomOps(
+        model_path=str(path),
+        custom_op_registerers=tflite_registrar.SELECT_TFTEXT_OPS,
+        num_threads=threads,
+    )
+    runner = interpreter.get_signature_runner("serving_default")
+    return lambda texts: runner(text=np.array(texts, dtype=object))["logits"]
+
+
+def onnx_logits(path, threads):
+    """`run(texts) -> logits` of an exported `.onnx` classifier: ONNX Runtime
+    (CPU, `threads` intra-op threads) with onnxruntime-extensions' ops."""
+    import numpy as np
+    import onnxruntime
+    from onnxruntime_extensions import get_library_path
+
+    options = onnxruntime.SessionOptions()
+    options.register_custom_ops_library(get_library_path())
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(path), options)
+    return lambda texts: session.run(
+        ["logits"], {"text": np.array(texts, dtype=object)}
+    )[0]

@@ -44,13 +44,14 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import numpy as np  # noqa: E402
 import peers  # noqa: E402
 from _common import CONFIGS  # noqa: E402
 from _common import SHARED  # noqa: E402
+from _common import litert_logits  # noqa: E402
 from _common import machine_info  # noqa: E402
 from _common import median  # noqa: E402
 from _common import mib  # noqa: E402
+from _common import onnx_logits  # noqa: E402
 
 SEQUENCE_LENGTH = 128
 VOCAB = SHARED / "vocab" / "uncased" / "vocab.txt"
@@ -68,8 +69,6 @@ def _build(config, folder, threads):
     import keras
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 (the SavedModel's tokenizer ops)
-    from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
-    from tensorflow_text.core.pybinds import tflite_registrar
 
     from keras_bert_impl.export import export
     from keras_bert_impl.models import BertBackbone
@@ -96,37 +95,16 @@ def _build(config, folder, threads):
     }
     serve = tf.saved_model.load(str(paths["saved_model"])).signatures["serving_default"]
 
-    def litert_runner(path):
-        interpreter = InterpreterWithCustomOps(
-            model_path=str(path),
-            custom_op_registerers=tflite_registrar.SELECT_TFTEXT_OPS,
-            num_threads=threads,
-        )
-        runner = interpreter.get_signature_runner("serving_default")
-        return lambda texts: runner(text=np.array(texts, dtype=object))["logits"]
-
-    def onnx_runner(path):
-        import onnxruntime
-        from onnxruntime_extensions import get_library_path
-
-        options = onnxruntime.SessionOptions()
-        options.register_custom_ops_library(get_library_path())
-        options.intra_op_num_threads = threads
-        session = onnxruntime.InferenceSession(str(path), options)
-        return lambda texts: session.run(
-            ["logits"], {"text": np.array(texts, dtype=object)}
-        )[0]
-
     runs = {
         "keras_predict": lambda texts: classifier.predict(
             texts, batch_size=len(texts), verbose=0
         ),
         "saved_model": lambda texts: serve(text=tf.constant(texts))["logits"].numpy(),
-        "litert": litert_runner(paths["litert"]),
-        "litert_static": litert_runner(paths["litert_static"]),
-        "litert_int8": litert_runner(paths["litert_int8"]),
-        "onnx": onnx_runner(paths["onnx"]),
-        "onnx_int8": onnx_runner(paths["onnx_int8"]),
+        "litert": litert_logits(threads=threads, path=paths["litert"]),
+        "litert_static": litert_logits(threads=threads, path=paths["litert_static"]),
+        "litert_int8": litert_logits(threads=threads, path=paths["litert_int8"]),
+        "onnx": onnx_logits(threads=threads, path=paths["onnx"]),
+        "onnx_int8": onnx_logits(threads=threads, path=paths["onnx_int8"]),
         "transformers": _transformers_runner(config, threads),
         "transformers_int8": _transformers_runner(config, threads, quantize="int8"),
     }

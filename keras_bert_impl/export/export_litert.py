@@ -8,19 +8,18 @@ tensorflow-text's kernels registered (tested with TensorFlow's Python
 interpreter; on a device, link tensorflow-text's LiteRT op library).
 """
 
-import os
 import tempfile
 
 import keras
 import tensorflow as tf
 
-from keras_bert_impl.export.classifier_serving_head import ClassifierServingHead
-from keras_bert_impl.export.classifier_serving_head import tensorflow_argmax
 from keras_bert_impl.export.litert_preprocessor import LiteRTPreprocessor
 from keras_bert_impl.export.saved_model_archive import SERVING_SIGNATURE
 from keras_bert_impl.export.saved_model_archive import track_variables_once
 from keras_bert_impl.export.single_file_export import checked_single_file_export
+from keras_bert_impl.export.single_file_export import trace_on_tensorflow
 from keras_bert_impl.export.tensorflow_process import export_in_tensorflow_process
+from keras_bert_impl.utils.file_io import atomic_write
 
 TFTEXT_LITERT_OPS = (
     "FastBertNormalize",
@@ -96,11 +95,12 @@ def export_litert(
         text_pair=text_pair,
         label_names=label_names,
     )
-    LiteRTPreprocessor.check_supported(preprocessor)
     if keras.backend.backend() != "tensorflow":
         # LiteRT converts TensorFlow graphs; a JAX model's (jax2tf's
         # XlaCallModule) has no LiteRT kernel. The same weights are traced
-        # by TensorFlow in a child process instead.
+        # by TensorFlow in a child process instead (the tokenizer options
+        # checked here first; on TF, `LiteRTPreprocessor` checks them).
+        LiteRTPreprocessor.check_supported(preprocessor)
         label_names = getattr(head, "label_names", None)
         export_in_tensorflow_process(
             model,
@@ -113,16 +113,11 @@ def export_litert(
             quantize=quantize,
         )
         return path
-    head.preprocessor = LiteRTPreprocessor(preprocessor, pad_to_longest)
-    head.token_ids_fn = head.token_ids_outputs
-    if isinstance(head, ClassifierServingHead):
-        head.argmax = tensorflow_argmax
-        head.pad_to_longest = pad_to_longest
+    packer = LiteRTPreprocessor(preprocessor, pad_to_longest)
+    trace_on_tensorflow(head, packer, pad_to_longest)
     flatbuffer = _convert(head, quantize)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.partial")
-    staging.write_bytes(flatbuffer)
-    os.replace(staging, path)
+    with atomic_write(path, mode="wb") as file:
+        file.write(flatbuffer)
     return path
 
 

@@ -1,14 +1,14 @@
 """ONNX export: raw strings in, one `.onnx` file for ONNX Runtime.
 
 The file holds two graphs joined into one: the tokenizer
-(`onnx_tokenizer.tokenizer_graph`: onnxruntime-extensions' `BertTokenizer`
-op in a `Loop` over the batch) and the packing, model and head's
+(`onnx_tokenizer.tokenizer_graph`: onnxruntime-extensions' `BasicTokenizer`
+and `WordpieceTokenizer` ops in a `Loop` over the batch, with the ONNX ops
+that make them read text as the original) and the packing, model and head's
 post-processing, traced by TensorFlow and converted with `tf2onnx`. Serving
 needs `onnxruntime` and `onnxruntime-extensions` (its op library registered
 in the session), nothing else.
 """
 
-import os
 import pathlib
 import tempfile
 
@@ -16,13 +16,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_bert_impl.export.classifier_serving_head import ClassifierServingHead
-from keras_bert_impl.export.classifier_serving_head import tensorflow_argmax
 from keras_bert_impl.export.onnx_tokenizer import RowPacker
 from keras_bert_impl.export.onnx_tokenizer import piece_rows_spec
 from keras_bert_impl.export.onnx_tokenizer import tokenizer_graph
 from keras_bert_impl.export.single_file_export import checked_single_file_export
+from keras_bert_impl.export.single_file_export import trace_on_tensorflow
 from keras_bert_impl.export.tensorflow_process import export_in_tensorflow_process
+from keras_bert_impl.utils.file_io import atomic_write
 
 DEFAULT_OPSET = 17
 
@@ -106,11 +106,7 @@ def export_onnx(
             opset=opset,
         )
         return path
-    head.preprocessor = RowPacker(preprocessor, pad_to_longest)
-    head.token_ids_fn = head.token_ids_outputs
-    if isinstance(head, ClassifierServingHead):
-        head.argmax = tensorflow_argmax
-        head.pad_to_longest = pad_to_longest
+    trace_on_tensorflow(head, RowPacker(preprocessor, pad_to_longest), pad_to_longest)
     model_graph = _convert(head, preprocessor.sequence_length, opset)
     if quantize == "int8":
         model_graph = _quantize_int8(model_graph)
@@ -125,10 +121,8 @@ def export_onnx(
         model_graph,
         io_map=[(f"{name}_pieces", f"{name}_pieces") for name in head.text_inputs],
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.partial")
-    onnx.save_model(served, staging)
-    os.replace(staging, path)
+    with atomic_write(path, mode="wb") as file:
+        file.write(served.SerializeToString())
     return path
 
 

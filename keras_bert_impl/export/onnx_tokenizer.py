@@ -96,22 +96,23 @@ def tokenizer_graph(tokenizer, sequence_length, text_inputs, opset):
     width = sequence_length
     vocabulary = {token: index for index, token in enumerate(tokenizer.vocabulary)}
     unk_id = vocabulary[tokenizer.unk_token]
-    integers = {
-        "zero": [0],
-        "one": [1],
-        "minus_one": [-1],
-        "width": [width],
-        "unk_id": [unk_id],
-    }
-    nodes = [
-        _constant(name, TensorProto.INT64, [1], value)
-        for name, value in integers.items()
+    # Constants of the outer graph, which the loop bodies read too.
+    constants = [
+        _constant(name, TensorProto.INT64, [1], [value])
+        for name, value in (
+            ("zero", 0),
+            ("one", 1),
+            ("minus_one", -1),
+            ("width", width),
+            ("unk_id", unk_id),
+        )
     ]
-    nodes += [
+    constants += [
         _constant("no_rows", TensorProto.INT64, [0], []),
         _constant("axis_zero", TensorProto.INT64, [], [0]),
-        _constant("true", TensorProto.BOOL, [], [True]),
     ]
+    outer_names = tuple(node.output[0] for node in constants)
+    nodes = [*constants, _constant("true", TensorProto.BOOL, [], [True])]
     strip_accents = tokenizer.strip_accents
     if strip_accents is None:  # the original's rule: with lower-casing
         strip_accents = tokenizer.lowercase
@@ -176,7 +177,7 @@ def tokenizer_graph(tokenizer, sequence_length, text_inputs, opset):
                 "Loop",
                 [f"{name}_batch", "true"],
                 [f"{name}_pieces"],
-                body=_loop_body(word_ops, name, text, width),
+                body=_loop_body(word_ops, name, text, width, outer_names),
             ),
         ]
     graph = helper.make_graph(
@@ -213,28 +214,17 @@ def _constant(name, dtype, shape, values):
     )
 
 
-_OUTER_NAMES = (
-    "zero",
-    "one",
-    "minus_one",
-    "width",
-    "unk_id",
-    "no_rows",
-    "axis_zero",
-)
-
-
-def _loop_body(word_ops, name, source, width):
+def _loop_body(word_ops, name, source, width, outer_names):
     """One iteration: text `index` of `source` (input `name` rewritten) ->
-    [count, pieces[:width], zeros to width]. Names are prefixed with the
-    input's: ONNX wants every name in the model (subgraphs included) assigned
-    once."""
+    [count, pieces[:width], zeros to width]. Names other than `source` and
+    `outer_names` (the outer graph's constants) are prefixed with the input's:
+    ONNX wants every name in the model (subgraphs included) assigned once."""
     from onnx import TensorProto
     from onnx import helper
     from onnx import numpy_helper
 
     def local(names):
-        return [n if n in (*_OUTER_NAMES, source) else f"{name}_{n}" for n in names]
+        return [n if n in (*outer_names, source) else f"{name}_{n}" for n in names]
 
     zeros, ones = (numpy_helper.from_array(np.array([v], "int64")) for v in (0, 1))
     steps = [

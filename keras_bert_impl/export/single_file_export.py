@@ -4,6 +4,7 @@ import pathlib
 
 from keras_bert_impl.export.backbone_serving_head import BackboneServingHead
 from keras_bert_impl.export.classifier_serving_head import ClassifierServingHead
+from keras_bert_impl.export.classifier_serving_head import tensorflow_argmax
 from keras_bert_impl.export.serving_head import find_preprocessor
 from keras_bert_impl.export.serving_head import make_head
 
@@ -90,3 +91,14 @@ def checked_single_file_export(
             "stride."
         )
     return path, head, preprocessor
+
+
+def trace_on_tensorflow(head, packer, pad_to_longest):
+    """Sets `head` up to be traced by TensorFlow and converted: `packer` (a
+    `PiecePacker`) as its preprocessor, the model called directly, and a
+    classifier's argmax and padding as the converters need them."""
+    head.preprocessor = packer
+    head.token_ids_fn = head.token_ids_outputs
+    if isinstance(head, ClassifierServingHead):
+        head.argmax = tensorflow_argmax
+        head.pad_to_longest = pad_to_longest

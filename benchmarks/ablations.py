@@ -19,6 +19,12 @@ Experiments (pick with `--ablations`, default all that apply to the backend):
   on the tokens flattened to rows (`layers/token_matmul.dense_over_tokens`, the
   default) vs on the `(batch, seq, hidden)` tensor (a batched matmul on TF), in
   float32 and in mixed bfloat16.
+- `first_token_train`, `first_token_inference`: a `BertClassifier` whose
+  `pooled_output` runs only the [CLS] row through the last block (the default:
+  `BertEncoderBlock(first_token_only=True)`) vs the full last block, its first
+  row taken (the path before), one `train_on_batch` / `predict_on_batch`;
+  `first_token_backbone`: the same on a `BertBackbone`'s `predict_on_batch`,
+  which returns both outputs and so runs both paths (what the extra path costs).
 - `steps_per_execution`: `fit` over 16 batches with `steps_per_execution=16` vs 1,
   on the tiny config, where per-step dispatch is visible at all.
 
@@ -41,6 +47,9 @@ EXPERIMENTS = (
     "fused_qkv_inference",
     "tokens_as_rows_train",
     "tokens_as_rows_inference",
+    "first_token_train",
+    "first_token_inference",
+    "first_token_backbone",
     "steps_per_execution",
 )
 
@@ -229,6 +238,66 @@ def tokens_as_rows_inference(args, config):
         lambda dtype: peers.ours_inference_step(
             config, args.infer_batch, args.infer_length, dtype=dtype
         ),
+    )
+
+
+def _full_last_block(build):
+    """`build()` with `pooled_output` read from the full last block (the old path)."""
+    from keras_bert_impl.models import bert_backbone
+
+    own_path = bert_backbone.first_token_path_pays
+    bert_backbone.first_token_path_pays = lambda: False
+    try:
+        return build()
+    finally:
+        bert_backbone.first_token_path_pays = own_path
+
+
+def _first_token(args, build):
+    return _compare(
+        {"full_last_block": _full_last_block(build), "first_token_only": build()},
+        "full_last_block",
+        args.rounds,
+    )
+
+
+def _classifier_step(config, batch, length, training):
+    import numpy as np
+
+    from keras_bert_impl.models import BertBackbone
+    from keras_bert_impl.models import BertClassifier
+
+    classifier = BertClassifier(BertBackbone(**config), num_classes=2)
+    x = peers.encoder_batch(config, batch, length)
+    y = np.zeros(batch, "int32")
+
+    def step():
+        if training:
+            classifier.train_on_batch(x, y)
+        else:
+            classifier.predict_on_batch(x)
+
+    return step
+
+
+def first_token_train(args, config):
+    return _first_token(
+        args,
+        lambda: _classifier_step(config, args.infer_batch, args.infer_length, True),
+    )
+
+
+def first_token_inference(args, config):
+    return _first_token(
+        args,
+        lambda: _classifier_step(config, args.infer_batch, args.infer_length, False),
+    )
+
+
+def first_token_backbone(args, config):
+    return _first_token(
+        args,
+        lambda: peers.ours_inference_step(config, args.infer_batch, args.infer_length),
     )
 
 

@@ -2,6 +2,7 @@ import keras
 
 from keras_bert_impl.layers.activations import get_activation
 from keras_bert_impl.layers.bert_self_attention import BertSelfAttention
+from keras_bert_impl.layers.bert_self_attention import first_token_spec
 from keras_bert_impl.layers.residual_stream import residual_stream_policy
 from keras_bert_impl.layers.token_matmul import dense_over_tokens
 
@@ -15,7 +16,11 @@ class BertEncoderBlock(keras.layers.Layer):
     (`residual_stream_policy`).
     Sub-layer names follow the original checkpoint's scopes (`attention`,
     `attention_layer_norm`, `intermediate`, `output`, `output_layer_norm`).
-    `call` takes a `padding_mask` or an `attention_mask` as `BertSelfAttention`.
+    `call` takes a `padding_mask` or an `attention_mask` as `BertSelfAttention`;
+    with `first_token_only=True` it returns the first token's output alone,
+    `(batch, 1, hidden)`: only that token queries and goes through the
+    feed-forward network (at the last block that is all `pooled_output`
+    needs, about a sixth of the block's work).
 
     Args:
         num_heads: int. Attention heads.
@@ -111,13 +116,23 @@ class BertEncoderBlock(keras.layers.Layer):
         # policy.
         return self.attention_layer_norm.compute_dtype
 
-    def call(self, inputs, padding_mask=None, attention_mask=None, training=False):
+    def call(
+        self,
+        inputs,
+        padding_mask=None,
+        attention_mask=None,
+        training=False,
+        first_token_only=False,
+    ):
         attended = self.attention(
             inputs,
             padding_mask=padding_mask,
             attention_mask=attention_mask,
             training=training,
+            first_token_only=first_token_only,
         )
+        if first_token_only:
+            inputs = inputs[:, :1, :]
         attended = self.attention_dropout(attended, training=training)
         # `ops.add` promotes a half-precision sub-layer output to the float32
         # stream under mixed policies (see `residual_stream_policy`).
@@ -126,6 +141,11 @@ class BertEncoderBlock(keras.layers.Layer):
         transformed = dense_over_tokens(self.output_dense, intermediate)
         transformed = self.output_dropout(transformed, training=training)
         return self.output_layer_norm(keras.ops.add(x, transformed))
+
+    def compute_output_spec(self, inputs, *args, first_token_only=False, **kwargs):
+        return first_token_spec(
+            super().compute_output_spec(inputs, *args, **kwargs), first_token_only
+        )
 
     def compute_output_shape(
         self, inputs_shape, padding_mask_shape=None, attention_mask_shape=None

@@ -41,6 +41,15 @@ def set_attention_implementation(model, implementation):
             layer.attention_implementation = implementation
 
 
+def first_token_spec(spec, first_token_only):
+    """`spec` of a `(batch, sequence, ...)` output, cut to the first token."""
+    if not first_token_only:
+        return spec
+    return keras.KerasTensor(
+        (spec.shape[0], 1) + tuple(spec.shape[2:]), dtype=spec.dtype
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
 class BertSelfAttention(keras.layers.Layer):
     """Multi-head self-attention as in BERT, with an additive padding mask.
@@ -48,7 +57,11 @@ class BertSelfAttention(keras.layers.Layer):
     `call` takes a `padding_mask` `(batch, key)` (which keys are real) or an
     `attention_mask` `(batch, query, key)` (which keys each query may see;
     `BertBackbone(packed_sequences=True)` makes it block-diagonal so that the
-    instances packed into one row do not see each other).
+    instances packed into one row do not see each other). With
+    `first_token_only=True` only the first token queries (keys and values are
+    still every token): the output is `(batch, 1, hidden)`, the first row of
+    the full output, for a fraction of the work (what `pooled_output` needs
+    from the last block).
 
     Query, key, value and output projections are separate `(hidden, hidden)`
     kernels with biases, exactly the layout of the original checkpoint
@@ -155,11 +168,26 @@ class BertSelfAttention(keras.layers.Layer):
         # The fused op has no dropout on the probabilities.
         return not (training and self.dropout > 0)
 
-    def call(self, inputs, padding_mask=None, attention_mask=None, training=False):
+    def call(
+        self,
+        inputs,
+        padding_mask=None,
+        attention_mask=None,
+        training=False,
+        first_token_only=False,
+    ):
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
-        query, key, value = (
+        key, value = (
             self._split_heads(dense_over_tokens(dense, inputs), batch, length)
-            for dense in (self.query_dense, self.key_dense, self.value_dense)
+            for dense in (self.key_dense, self.value_dense)
+        )
+        if first_token_only:
+            inputs = inputs[:, :1, :]
+            length = 1
+            if attention_mask is not None:
+                attention_mask = attention_mask[:, :1, :]
+        query = self._split_heads(
+            dense_over_tokens(self.query_dense, inputs), batch, length
         )
 
         if self._use_fused_attention(training):
@@ -207,6 +235,11 @@ class BertSelfAttention(keras.layers.Layer):
             context = ops.einsum("bhqk,bhkd->bhqd", probabilities, value)
             return ops.transpose(context, (0, 2, 1, 3))
         return ops.einsum("bhqk,bkhd->bqhd", probabilities, value)
+
+    def compute_output_spec(self, inputs, *args, first_token_only=False, **kwargs):
+        return first_token_spec(
+            super().compute_output_spec(inputs, *args, **kwargs), first_token_only
+        )
 
     def compute_output_shape(
         self, inputs_shape, padding_mask_shape=None, attention_mask_shape=None

@@ -35,6 +35,17 @@ def packed_position_ids(padding_mask):
     return index - ops.sum(ops.cast(earlier, padding_mask.dtype), axis=-1)
 
 
+def first_token_path_pays():
+    """Whether `pooled_output` takes its own [CLS]-only path through the last block.
+
+    A model that reads only `pooled_output` (a classifier) then leaves the full
+    last block unused, and TF's and XLA's compiled graphs drop it (5/6 of a
+    block). The torch backend runs every op of the graph, so there the extra
+    path would only add work.
+    """
+    return keras.backend.backend() != "torch"
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
 class BertBackbone(
     TorchBackendModel, QuantizedModel, TokenIdChecks, PresetMixin, keras.Model
@@ -71,7 +82,14 @@ class BertBackbone(
     `segment_ids` and `padding_mask` (1 for real tokens, 0 for padding; the
     instance number with `packed_sequences=True`).
     Outputs: a dict with `sequence_output` `(batch, sequence, hidden_dim)` and
-    `pooled_output` `(batch, hidden_dim)`.
+    `pooled_output` `(batch, hidden_dim)`. `pooled_output` takes its own path
+    through the last block, where only the [CLS] token queries and goes through
+    the feed-forward network (`BertEncoderBlock(first_token_only=True)`); in a
+    model that reads only `pooled_output` (`BertClassifier`,
+    `BertMultipleChoice`), compiled by TF or XLA, the full last block is
+    dropped as unused: 5/6 of a block less work, 7% of BERT-Base, 21% of a
+    4-layer model. On the torch backend, which runs every op of the graph,
+    `pooled_output` reads `sequence_output` instead.
 
     Example:
     ```python
@@ -161,7 +179,12 @@ class BertBackbone(
             x = transformer_layer(x, **block_mask)
             hidden_states.append(x)
         sequence_output = x
-        pooled_output = self.pooler_dense(sequence_output[:, 0, :])
+        first_token = sequence_output
+        if self.transformer_layers and first_token_path_pays():
+            first_token = self.transformer_layers[-1](
+                hidden_states[-2], first_token_only=True, **block_mask
+            )
+        pooled_output = self.pooler_dense(first_token[:, 0, :])
         super().__init__(
             inputs={
                 "token_ids": token_ids,

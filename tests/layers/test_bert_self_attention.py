@@ -119,3 +119,25 @@ def test_attention_mask_matches_torch_with_a_block_diagonal_mask(implementation)
     found = keras.ops.convert_to_numpy(layer(inputs, attention_mask=attention_mask))
     expected = _torch_attention(layer, inputs, attention_mask[:, None])
     np.testing.assert_allclose(found, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("implementation", ["einsum", "dot_product_attention"])
+@pytest.mark.parametrize("mask", ["padding_mask", "attention_mask"])
+def test_first_token_only_is_torchs_first_row(implementation, mask):
+    layer = BertSelfAttention(
+        num_heads=4,
+        hidden_dim=16,
+        dropout=0.0,
+        attention_implementation=implementation,
+    )
+    inputs = np.random.default_rng(3).normal(size=(2, 6, 16)).astype("float32")
+    padding_mask = np.array([[1] * 6, [1, 1, 1, 1, 0, 0]], "int32")
+    key_mask = np.broadcast_to(padding_mask.astype(bool)[:, None, :], (2, 6, 6))
+    masks = {
+        "padding_mask": {"padding_mask": padding_mask},
+        "attention_mask": {"attention_mask": key_mask},
+    }[mask]
+    found = keras.ops.convert_to_numpy(layer(inputs, first_token_only=True, **masks))
+    expected = _torch_attention(layer, inputs, key_mask[:, None])
+    assert found.shape == (2, 1, 16)
+    np.testing.assert_allclose(found, expected[:, :1], atol=1e-5)

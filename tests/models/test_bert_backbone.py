@@ -53,6 +53,24 @@ def test_padding_does_not_change_real_token_outputs():
     np.testing.assert_allclose(long["pooled_output"], short["pooled_output"], atol=1e-5)
 
 
+@pytest.mark.parametrize("packed_sequences", [False, True])
+def test_pooled_output_is_the_pooler_on_the_full_last_blocks_first_token(
+    packed_sequences,
+):
+    # `pooled_output` takes its own, first-token-only path through the last
+    # block; it must equal the pooler on `sequence_output`'s first token.
+    backbone = tiny_backbone(num_layers=2, packed_sequences=packed_sequences)
+    inputs = random_inputs((3, 7))
+    inputs["padding_mask"][1, 4:] = 0
+    if packed_sequences:
+        inputs["padding_mask"][2, 3:] = 2  # a second instance from token 3 on
+    outputs = call(backbone, inputs)
+    expected = backbone.pooler_dense(outputs["sequence_output"][:, 0, :])
+    np.testing.assert_allclose(
+        outputs["pooled_output"], keras.ops.convert_to_numpy(expected), atol=1e-6
+    )
+
+
 def test_sequence_longer_than_max_sequence_length_fails_clearly():
     backbone = tiny_backbone(max_sequence_length=12)
     with pytest.raises(

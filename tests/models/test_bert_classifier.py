@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_bert_impl.models import BertBackbone
 from keras_bert_impl.models import BertClassifier
 from tests.bert_test_case import assert_overfits
 from tests.bert_test_case import assert_short_documents_give_the_single_window_result
@@ -180,3 +181,32 @@ def test_long_document_errors():
         answerer.predict(["the movie"])
     with pytest.raises(ValueError, match="`stride` must be None or a positive"):
         tiny_striding_preprocessor(stride=0)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="reads XLA's cost analysis through JAX"
+)
+def test_a_classifier_runs_only_the_first_token_through_the_last_block():
+    import jax
+
+    inputs = random_inputs((8, 64))
+
+    def compiled_flops(function):
+        cost = jax.jit(function).lower(inputs).compile().cost_analysis()
+        return (cost[0] if isinstance(cost, list) else cost)["flops"]
+
+    def backbone(num_layers):
+        return BertBackbone(
+            vocabulary_size=100,
+            num_layers=num_layers,
+            num_heads=2,
+            hidden_dim=32,
+            intermediate_dim=128,
+        )
+
+    one_block = compiled_flops(lambda x: backbone(1)(x)["sequence_output"])
+    two_blocks = compiled_flops(lambda x: backbone(2)(x)["sequence_output"])
+    classifier = BertClassifier(backbone(2), num_classes=2)
+    # The last block's keys and values still see every token (2 of its 12
+    # H x H matmuls per token); the rest runs for the [CLS] row alone.
+    assert compiled_flops(classifier) < one_block + 0.25 * (two_blocks - one_block)

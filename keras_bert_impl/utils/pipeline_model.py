@@ -19,7 +19,6 @@ JAX without loading it until strings come.
 import inspect
 
 import keras
-import numpy as np
 
 from keras_bert_impl.utils.multi_worker_steps import first_replica_batch
 from keras_bert_impl.utils.multi_worker_steps import reducible_logs
@@ -524,23 +523,18 @@ class PipelineModel(TorchBackendModel, keras.Model):
             return self._predict_by_length(features, batch_size or 32, **kwargs)
         return super().predict(features, batch_size=batch_size, **kwargs)
 
-    def _preprocess_in_memory(self, x, chunk_size=4096):
-        """Features of in-memory raw inputs as NumPy arrays, or None if ragged.
+    def _preprocess_in_memory(self, x):
+        """Features of in-memory raw inputs as NumPy arrays, or None if ragged."""
+        from keras_bert_impl.utils.in_memory_preprocessing import InMemoryPreprocessing
 
-        The preprocessor runs eagerly on chunks of `chunk_size` examples: a
-        `tf.data` map would trace it anew on every `predict` call, which costs
-        more than tokenizing a thousand short texts.
-        """
-        import tensorflow as tf
-
-        parts = []
-        for chunk in tf.data.Dataset.from_tensor_slices(x).batch(chunk_size):
-            features = self.preprocess_samples(chunk)[0]
-            leaves = keras.tree.flatten(features)
-            if any(isinstance(leaf, tf.RaggedTensor) for leaf in leaves):
-                return None
-            parts.append(keras.tree.map_structure(np.asarray, features))
-        return keras.tree.map_structure(lambda *arrays: np.concatenate(arrays), *parts)
+        cached = getattr(self, "_in_memory_preprocessing", None)
+        if cached is None or cached.preprocessor is not self.preprocessor:
+            cached = InMemoryPreprocessing(
+                self.preprocessor, lambda x: self.preprocess_samples(x)[0]
+            )
+            # Kept out of Keras' attribute tracking (not state of the model).
+            object.__setattr__(self, "_in_memory_preprocessing", cached)
+        return cached(x)
 
     def _predict_by_length(self, features, batch_size, verbose="auto", **kwargs):
         """`predict` on preprocessed strings, length-sorted, in input order.

@@ -257,3 +257,25 @@ def test_batches_per_epoch():
     assert batches_per_epoch(tf.data.Dataset.range(10).batch(4)) == 3
     assert batches_per_epoch(tf.data.Dataset.range(10).repeat()) < 0
     assert batches_per_epoch(None) is None
+
+
+def test_in_memory_strings_are_preprocessed_by_one_graph_until_it_is_replaced():
+    traces = []
+
+    class _CountingWords(_HashedWords):
+        def call(self, texts):
+            traces.append(self)  # Python runs only while tracing
+            return super().call(texts)
+
+        __call__ = call
+
+    model = _toy_model(preprocessor=_CountingWords())
+    for count in (1, 5, 37):
+        texts = texts_of_many_lengths(count, seed=count)
+        found = model.predict(texts, batch_size=8, verbose=0)
+        expected = _eager(model, HASHED_WORDS(texts))
+        np.testing.assert_allclose(found["pooled"], expected["pooled"], atol=1e-5)
+    assert len(traces) == 1
+    model.preprocessor = _CountingWords()
+    model.predict(texts_of_many_lengths(3), verbose=0)
+    assert len(traces) == 2 and traces[1] is model.preprocessor

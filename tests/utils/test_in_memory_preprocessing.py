@@ -1,0 +1,46 @@
+"""InMemoryPreprocessing: raw in-memory inputs through one traced preprocessor."""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_bert_impl.utils.in_memory_preprocessing import InMemoryPreprocessing
+from tests.bert_test_case import texts_of_many_lengths
+from tests.bert_test_case import tiny_preprocessor
+
+
+class _CountingPreprocessor:
+    """A `BertPreprocessor` that counts how often it is traced (Python runs)."""
+
+    def __init__(self):
+        self.preprocessor = tiny_preprocessor()
+        self.traces = 0
+
+    def __call__(self, x):
+        self.traces += 1
+        return self.preprocessor(x)
+
+
+def test_every_size_and_chunking_give_the_eager_features_from_one_trace():
+    counting = _CountingPreprocessor()
+    preprocessing = InMemoryPreprocessing(counting, counting)
+    for count, chunk_size in ((1, 4096), (37, 4096), (37, 8), (5, 2)):
+        texts = texts_of_many_lengths(count, seed=count)
+        found = preprocessing(texts, chunk_size=chunk_size)
+        expected = counting.preprocessor(tf.constant(texts))
+        assert set(found) == set(expected)
+        for key, value in expected.items():
+            np.testing.assert_array_equal(found[key], np.asarray(value))
+    assert counting.traces == 1  # batch axis unknown: one graph for every size
+
+
+def test_pairs_and_arrays_follow_tf_datas_rule_and_no_texts_give_no_rows():
+    counting = _CountingPreprocessor()
+    preprocessing = InMemoryPreprocessing(counting, counting)
+    first, second = texts_of_many_lengths(6, seed=1), texts_of_many_lengths(6, seed=2)
+    found = preprocessing((first, np.array(second, dtype=object)))
+    expected = counting.preprocessor((tf.constant(first), tf.constant(second)))
+    np.testing.assert_array_equal(
+        found["segment_ids"], np.asarray(expected["segment_ids"])
+    )
+    np.testing.assert_array_equal(found["token_ids"], np.asarray(expected["token_ids"]))
+    assert preprocessing(np.array([], dtype=object))["token_ids"].shape == (0, 12)

@@ -290,17 +290,27 @@ def litert_logits(path, threads):
     return lambda texts: runner(text=np.array(texts, dtype=object))["logits"]
 
 
+def onnx_session(path, threads, custom_ops=False):
+    """ONNX Runtime's CPU session of `path`: `threads` intra-op threads, all
+    graph optimizations (the default); `custom_ops` registers
+    onnxruntime-extensions' op library (our exports' tokenizer ops)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if custom_ops:
+        from onnxruntime_extensions import get_library_path
+
+        options.register_custom_ops_library(get_library_path())
+    options.intra_op_num_threads = threads
+    return onnxruntime.InferenceSession(str(path), options)
+
+
 def onnx_logits(path, threads):
     """`run(texts) -> logits` of an exported `.onnx` classifier: ONNX Runtime
     (CPU, `threads` intra-op threads) with onnxruntime-extensions' ops."""
     import numpy as np
-    import onnxruntime
-    from onnxruntime_extensions import get_library_path
 
-    options = onnxruntime.SessionOptions()
-    options.register_custom_ops_library(get_library_path())
-    options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(str(path), options)
+    session = onnx_session(path, threads, custom_ops=True)
     return lambda texts: session.run(
         ["logits"], {"text": np.array(texts, dtype=object)}
     )[0]

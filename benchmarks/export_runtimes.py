@@ -20,6 +20,10 @@ backend):
   tokenizer, each batch padded to its longest text, `torch.inference_mode`;
   `transformers_int8` the same after torch's dynamic int8 `Linear`
   (`quantize_dynamic`), the int8 path a torch user picks on a CPU.
+- `transformers_onnx`, `transformers_onnx_int8`: that model exported with
+  `torch.onnx.export` (TorchScript, opset 17, its logits checked against
+  torch's) and ONNX Runtime's dynamic int8 of that file (our `onnx_int8`'s
+  call), served like `onnx` behind the same fast tokenizer.
 
 Two workloads: `batch_1`, the first `--latency_sentences` dev sentences one
 at a time (milliseconds per sentence: what a phone app or a request-per-
@@ -40,6 +44,7 @@ import pathlib
 import sys
 import tempfile
 import time
+import warnings
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -52,6 +57,7 @@ from _common import machine_info  # noqa: E402
 from _common import median  # noqa: E402
 from _common import mib  # noqa: E402
 from _common import onnx_logits  # noqa: E402
+from _common import onnx_session  # noqa: E402
 
 SEQUENCE_LENGTH = 128
 VOCAB = SHARED / "vocab" / "uncased" / "vocab.txt"
@@ -92,6 +98,7 @@ def _build(config, folder, threads):
         ),
         "onnx": export(classifier, folder / "model.onnx", "onnx"),
         "onnx_int8": export(classifier, folder / "int8.onnx", "onnx", quantize="int8"),
+        **_transformers_onnx(config, folder),
     }
     serve = tf.saved_model.load(str(paths["saved_model"])).signatures["serving_default"]
 
@@ -107,9 +114,27 @@ def _build(config, folder, threads):
         "onnx_int8": onnx_logits(threads=threads, path=paths["onnx_int8"]),
         "transformers": _transformers_runner(config, threads),
         "transformers_int8": _transformers_runner(config, threads, quantize="int8"),
+        "transformers_onnx": _transformers_onnx_runner(
+            paths["transformers_onnx"], threads
+        ),
+        "transformers_onnx_int8": _transformers_onnx_runner(
+            paths["transformers_onnx_int8"], threads
+        ),
     }
     sizes = {name: round(mib(_folder_bytes(p)), 1) for name, p in paths.items()}
     return runs, sizes
+
+
+def _encode(tokenizer, texts, tensors):
+    """transformers' tokenizer as its users call it: each batch padded to its
+    longest text, cut at `SEQUENCE_LENGTH`."""
+    return tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=SEQUENCE_LENGTH,
+        padding=True,
+        return_tensors=tensors,
+    )
 
 
 def _transformers_runner(config, threads, quantize=None):
@@ -125,15 +150,74 @@ def _transformers_runner(config, threads, quantize=None):
     tokenizer = transformers.BertTokenizer(vocab=str(VOCAB))
 
     def run(texts):
-        encoded = tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=SEQUENCE_LENGTH,
-            padding=True,
-            return_tensors="pt",
-        )
+        encoded = _encode(tokenizer, texts, "pt")
         with torch.inference_mode():
             return model(**encoded).logits.numpy()
+
+    return run
+
+
+def _transformers_onnx(config, folder):
+    """transformers' classifier as ONNX files: `torch.onnx.export`'s
+    TorchScript exporter, and ONNX Runtime's dynamic int8 of that file."""
+    import numpy as np
+    import torch
+    import transformers
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import quantize_dynamic
+
+    model = transformers.BertForSequenceClassification(peers._hf_config(config)).eval()
+    tokenizer = transformers.BertTokenizer(vocab=str(VOCAB))
+    sentences = peers.read_sst2("dev")[0]
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]  # forward's order
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    paths = {
+        "transformers_onnx": folder / "transformers.onnx",
+        "transformers_onnx_int8": folder / "transformers_int8.onnx",
+    }
+    example = _encode(tokenizer, sentences[:2], "pt")
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            tuple(example[name] for name in names),
+            str(paths["transformers_onnx"]),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes={**axes, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    # Another batch size and length than the example: the dynamic axes hold.
+    encoded = _encode(tokenizer, sentences[2:10], "np")
+    with torch.inference_mode():
+        tensors = {name: torch.from_numpy(array) for name, array in encoded.items()}
+        expected = model(**tensors).logits.numpy()
+    session = onnx_session(paths["transformers_onnx"], threads=1)
+    logits = session.run(["logits"], dict(encoded))[0]
+    difference = float(np.abs(logits - expected).max())
+    print(f"transformers_onnx: max |ONNX - torch| logit difference {difference:.2e}")
+    if not difference < 1e-4:
+        raise ValueError(f"transformers' ONNX logits are {difference} off torch's")
+    # The call of our `export(..., "onnx", quantize="int8")`.
+    quantize_dynamic(
+        paths["transformers_onnx"],
+        paths["transformers_onnx_int8"],
+        weight_type=QuantType.QInt8,
+    )
+    return paths
+
+
+def _transformers_onnx_runner(path, threads):
+    import transformers
+
+    session = onnx_session(path, threads)
+    tokenizer = transformers.BertTokenizer(vocab=str(VOCAB))
+
+    def run(texts):
+        encoded = _encode(tokenizer, texts, "np")
+        return session.run(["logits"], dict(encoded))[0]
 
     return run
 

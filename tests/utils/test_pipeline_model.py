@@ -279,3 +279,24 @@ def test_in_memory_strings_are_preprocessed_by_one_graph_until_it_is_replaced():
     model.preprocessor = _CountingWords()
     model.predict(texts_of_many_lengths(3), verbose=0)
     assert len(traces) == 2 and traces[1] is model.preprocessor
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TF's train-step tracing"
+)
+def test_tf_fit_traces_its_train_step_once(monkeypatch):
+    # Keras builds the optimizer inside the first trace unless it is built
+    # before, and a tf.function that created variables is traced again.
+    traces = []
+    keras_train_step = PipelineModel.train_step
+
+    def counting_train_step(self, *args):
+        traces.append(1)  # Python runs only while tracing
+        return keras_train_step(self, *args)
+
+    monkeypatch.setattr(PipelineModel, "train_step", counting_train_step)
+    model = _toy_model(with_sequence_output=False)
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(texts_of_many_lengths(40), np.zeros((40, 2)), batch_size=8, verbose=0)
+    assert len(traces) == 1
+    assert model.optimizer.iterations.numpy() > 0  # it trained

@@ -6,7 +6,8 @@ preprocessor is about a hundred small TF ops per call: most of what `predict`
 on one sentence cost (BERT-mini, TF). A `tf.data` map would trace it anew on
 every call. So the model keeps one `tf.function` per input structure, with
 the batch axis unknown: traced on the first call, reused by every later call
-of any size, until the model's preprocessor is replaced.
+of any size, until the model's preprocessor is replaced or the settings a
+user may change after construction (`sequence_length`, `truncate`) change.
 """
 
 import keras
@@ -26,6 +27,11 @@ def _as_tensors(x):
 
 def _rows(tensors, start, stop):
     return tf.nest.map_structure(lambda tensor: tensor[start:stop], tensors)
+
+
+# Preprocessor attributes that are settable after construction (keras-hub's
+# `preprocessor.sequence_length = 64`): a traced graph holds their old value.
+SETTABLE_ATTRIBUTES = ("sequence_length", "truncate")
 
 
 def _any_batch_size(tensor):
@@ -49,7 +55,9 @@ class InMemoryPreprocessing:
         """Features of `x` as NumPy arrays, or None if the preprocessor is ragged."""
         tensors = _as_tensors(x)
         specs = tf.nest.map_structure(_any_batch_size, tensors)
-        key = repr(specs)
+        preprocessor = self.preprocessor
+        settings = [getattr(preprocessor, name, None) for name in SETTABLE_ATTRIBUTES]
+        key = repr((specs, settings))
         if key not in self.functions:
             self.functions[key] = tf.function(self.preprocess, input_signature=[specs])
         function = self.functions[key]

@@ -44,3 +44,13 @@ def test_pairs_and_arrays_follow_tf_datas_rule_and_no_texts_give_no_rows():
     )
     np.testing.assert_array_equal(found["token_ids"], np.asarray(expected["token_ids"]))
     assert preprocessing(np.array([], dtype=object))["token_ids"].shape == (0, 12)
+
+
+def test_a_changed_sequence_length_is_traced_anew():
+    counting = _CountingPreprocessor()
+    preprocessing = InMemoryPreprocessing(counting.preprocessor, counting)
+    texts = texts_of_many_lengths(4)
+    assert preprocessing(texts)["token_ids"].shape == (4, 12)
+    counting.preprocessor.sequence_length = 20
+    assert preprocessing(texts)["token_ids"].shape == (4, 20)
+    assert counting.traces == 2

@@ -18,6 +18,7 @@ from keras_bert_impl.export.saved_model_archive import SERVING_SIGNATURE
 from keras_bert_impl.export.saved_model_archive import track_variables_once
 from keras_bert_impl.export.single_file_export import checked_single_file_export
 from keras_bert_impl.export.single_file_export import trace_on_tensorflow
+from keras_bert_impl.export.single_file_export import traced_in_float32
 from keras_bert_impl.export.tensorflow_process import export_in_tensorflow_process
 from keras_bert_impl.utils.file_io import atomic_write
 
@@ -30,6 +31,7 @@ TFTEXT_LITERT_OPS = (
 (`tensorflow_text.core.pybinds.tflite_registrar.SELECT_TFTEXT_OPS`)."""
 
 
+@traced_in_float32
 def export_litert(
     model,
     path,

@@ -21,12 +21,14 @@ from keras_bert_impl.export.onnx_tokenizer import piece_rows_spec
 from keras_bert_impl.export.onnx_tokenizer import tokenizer_graph
 from keras_bert_impl.export.single_file_export import checked_single_file_export
 from keras_bert_impl.export.single_file_export import trace_on_tensorflow
+from keras_bert_impl.export.single_file_export import traced_in_float32
 from keras_bert_impl.export.tensorflow_process import export_in_tensorflow_process
 from keras_bert_impl.utils.file_io import atomic_write
 
 DEFAULT_OPSET = 17
 
 
+@traced_in_float32
 def export_onnx(
     model,
     path,

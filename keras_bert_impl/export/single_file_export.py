@@ -1,5 +1,6 @@
 """What the one-file exports (LiteRT, ONNX) check before converting anything."""
 
+import functools
 import pathlib
 
 from keras_bert_impl.export.backbone_serving_head import BackboneServingHead
@@ -102,3 +103,35 @@ def trace_on_tensorflow(head, packer, pad_to_longest):
     if isinstance(head, ClassifierServingHead):
         head.argmax = tensorflow_argmax
         head.pad_to_longest = pad_to_longest
+
+
+HALF_PRECISION_POLICIES = ("mixed_bfloat16", "mixed_float16")
+
+
+def traced_in_float32(export_function):
+    """Decorates a one-file exporter `f(model, ...)`: the model's
+    mixed-precision layers compute in float32 while it exports.
+
+    LiteRT has no bfloat16 kernels for BERT's matmuls, and a CPU runs a
+    one-file model at its best in float32: a model trained under
+    `mixed_bfloat16` or `mixed_float16` is traced in float32 (its weights are
+    float32 already, so nothing is lost) and given back as it was.
+    """
+
+    @functools.wraps(export_function)
+    def export(model, *args, **kwargs):
+        layers = [
+            layer
+            for layer in model._flatten_layers(include_self=True, recursive=True)
+            if layer.dtype_policy.name in HALF_PRECISION_POLICIES
+        ]
+        policies = [layer.dtype_policy for layer in layers]
+        try:
+            for layer in layers:
+                layer.dtype_policy = "float32"
+            return export_function(model, *args, **kwargs)
+        finally:
+            for layer, policy in zip(layers, policies):
+                layer.dtype_policy = policy
+
+    return export

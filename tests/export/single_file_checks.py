@@ -69,6 +69,12 @@ def export_tiny_models(shared_data, root, format, suffix):
     export(classifier, path["pairs"], format, text_pair=True)
     export(backbone, path["backbone"], format, preprocessor)
     export(backbone, path["int8"], format, preprocessor, quantize="int8")
+    # The same backbone trained in bfloat16: the file computes in float32.
+    mixed = tiny_backbone(
+        vocabulary_size=vocabulary_size, max_sequence_length=32, dtype="mixed_bfloat16"
+    )
+    mixed.set_weights(backbone.get_weights())
+    export(mixed, path["mixed"], format, preprocessor)
     # The same classifier through `keras-bert export --format`: a run
     # directory whose preset metadata names the labels.
     classifier.save_to_preset(root / "run" / RUN_MODEL_DIR)
@@ -89,10 +95,12 @@ def export_tiny_models(shared_data, root, format, suffix):
         "pairs": (path["pairs"], {"text_a": PAIRS[0], "text_b": PAIRS[1]}),
         "backbone": (path["backbone"], {"text": SHORT_TEXTS}),
         "int8": (path["int8"], {"text": SHORT_TEXTS}),
+        "mixed": (path["mixed"], {"text": SHORT_TEXTS}),
     }
     served = {
         "classifier": classifier,
         "backbone": backbone,
+        "mixed": mixed,
         "preprocessor": preprocessor,
         "corpus": corpus_texts,
         "batch": batch,
@@ -102,7 +110,7 @@ def export_tiny_models(shared_data, root, format, suffix):
     return served, jobs
 
 
-_FILES = ("classifier", "pairs", "backbone", "int8", "cli")
+_FILES = ("classifier", "pairs", "backbone", "int8", "mixed", "cli")
 
 _SERVE_SCRIPT = """
 import json
@@ -222,6 +230,17 @@ class SingleFileExportChecks:
         np.testing.assert_array_equal(
             found["padding_mask"], np.asarray(inputs["padding_mask"])[:, :width]
         )
+
+    def test_a_bfloat16_model_serves_its_float32_outputs(self, served):
+        # LiteRT has no bfloat16 matmul kernels; a CPU runs float32 best. The
+        # file serves what the float32 backbone's does (Keras' outputs, as
+        # `test_backbone_serves_keras_embeddings` checks).
+        found, expected = served["outputs"]["mixed"], served["outputs"]["backbone"]
+        for name in ("sequence_output", "pooled_output"):
+            np.testing.assert_allclose(found[name], expected[name], atol=1e-6)
+        # The model itself computes in bfloat16 again after the export.
+        block = served["mixed"].transformer_layers[0]
+        assert block.attention.compute_dtype == "bfloat16"
 
     def test_int8_stays_near_keras_float32_in_a_smaller_file(self, served):
         backbone, preprocessor = served["backbone"], served["preprocessor"]

@@ -176,9 +176,8 @@ def _add_pretrain(subparsers):
 def _run_pretrain(args):
     from keras_bert_impl.recipes.run_pretraining import run_pretraining
 
-    options = {
-        k: v for k, v in vars(args).items() if k not in ("handler", "command", "debug")
-    }
+    not_options = ("handler", "command", "debug", "own_process")
+    options = {k: v for k, v in vars(args).items() if k not in not_options}
     return run_pretraining(**options)
 
 
@@ -281,13 +280,31 @@ def _add_evaluate(subparsers):
     parser.add_argument("--model", required=True, help="run directory of finetune")
     parser.add_argument("--data_dir", required=True)
     parser.add_argument("--eval_batch_size", type=int, default=32)
+    _add_inference_dtype(parser)
     parser.set_defaults(handler=_run_evaluate)
+
+
+def _add_inference_dtype(parser):
+    parser.add_argument(
+        "--dtype",
+        default=None,
+        choices=("float32", "mixed_bfloat16", "mixed_float16"),
+        help="dtype policy to compute in (default: float32, as the run saved its "
+        "weights); with mixed_bfloat16 on TensorFlow the weights stay in "
+        "oneDNN's AMX layout for the command",
+    )
 
 
 def _run_evaluate(args):
     from keras_bert_impl.recipes.run_finetuning import run_evaluation
 
-    return run_evaluation(args.model, args.data_dir, args.eval_batch_size)
+    return run_evaluation(
+        args.model,
+        args.data_dir,
+        args.eval_batch_size,
+        dtype=args.dtype,
+        inference_only_process=args.own_process,
+    )
 
 
 def _add_predict(subparsers):
@@ -309,13 +326,21 @@ def _add_predict(subparsers):
         help="JSON lines (fields as above) or plain text lines",
     )
     parser.add_argument("--batch_size", type=int, default=32)
+    _add_inference_dtype(parser)
     parser.set_defaults(handler=_run_predict)
 
 
 def _run_predict(args):
     from keras_bert_impl.recipes.predict import run_prediction
 
-    for result in run_prediction(args.model, args.input, args.batch_size):
+    results = run_prediction(
+        args.model,
+        args.input,
+        args.batch_size,
+        dtype=args.dtype,
+        inference_only_process=args.own_process,
+    )
+    for result in results:
         _print_json(result)
     return None
 
@@ -485,8 +510,16 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv=None, own_process=False):
+    """Runs one `keras-bert` subcommand; returns the exit status.
+
+    `own_process=True` (the `keras-bert` command) says the process runs this
+    subcommand alone, so `predict` and `evaluate` may set process-wide
+    inference settings (`utils/inference_process.py`) that would be wrong for
+    a caller that trains afterwards.
+    """
     args = build_parser().parse_args(argv)
+    args.own_process = own_process
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Keras warns that a finite evaluation dataset "ran out of data" when it
     # ends, which is how evaluation is meant to end.
@@ -505,5 +538,10 @@ def main(argv=None):
     return 0
 
 
+def console_main():
+    """The `keras-bert` console command: one subcommand in its own process."""
+    return main(own_process=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

@@ -7,6 +7,7 @@ import os
 import pathlib
 
 from keras_bert_impl.recipes.run_finetuning import load_run_task
+from keras_bert_impl.utils.inference_process import cache_weights_for_inference
 from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 from keras_bert_impl.utils.preset_io import load_preset_model
 
@@ -153,7 +154,9 @@ def read_prediction_inputs(path, required=("text_a",), optional=()):
     return records
 
 
-def run_prediction(run_dir, input_file, batch_size=32):
+def run_prediction(
+    run_dir, input_file, batch_size=32, dtype=None, inference_only_process=False
+):
     """One result dict per input line, as DESIGN.md specifies for `predict`.
 
     Each task's spec (`finetuning_tasks/`) says what its records hold and what
@@ -169,6 +172,11 @@ def run_prediction(run_dir, input_file, batch_size=32):
         run_dir: the run directory `run_finetuning` wrote.
         input_file: the input file.
         batch_size: int.
+        dtype: the dtype policy the model computes in (e.g.
+            `"mixed_bfloat16"`); None: as saved (float32).
+        inference_only_process: bool. True where this process runs nothing
+            else (the `predict` command): TF may then keep a bfloat16 model's
+            weights in oneDNN's AMX layout (`cache_weights_for_inference`).
     """
     task, _ = load_run_task(run_dir)
     records = read_prediction_inputs(
@@ -176,5 +184,7 @@ def run_prediction(run_dir, input_file, batch_size=32):
     )
     if not records:
         return []
-    model = load_preset_model(pathlib.Path(run_dir) / RUN_MODEL_DIR)
+    model = load_preset_model(pathlib.Path(run_dir) / RUN_MODEL_DIR, dtype)
+    if inference_only_process:
+        cache_weights_for_inference(model)
     return task.predict(model, records, batch_size)

@@ -17,6 +17,7 @@ from keras_bert_impl.recipes.finetuning_tasks import task_spec_class
 from keras_bert_impl.recipes.resumable_fit import fit_to_step
 from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.file_io import write_json
+from keras_bert_impl.utils.inference_process import cache_weights_for_inference
 from keras_bert_impl.utils.preset_files import RUN_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import RUN_MODEL_DIR
 from keras_bert_impl.utils.preset_files import VOCABULARY_FILE
@@ -269,11 +270,14 @@ def load_run_task(run_dir):
     return task, config
 
 
-def load_run(run_dir):
-    """The fine-tuned model, its task spec and run config of a run directory."""
+def load_run(run_dir, dtype=None):
+    """The fine-tuned model, its task spec and run config of a run directory.
+
+    `dtype`: the dtype policy the model computes in (None: as saved, float32).
+    """
     task, config = load_run_task(run_dir)
     # Whichever task class the run trained, as its task.json names it.
-    model = load_preset_model(pathlib.Path(run_dir) / RUN_MODEL_DIR)
+    model = load_preset_model(pathlib.Path(run_dir) / RUN_MODEL_DIR, dtype)
     return model, task, config
 
 
@@ -289,7 +293,14 @@ def run_export_options(run_dir):
     return task_spec_class(config["task_name"]).export_options(config)
 
 
-def run_evaluation(run_dir, data_dir, eval_batch_size=32, loaded=None):
+def run_evaluation(
+    run_dir,
+    data_dir,
+    eval_batch_size=32,
+    loaded=None,
+    dtype=None,
+    inference_only_process=False,
+):
     """Dev metrics of a fine-tuned run on `data_dir`'s dev split.
 
     Args:
@@ -297,9 +308,16 @@ def run_evaluation(run_dir, data_dir, eval_batch_size=32, loaded=None):
         data_dir: the task's data folder.
         eval_batch_size: int.
         loaded: optional `(model, task spec)` already in memory.
+        dtype: the dtype policy the loaded model computes in (e.g.
+            `"mixed_bfloat16"`); None: as saved (float32).
+        inference_only_process: bool. True where this process runs nothing
+            else (the `evaluate` command): TF may then keep a bfloat16 model's
+            weights in oneDNN's AMX layout (`cache_weights_for_inference`).
     """
     _check_data_dir(data_dir)
-    model, task = loaded if loaded is not None else load_run(run_dir)[:2]
+    model, task = loaded if loaded is not None else load_run(run_dir, dtype)[:2]
+    if inference_only_process:
+        cache_weights_for_inference(model)
     x, y, examples = task.read(data_dir, "dev")
     metrics = task.metrics(model, x, y, examples, eval_batch_size)
     return {"task": task.task_name, **{k: float(v) for k, v in metrics.items()}}

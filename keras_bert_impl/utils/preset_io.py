@@ -206,17 +206,23 @@ def backbone_from_preset_dir(preset_dir, load_weights=True, **overrides):
     )
 
 
-def load_preset_model(preset_dir):
+def load_preset_model(preset_dir, dtype=None):
     """The model a preset folder holds: its task model (any class), else its backbone.
 
     A task model gets the class names task.json records as `labels` (None
-    when it records none).
+    when it records none). `dtype`, a dtype policy (e.g. `"mixed_bfloat16"`),
+    replaces the saved one as `from_preset(dtype=...)` does: the backbone
+    computes in it, the weights stay as saved.
     """
     preset_dir = pathlib.Path(preset_dir)
     task_file = preset_dir / TASK_CONFIG_FILE
+    overrides = {"dtype": dtype} if dtype else {}
     if not task_file.is_file():
-        return backbone_from_preset_dir(preset_dir)
-    task = load_serialized(task_file)
+        return backbone_from_preset_dir(preset_dir, **overrides)
+    serialized = read_json(task_file)
+    # A task's heads take its backbone's policy (`BertTask.get_config`).
+    serialized["config"]["backbone"]["config"].update(overrides)
+    task = keras.saving.deserialize_keras_object(serialized)
     load_weights_checked(task, preset_dir / TASK_WEIGHTS_FILE, preset_dir)
     task.labels = read_json(task_file).get(TASK_LABELS_KEY)
     return task

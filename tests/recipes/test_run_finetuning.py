@@ -1,10 +1,14 @@
 import json
+import subprocess
+import sys
 
 import h5py
+import keras
 import numpy as np
 import pytest
 
 from keras_bert_impl.cli import main
+from keras_bert_impl.utils.inference_process import FROZEN_WEIGHTS_VARIABLE
 from tests.bert_test_case import tiny_backbone
 
 
@@ -439,3 +443,55 @@ def test_finetune_evaluate_predict_swag(tiny_preset, tmp_path, capsys):
     error = capsys.readouterr().err
     assert f"{bad}:1: expected fields ['sent1', 'ending0'," in error
     assert error.strip().endswith("fix: add 'ending3'.")
+
+
+def test_predict_in_bfloat16_caches_weights_in_its_own_process_and_predicts_the_same(
+    small_sst2, tiny_preset, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    flags = _tiny_sst2_flags(small_sst2, run, tiny_preset)
+    flags += ["--max_seq_length=32", "--num_train_epochs=1"]
+    assert main(flags) == 0
+    capsys.readouterr()
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("the movie was good\nthe movie was dull\na great movie\n")
+    predict = ["predict", f"--model={run}", f"--input={inputs}"]
+    assert main(predict) == 0
+    full = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    predict.append("--dtype=mixed_bfloat16")
+    # In this process (which trains too) weights are not cached.
+    assert main(predict) == 0
+    expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # The model computed in bfloat16: not the float32 figures.
+    assert not np.array_equal(
+        [line["probabilities"] for line in expected],
+        [line["probabilities"] for line in full],
+    )
+    # The `keras-bert` command runs in its own process, where they are (on
+    # TensorFlow: oneDNN's weight caching is a TensorFlow setting).
+    script = (
+        "import os, sys\n"
+        "from keras_bert_impl.cli import console_main\n"
+        f"sys.argv = ['keras-bert'] + {predict!r}\n"
+        "status = console_main()\n"
+        f"print(os.environ.get({FROZEN_WEIGHTS_VARIABLE!r}))\n"
+        "sys.exit(status)\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    *lines, setting = child.stdout.strip().splitlines()
+    assert setting == ("1" if keras.backend.backend() == "tensorflow" else "None")
+    served = [json.loads(line) for line in lines]
+    np.testing.assert_allclose(
+        [line["probabilities"] for line in served],
+        [line["probabilities"] for line in expected],
+        atol=1e-2,  # bfloat16 matmuls in another kernel: another rounding
+    )
+    # And bfloat16 predicts what the saved float32 model does, within its rounding.
+    np.testing.assert_allclose(
+        [line["probabilities"] for line in expected],
+        [line["probabilities"] for line in full],
+        atol=2e-2,
+    )

@@ -79,6 +79,12 @@ def machine_info():
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
     }
+    if info["backend"] == "tensorflow":
+        # oneDNN's weight caching (an inference-only setting) changes TF's
+        # matmul kernels: name it with every TF figure.
+        info["TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"] = os.environ.get(
+            "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
+        )
     if info["backend"] == "jax":
         # Programs found in JAX's persistent cache cost no compile time: name
         # the folder (None: off). For cold compiles, run with

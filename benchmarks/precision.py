@@ -26,10 +26,21 @@ runs our model on torch's oneDNN kernels):
 
     KERAS_BACKEND=torch python benchmarks/precision.py \
         --out benchmarks/results/torch_precision.json
+
+On TF, an inference-only process may set `TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`:
+oneDNN then reorders each weight once into its blocked layout and keeps it,
+which lets bfloat16 matmuls with their bias run on AMX tiles (README,
+"bfloat16 on a CPU with AMX"). It is process-wide and would keep stale weights while
+training, so this script refuses `--units train` under it:
+
+    TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 KERAS_BACKEND=tensorflow \
+        python benchmarks/precision.py --units inference \
+        --out benchmarks/results/tensorflow_precision_frozen_weights.json
 """
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 
@@ -42,6 +53,14 @@ from _common import CONFIGS  # noqa: E402
 
 DTYPES = ("float32", "mixed_bfloat16")
 UNITS = ("inference", "train")
+
+
+def frozen_weights_set():
+    """Whether TF's oneDNN kernels cache weights (TF_ONEDNN_ASSUME_FROZEN_WEIGHTS)."""
+    return os.environ.get("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "").lower() in (
+        "1",
+        "true",
+    )
 
 
 def _inference_precision(dtype):
@@ -136,6 +155,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.peers = args.peers.split(",")
     args.dtypes = args.dtypes.split(",")
+    if "train" in args.units.split(",") and frozen_weights_set():
+        parser.error(
+            "--units: expected inference alone with TF_ONEDNN_ASSUME_FROZEN_WEIGHTS "
+            "set (oneDNN then keeps the first weights it sees, so training steps "
+            "would reuse stale weights); got train too. Unset it or pass "
+            "--units inference."
+        )
     config = CONFIGS[args.config]
     result = {
         "machine": _common.machine_info(),

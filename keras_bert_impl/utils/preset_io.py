@@ -224,7 +224,7 @@ def load_preset_model(preset_dir, dtype=None):
     serialized["config"]["backbone"]["config"].update(overrides)
     task = keras.saving.deserialize_keras_object(serialized)
     load_weights_checked(task, preset_dir / TASK_WEIGHTS_FILE, preset_dir)
-    task.labels = read_json(task_file).get(TASK_LABELS_KEY)
+    task.labels = serialized.get(TASK_LABELS_KEY)
     return task
 
 

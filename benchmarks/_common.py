@@ -82,9 +82,9 @@ def machine_info():
     if info["backend"] == "tensorflow":
         # oneDNN's weight caching (an inference-only setting) changes TF's
         # matmul kernels: name it with every TF figure.
-        info["TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"] = os.environ.get(
-            "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
-        )
+        from keras_bert_impl.utils.inference_process import FROZEN_WEIGHTS_VARIABLE
+
+        info[FROZEN_WEIGHTS_VARIABLE] = os.environ.get(FROZEN_WEIGHTS_VARIABLE)
     if info["backend"] == "jax":
         # Programs found in JAX's persistent cache cost no compile time: name
         # the folder (None: off). For cold compiles, run with

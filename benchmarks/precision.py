@@ -40,7 +40,6 @@ training, so this script refuses `--units train` under it:
 
 import argparse
 import json
-import os
 import pathlib
 import sys
 
@@ -51,16 +50,10 @@ import _common  # noqa: E402
 import peers  # noqa: E402
 from _common import CONFIGS  # noqa: E402
 
+from keras_bert_impl.utils.inference_process import frozen_weights_on  # noqa: E402
+
 DTYPES = ("float32", "mixed_bfloat16")
 UNITS = ("inference", "train")
-
-
-def frozen_weights_set():
-    """Whether TF's oneDNN kernels cache weights (TF_ONEDNN_ASSUME_FROZEN_WEIGHTS)."""
-    return os.environ.get("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "").lower() in (
-        "1",
-        "true",
-    )
 
 
 def _inference_precision(dtype):
@@ -155,7 +148,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.peers = args.peers.split(",")
     args.dtypes = args.dtypes.split(",")
-    if "train" in args.units.split(",") and frozen_weights_set():
+    if "train" in args.units.split(",") and frozen_weights_on():
         parser.error(
             "--units: expected inference alone with TF_ONEDNN_ASSUME_FROZEN_WEIGHTS "
             "set (oneDNN then keeps the first weights it sees, so training steps "

@@ -3,9 +3,9 @@
 On TensorFlow, a Dense layer's matmul and bias add run as one oneDNN inner
 product. With weights read from variables it takes oneDNN's plain-layout
 kernel, which does not use AMX tiles: bfloat16 BERT-Base inference on an AMX
-Xeon ran at 27-28 sequences/s. `TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1` lets each
+Xeon ran at 27.7 sequences/s. `TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1` lets each
 kernel reorder its weight once into oneDNN's blocked layout and keep it:
-40 sequences/s (README, "bfloat16 on a CPU with AMX"). In float32 it was 7%
+38.1 sequences/s (README, "bfloat16 on a CPU with AMX"). In float32 it was 9%
 slower on the same machine, so it is set for bfloat16 models only. TF reads it
 once per process, and every kernel keeps the first weight it sees, so it is
 only correct where no weight changes after its first use: a process that
@@ -43,4 +43,9 @@ def cache_weights_for_inference(model):
     layers = model._flatten_layers(include_self=True, recursive=True)
     if any(layer.dtype_policy.compute_dtype == "bfloat16" for layer in layers):
         os.environ.setdefault(FROZEN_WEIGHTS_VARIABLE, "1")
+    return frozen_weights_on()
+
+
+def frozen_weights_on():
+    """Whether `TF_ONEDNN_ASSUME_FROZEN_WEIGHTS` is set on in this process."""
     return os.environ.get(FROZEN_WEIGHTS_VARIABLE, "").lower() in ("1", "true")

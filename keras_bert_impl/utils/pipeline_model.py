@@ -20,6 +20,7 @@ import inspect
 
 import keras
 
+from keras_bert_impl.utils.inference_process import refuse_training_under_frozen_weights
 from keras_bert_impl.utils.multi_worker_steps import first_replica_batch
 from keras_bert_impl.utils.multi_worker_steps import reducible_logs
 from keras_bert_impl.utils.torch_backend_model import TorchBackendModel
@@ -450,6 +451,7 @@ class PipelineModel(TorchBackendModel, keras.Model):
         initial_epoch=0,
         **kwargs,
     ):
+        refuse_training_under_frozen_weights()
         if validation_data is not None and not is_dataset(validation_data):
             val_x, val_y, val_weight = keras.utils.unpack_x_y_sample_weight(
                 tuple(validation_data)

@@ -12,9 +12,10 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# JAX's persistent compilation cache (on by default) in a folder of this run's
-# own, which the processes the tests start inherit: tests neither read what
-# another run compiled nor write into the user's cache.
+# JAX's persistent compilation cache (on by default) in a folder of this test
+# process's own (each pytest-xdist worker has one), which the processes the
+# tests start inherit: tests neither read what another run compiled nor write
+# into the user's cache.
 _JAX_CACHE = tempfile.mkdtemp(prefix="keras_bert_impl_test_jax_cache_")
 os.environ["KERAS_BERT_IMPL_JAX_CACHE"] = _JAX_CACHE
 atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)

@@ -32,7 +32,8 @@ def test_models_pass_their_parity_and_task_tests_on_the_torch_backend():
     pytest.importorskip("torch")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        # One process: this test's own pytest process holds the other core.
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0"]
         + [os.path.join(root, path) for path in TORCH_BACKEND_TESTS],
         cwd=root,
         env={**os.environ, "KERAS_BACKEND": "torch"},

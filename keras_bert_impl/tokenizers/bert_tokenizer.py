@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 import keras
@@ -11,11 +12,10 @@ from keras_bert_impl.tokenizers._preprocessing_utils import (
     no_autograph as _no_autograph,
 )
 from keras_bert_impl.utils.preset_vocabulary import preset_vocabulary
+from keras_bert_impl.utils.printable_ascii import PRINTABLE_ASCII
 from keras_bert_impl.utils.vocabulary_file import read_vocabulary
 
 _SPECIAL_TOKENS = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
-# Strings made only of printable ASCII, tab, newline and carriage return.
-_SIMPLE_TEXT = "[\t\n\r -~]*"
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -150,6 +150,7 @@ class BertTokenizer(keras.layers.Layer):
 
         self._normalizer = Normalizer(lowercase, strip_accents, split_on_cjk)
         self._init_tf_ops()
+        self._printable_ascii_only = False
 
     def _init_tf_ops(self):
         import tensorflow_text as tf_text
@@ -216,6 +217,24 @@ class BertTokenizer(keras.layers.Layer):
         return self._token_to_id[token]
 
     # Tokenization.
+    @contextlib.contextmanager
+    def tracing_for_printable_ascii(self):
+        """Graphs traced inside hold the printable-ASCII path alone.
+
+        For a caller that knows every string the traced graph will ever see
+        is printable ASCII (`utils.printable_ascii.all_printable_ascii`):
+        the general path is most of the graph, and of its tracing and first
+        run. A string outside that class fed to such a graph would be
+        tokenized without BERT's normalisation (accents, CJK, control
+        characters).
+        """
+        previous = self._printable_ascii_only
+        self._printable_ascii_only = True
+        try:
+            yield
+        finally:
+            self._printable_ascii_only = previous
+
     @_no_autograph
     def _tokenize_tf(self, strings, offsets=None, word_ids=False):
         """The graph of the tokenizer for a 1-D `tf.string` batch.
@@ -226,7 +245,9 @@ class BertTokenizer(keras.layers.Layer):
         """
         if not self._use_fast_path:
             return self._tokenize_general(strings, offsets, word_ids)
-        simple = tf.strings.regex_full_match(strings, _SIMPLE_TEXT)
+        if self._printable_ascii_only:
+            return self._tokenize_simple(strings, offsets, word_ids)
+        simple = tf.strings.regex_full_match(strings, PRINTABLE_ASCII)
 
         def all_simple():
             return self._tokenize_simple(strings, offsets, word_ids)

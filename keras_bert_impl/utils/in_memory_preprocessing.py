@@ -10,9 +10,13 @@ of any size, until the model's preprocessor is replaced or the settings a
 user may change after construction (`sequence_length`, `truncate`) change.
 """
 
+from contextlib import nullcontext
+
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_bert_impl.utils.printable_ascii import printable_ascii_tracing
 
 
 def _as_tensors(x):
@@ -57,17 +61,21 @@ class InMemoryPreprocessing:
         specs = tf.nest.map_structure(_any_batch_size, tensors)
         preprocessor = self.preprocessor
         settings = [getattr(preprocessor, name, None) for name in SETTABLE_ATTRIBUTES]
-        key = repr((specs, settings))
+        # A graph traced for printable ASCII alone is kept apart from the
+        # general one: it must never see other texts.
+        ascii_tracing = printable_ascii_tracing(preprocessor, x)
+        key = repr((specs, settings, ascii_tracing is not None))
         if key not in self.functions:
             self.functions[key] = tf.function(self.preprocess, input_signature=[specs])
         function = self.functions[key]
         size = int(tf.nest.flatten(tensors)[0].shape[0])
         parts = []
-        for start in range(0, max(size, 1), chunk_size):
-            stop = start + chunk_size
-            features = function(_rows(tensors, start, stop))
-            leaves = keras.tree.flatten(features)
-            if any(isinstance(leaf, tf.RaggedTensor) for leaf in leaves):
-                return None
-            parts.append(keras.tree.map_structure(np.asarray, features))
+        with ascii_tracing or nullcontext():  # the first call traces
+            for start in range(0, max(size, 1), chunk_size):
+                stop = start + chunk_size
+                features = function(_rows(tensors, start, stop))
+                leaves = keras.tree.flatten(features)
+                if any(isinstance(leaf, tf.RaggedTensor) for leaf in leaves):
+                    return None
+                parts.append(keras.tree.map_structure(np.asarray, features))
         return keras.tree.map_structure(lambda *arrays: np.concatenate(arrays), *parts)

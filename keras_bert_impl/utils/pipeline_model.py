@@ -17,12 +17,14 @@ JAX without loading it until strings come.
 """
 
 import inspect
+from contextlib import nullcontext
 
 import keras
 
 from keras_bert_impl.utils.inference_process import refuse_training_under_frozen_weights
 from keras_bert_impl.utils.multi_worker_steps import first_replica_batch
 from keras_bert_impl.utils.multi_worker_steps import reducible_logs
+from keras_bert_impl.utils.printable_ascii import printable_ascii_tracing
 from keras_bert_impl.utils.torch_backend_model import TorchBackendModel
 
 
@@ -315,6 +317,7 @@ class PipelineModel(TorchBackendModel, keras.Model):
 
         batch_size = batch_size or 32
         bucketed = by_length and not is_dataset(x)
+        texts = None if is_dataset(x) else x
         if not is_dataset(x):
             data = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
             x = tf.data.Dataset.from_tensor_slices(data)
@@ -323,7 +326,9 @@ class PipelineModel(TorchBackendModel, keras.Model):
             x = x.batch(batch_size)
         elif y is not None or sample_weight is not None:
             raise ValueError("With a dataset `x`, put labels and weights in it.")
-        x = x.map(self._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE)
+        # tf.data traces the preprocessor here, once.
+        with printable_ascii_tracing(self.preprocessor, texts) or nullcontext():
+            x = x.map(self._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE)
         sequence_length = _bucketable_length(x.element_spec)
         if bucketed and sequence_length:
             from keras_bert_impl.utils.length_bucketing import bucket_by_length

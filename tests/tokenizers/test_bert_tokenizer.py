@@ -203,6 +203,29 @@ def test_random_ascii_fast_path_matches_reference(shared_data):
         _assert_same_as_reference(BertTokenizer(path, lowercase=lowercase), hf, texts)
 
 
+def test_a_graph_traced_for_printable_ascii_holds_that_path_alone(shared_data):
+    """What `fit` and `predict` trace when every in-memory text is printable ASCII."""
+    rng = random.Random(11)
+    alphabet = [chr(c) for c in range(32, 127)] + list("\t\n\r")
+    texts = ["".join(rng.choice(alphabet) for _ in range(60)) for _ in range(500)]
+    sst2 = reference.corpus(shared_data)["SST-2/train"]
+    texts += [text for text in sst2 if text.isascii()][:500]
+    path = reference.vocab_path(shared_data, "uncased")
+    tokenizer = BertTokenizer(path)
+    signature = [tf.TensorSpec([None], tf.string)]
+    tokenize = tf.function(tokenizer, input_signature=signature)
+    with tokenizer.tracing_for_printable_ascii():
+        graph = tokenize.get_concrete_function().graph
+    # The general path (the normaliser) and the `tf.cond` choosing it are gone.
+    assert not {op.type for op in graph.get_operations()} & {"If", "StatelessIf"}
+    assert len(graph.as_graph_def().library.function) < 8
+    hf = reference.hf_legacy(path)
+    ids = tokenize(tf.constant(texts)).to_list()
+    assert _mismatches(ids, reference.reference_ids(hf, texts), texts) == []
+    # Outside the context both paths are back.
+    _assert_same_as_reference(tokenizer, hf, ["Café au lait", "naïve 北京"])
+
+
 def test_wordpiece_is_greedy_longest_match_first():
     """tensorflow-text's WordPiece equals the reference WordpieceTokenizer."""
     from transformers.models.bert.tokenization_bert_legacy import WordpieceTokenizer

@@ -54,3 +54,20 @@ def test_a_changed_sequence_length_is_traced_anew():
     counting.preprocessor.sequence_length = 20
     assert preprocessing(texts)["token_ids"].shape == (4, 20)
     assert counting.traces == 2
+
+
+def test_printable_ascii_texts_get_a_graph_of_their_own_that_others_never_reach():
+    counting = _CountingPreprocessor()
+    preprocessing = InMemoryPreprocessing(counting.preprocessor, counting)
+    plain = ["the movie was good", "he runs in paris ."]
+    accented = ["the movie wás góod", "she eats in london ?", "北京 the fox"]
+    for texts in (plain, accented, plain + accented, plain):
+        found = preprocessing(texts)
+        expected = counting.preprocessor(tf.constant(texts))
+        np.testing.assert_array_equal(
+            found["token_ids"], np.asarray(expected["token_ids"])
+        )
+    # One graph for printable ASCII alone, one for any text: each traced once.
+    assert counting.traces == 2
+    # Accents are stripped as BERT's normaliser does, on the general graph.
+    assert preprocessing(["wás"])["token_ids"][0][1] == 8  # "was"

@@ -92,6 +92,8 @@ def machine_info():
         import jax
 
         info["jax_compilation_cache"] = jax.config.jax_compilation_cache_dir
+        # XLA's flags for this process (utils/jax_cpu_compilation.py).
+        info["xla_flags"] = os.environ.get("XLA_FLAGS")
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     except OSError:

@@ -9,10 +9,13 @@ classifier = kb.BertClassifier(backbone, num_classes=2)
 ```
 """
 
-# First of all: JAX decides on its persistent cache at its first compile.
+# First of all: JAX decides on its persistent cache at its first compile, and
+# XLA reads its flags when JAX creates its first client.
 from keras_bert_impl.utils.jax_compilation_cache import use_persistent_jax_cache
+from keras_bert_impl.utils.jax_cpu_compilation import use_quick_cpu_compilation
 
 use_persistent_jax_cache()
+use_quick_cpu_compilation()
 
 # `kb.convert`, `kb.export`, `kb.data` are reachable as attributes; importing
 # convert also registers its weight readers with the preset loader.

@@ -6,7 +6,8 @@ one `fit` on a small dataset is mostly compiles. XLA:CPU's LLVM back end at
 step in 2.4-2.9 s instead of 3.4-4.2 s on a 2-core Xeon, and the compiled
 steps ran as fast (batch 32 x 64: 6,819 against 6,812 tokens/s; the matmuls
 are library calls either way): one `fit` on 1,024 SST-2 sentences took
-14.4-15.2 s instead of 16.7-17.0 s. XLA reads `XLA_FLAGS` once, when JAX
+14.4-15.2 s instead of 16.7-17.0 s (BERT-Base's: 146.0 against 145.9 s, no
+gain: its compile time goes elsewhere). XLA reads `XLA_FLAGS` once, when JAX
 creates its first client, so this is set when `keras_bert_impl` is imported,
 and only:
 

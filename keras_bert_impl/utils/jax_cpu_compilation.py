@@ -25,9 +25,10 @@ import importlib.metadata
 import importlib.util
 import os
 
+from keras_bert_impl.utils.jax_compilation_cache import OFF_VALUES
+
 SETTING_ENV = "KERAS_BERT_IMPL_XLA_CPU_QUICK_COMPILE"
 LEVEL_FLAG = "--xla_backend_optimization_level"
-OFF_VALUES = ("off", "0", "false", "no")
 
 
 def _cpu_only():

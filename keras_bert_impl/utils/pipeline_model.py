@@ -20,12 +20,18 @@ import inspect
 from contextlib import nullcontext
 
 import keras
+import numpy as np
 
 from keras_bert_impl.utils.inference_process import refuse_training_under_frozen_weights
 from keras_bert_impl.utils.multi_worker_steps import first_replica_batch
 from keras_bert_impl.utils.multi_worker_steps import reducible_logs
 from keras_bert_impl.utils.printable_ascii import printable_ascii_tracing
 from keras_bert_impl.utils.torch_backend_model import TorchBackendModel
+
+# In-memory data of up to this many token slots (examples x sequence_length)
+# is tokenized before `tf.data` starts: its padded int32 features (three of
+# them) then take at most 200 MB. SST-2's 67,349 texts at 128 fit.
+EAGER_TOKEN_SLOTS = 2**24
 
 
 def _has_strings(value):
@@ -61,6 +67,13 @@ def _num_examples(x):
         if isinstance(leaf, (list, tuple)):
             return len(leaf)
     return None
+
+
+def _num_raw_examples(x):
+    """Rows of raw inputs by `tf.data`'s rule: tuples and dicts are structure."""
+    while isinstance(x, (tuple, dict)):
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    return len(x)
 
 
 def batches_per_epoch(x, batch_size=None):
@@ -302,62 +315,115 @@ class PipelineModel(TorchBackendModel, keras.Model):
     ):
         """`(x, y, sample_weight, batch_size)` for Keras, strings preprocessed.
 
-        In-memory strings are tokenized in `tf.data` and, with `by_length`,
-        batched by length (`bucket_by_length`, which reorders them): each batch
-        is padded only to the smallest of a few lengths that holds its longest
-        member, not to the preprocessor's `sequence_length`, so short texts
-        cost little and the model still sees a bounded number of shapes. With
+        In-memory strings are tokenized and, with `by_length`, batched by
+        length (`bucket_by_length`, which reorders them): each batch is padded
+        only to the smallest of a few lengths that holds its longest member,
+        not to the preprocessor's `sequence_length`, so short texts cost
+        little and the model still sees a bounded number of shapes. With
         `pad_partial_batches`, each bucket's last batch is filled with
         zero-weight rows (`bucket_by_length(..., pad_to_batch_size=True)`).
-        A dataset the caller batched keeps its batches.
+        Up to `EAGER_TOKEN_SLOTS` they are tokenized once, eagerly, before
+        `tf.data` starts (`featurized_eagerly`); larger data streams through
+        the preprocessor in `tf.data`. A dataset the caller batched keeps its
+        batches.
         """
         if not self._needs_preprocessing(x):
             return x, y, sample_weight, batch_size
         import tensorflow as tf
 
         batch_size = batch_size or 32
-        bucketed = by_length and not is_dataset(x)
-        texts = None if is_dataset(x) else x
-        if not is_dataset(x):
-            data = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
-            x = tf.data.Dataset.from_tensor_slices(data)
-            if shuffle:
-                x = x.shuffle(int(x.cardinality()), reshuffle_each_iteration=True)
-            x = x.batch(batch_size)
-        elif y is not None or sample_weight is not None:
-            raise ValueError("With a dataset `x`, put labels and weights in it.")
-        # tf.data traces the preprocessor here, once.
-        with printable_ascii_tracing(self.preprocessor, texts) or nullcontext():
+        if is_dataset(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError("With a dataset `x`, put labels and weights in it.")
             x = x.map(self._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE)
-        sequence_length = _bucketable_length(x.element_spec)
-        if bucketed and sequence_length:
-            from keras_bert_impl.utils.length_bucketing import bucket_by_length
-            from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
-            from keras_bert_impl.utils.length_bucketing import compiled_bucket_lengths
-            from keras_bert_impl.utils.length_bucketing import num_bucketed_batches
-
-            # One tokenizing pass for the lengths gives the number of batches:
-            # Keras then shows progress and plans the schedule as usual.
-            lengths = x.map(
-                lambda *element: tf.math.count_nonzero(
-                    element[0]["padding_mask"], axis=1
-                )
+            return x.prefetch(tf.data.AUTOTUNE), None, None, None
+        data = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+        features = self._featurized_eagerly(data)
+        if features is None:
+            return self._streamed(
+                data, batch_size, shuffle, by_length, pad_partial_batches
             )
-            lengths = [length for batch in lengths for length in batch.numpy()]
-            if self.jit_compile:  # one XLA compile per length: few for little data
-                bucket_lengths = compiled_bucket_lengths(
-                    lengths, batch_size, sequence_length
-                )
-            else:
-                bucket_lengths = bucket_lengths_for(sequence_length)
-            num_batches = num_bucketed_batches(lengths, batch_size, bucket_lengths)
-            x = bucket_by_length(
-                x.unbatch(),
+        examples = tf.data.Dataset.from_tensor_slices(features)
+        if shuffle:
+            examples = examples.shuffle(len(examples), reshuffle_each_iteration=True)
+        sequence_length = _bucketable_length(
+            keras.tree.map_structure(_spec_of, features)
+        )
+        if by_length and sequence_length:
+            lengths = np.count_nonzero(features[0]["padding_mask"], axis=1)
+            batches = self._bucketed(
+                examples, lengths, batch_size, sequence_length, pad_partial_batches
+            )
+        else:
+            batches = examples.batch(batch_size)
+        return batches.prefetch(tf.data.AUTOTUNE), None, None, None
+
+    def _streamed(self, data, batch_size, shuffle, by_length, pad_partial_batches):
+        """`_as_preprocessed_data` with the preprocessor inside `tf.data`."""
+        import tensorflow as tf
+
+        examples = tf.data.Dataset.from_tensor_slices(data)
+        if shuffle:
+            examples = examples.shuffle(len(examples), reshuffle_each_iteration=True)
+        # tf.data traces the preprocessor here, once.
+        with printable_ascii_tracing(self.preprocessor, data[0]) or nullcontext():
+            batches = examples.batch(batch_size).map(
+                self._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE
+            )
+        sequence_length = _bucketable_length(batches.element_spec)
+        if by_length and sequence_length:
+            # One tokenizing pass for the lengths.
+            masks = batches.map(lambda *element: element[0]["padding_mask"])
+            lengths = np.concatenate([np.count_nonzero(m, axis=1) for m in masks])
+            batches = self._bucketed(
+                batches.unbatch(),
+                lengths,
                 batch_size,
-                bucket_lengths,
-                pad_to_batch_size=pad_partial_batches,
-            ).apply(tf.data.experimental.assert_cardinality(num_batches))
-        return x.prefetch(tf.data.AUTOTUNE), None, None, None
+                sequence_length,
+                pad_partial_batches,
+            )
+        return batches.prefetch(tf.data.AUTOTUNE), None, None, None
+
+    def _featurized_eagerly(self, data):
+        """In-memory `(x, y, sample_weight)` featurized as NumPy, or None.
+
+        None when the data is too large to hold padded in memory (more than
+        `EAGER_TOKEN_SLOTS` examples times `sequence_length`), the
+        preprocessor has no `sequence_length`, or its features are ragged.
+        """
+        from keras_bert_impl.utils.in_memory_preprocessing import featurized_eagerly
+
+        sequence_length = getattr(self.preprocessor, "sequence_length", None)
+        if not sequence_length:
+            return None
+        if _num_raw_examples(data[0]) * sequence_length > EAGER_TOKEN_SLOTS:
+            return None
+        return featurized_eagerly(self._preprocess_element, data, self.preprocessor)
+
+    def _bucketed(self, examples, lengths, batch_size, sequence_length, pad):
+        """Unbatched preprocessed `examples` batched by length; `lengths` theirs.
+
+        The number of batches does not depend on the order: the dataset
+        declares it, so Keras shows progress and plans schedules as usual.
+        """
+        import tensorflow as tf
+
+        from keras_bert_impl.utils.length_bucketing import bucket_by_length
+        from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
+        from keras_bert_impl.utils.length_bucketing import compiled_bucket_lengths
+        from keras_bert_impl.utils.length_bucketing import num_bucketed_batches
+
+        if self.jit_compile:  # one XLA compile per length: few for little data
+            bucket_lengths = compiled_bucket_lengths(
+                lengths, batch_size, sequence_length
+            )
+        else:
+            bucket_lengths = bucket_lengths_for(sequence_length)
+        num_batches = num_bucketed_batches(lengths, batch_size, bucket_lengths)
+        batches = bucket_by_length(
+            examples, batch_size, bucket_lengths, pad_to_batch_size=pad
+        )
+        return batches.apply(tf.data.experimental.assert_cardinality(num_batches))
 
     def _as_preprocessed_validation(self, validation_data, batch_size):
         if validation_data is None:

@@ -1,9 +1,10 @@
-"""InMemoryPreprocessing: raw in-memory inputs through one traced preprocessor."""
+"""Raw in-memory inputs featurized: one traced preprocessor, or eagerly for `fit`."""
 
 import numpy as np
 import tensorflow as tf
 
 from keras_bert_impl.utils.in_memory_preprocessing import InMemoryPreprocessing
+from keras_bert_impl.utils.in_memory_preprocessing import featurized_eagerly
 from tests.bert_test_case import texts_of_many_lengths
 from tests.bert_test_case import tiny_preprocessor
 
@@ -71,3 +72,27 @@ def test_printable_ascii_texts_get_a_graph_of_their_own_that_others_never_reach(
     assert counting.traces == 2
     # Accents are stripped as BERT's normaliser does, on the general graph.
     assert preprocessing(["wás"])["token_ids"][0][1] == 8  # "was"
+
+
+def _features_and_labels(x, y=None, sample_weight=None):
+    return tiny_preprocessor()(x), y, sample_weight
+
+
+def test_fits_data_is_featurized_eagerly_with_its_labels_and_weights():
+    texts = texts_of_many_lengths(9) + ["the movie wás góod"]
+    labels, weights = list(range(10)), np.linspace(0.1, 1.0, 10)
+    found = featurized_eagerly(
+        _features_and_labels, (texts, labels, weights), tiny_preprocessor()
+    )
+    expected = tiny_preprocessor()(tf.constant(texts))
+    for key, value in expected.items():
+        np.testing.assert_array_equal(found[0][key], np.asarray(value))
+    assert found[1].tolist() == labels
+    np.testing.assert_allclose(found[2], weights)
+
+
+def test_ragged_features_are_not_featurized_eagerly():
+    def ragged(x):
+        return ({"token_ids": tf.strings.split(x)},)
+
+    assert featurized_eagerly(ragged, (["a b", "c"],), tiny_preprocessor()) is None

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_bert_impl.utils import pipeline_model
 from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
 from keras_bert_impl.utils.length_bucketing import compiled_bucket_lengths
 from keras_bert_impl.utils.pipeline_model import PipelineModel
@@ -20,6 +21,8 @@ NUM_WORD_IDS = 40
 
 class _HashedWords:
     """Strings to hashed word ids padded to `SEQUENCE_LENGTH`: a stand-in tokenizer."""
+
+    sequence_length = SEQUENCE_LENGTH
 
     def call(self, texts):
         words = tf.strings.split(texts)
@@ -197,6 +200,50 @@ def test_jax_string_fit_traces_one_train_step_per_bucket():
     assert unpadded_traces - traces == extra_shapes
     # One per bucket; Keras adds one trace to build.
     assert traces <= len(per_bucket) + 1
+
+
+class _EagerRecordingWords(_HashedWordsWithLabels):
+    """Records, per call, whether it ran eagerly (False: traced in tf.data)."""
+
+    def __init__(self):
+        self.eager_calls = []
+
+    def call(self, texts, y=None, sample_weight=None):
+        self.eager_calls.append(tf.executing_eagerly())
+        return super().call(texts, y, sample_weight)
+
+    __call__ = call
+
+
+def _as_lists(dataset):
+    return [keras.tree.map_structure(lambda t: t.numpy().tolist(), e) for e in dataset]
+
+
+def test_small_data_is_tokenized_once_before_tf_data_into_the_same_batches(
+    monkeypatch,
+):
+    texts, labels = texts_of_many_lengths(37), np.arange(37)
+    eager_model = _toy_model(preprocessor=_EagerRecordingWords())
+    eager = eager_model._as_preprocessed_data(
+        texts, labels, batch_size=8, pad_partial_batches=True
+    )[0]
+    # Two epochs: the texts were tokenized once, eagerly, not in tf.data.
+    assert _as_lists(eager) == _as_lists(eager)
+    assert eager_model.preprocessor.eager_calls == [True]
+
+    # Data over the limit streams through the preprocessor inside tf.data.
+    limit = len(texts) * SEQUENCE_LENGTH - 1
+    monkeypatch.setattr(pipeline_model, "EAGER_TOKEN_SLOTS", limit)
+    streamed_model = _toy_model(preprocessor=_EagerRecordingWords())
+    streamed = streamed_model._as_preprocessed_data(
+        texts, labels, batch_size=8, pad_partial_batches=True
+    )[0]
+    assert True not in streamed_model.preprocessor.eager_calls
+    assert _as_lists(streamed) == _as_lists(eager)
+    widths = {len(x["padding_mask"][0]) for x, *_ in _as_lists(eager)}
+    assert max(widths) < SEQUENCE_LENGTH  # bucketed
+    y = [label for _, batch_labels, _ in _as_lists(eager) for label in batch_labels]
+    assert sorted(y)[-37:] == list(range(1, 38))  # shifted by the preprocessor
 
 
 def test_a_batched_dataset_keeps_its_batches():

@@ -356,7 +356,13 @@ class PipelineModel(TorchBackendModel, keras.Model):
             )
         else:
             batches = examples.batch(batch_size)
-        return batches.prefetch(tf.data.AUTOTUNE), None, None, None
+        # The features are computed already: tf.data's autotuning has nothing
+        # to tune, and its thread held up the iterator's deletion at the end
+        # of an epoch (BERT-mini, 1,024 texts, JAX: 4 of 5 `fit` calls 21.7 s
+        # instead of 12.4 s, 8-9 s after the last step; TF up to 1.2 s).
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return batches.with_options(options).prefetch(2), None, None, None
 
     def _streamed(self, data, batch_size, shuffle, by_length, pad_partial_batches):
         """`_as_preprocessed_data` with the preprocessor inside `tf.data`."""

@@ -230,6 +230,8 @@ def test_small_data_is_tokenized_once_before_tf_data_into_the_same_batches(
     # Two epochs: the texts were tokenized once, eagerly, not in tf.data.
     assert _as_lists(eager) == _as_lists(eager)
     assert eager_model.preprocessor.eager_calls == [True]
+    # Nothing left for tf.data to tune (its autotuner delayed epoch ends).
+    assert eager.options().autotune.enabled is False
 
     # Data over the limit streams through the preprocessor inside tf.data.
     limit = len(texts) * SEQUENCE_LENGTH - 1

@@ -95,10 +95,11 @@ class BertTask(QuantizedModel, TokenIdChecks, PresetMixin, PipelineModel):
     A task is a `PipelineModel`: with a `preprocessor` attached, `fit`,
     `evaluate` and `predict` also take raw strings (NumPy arrays or lists, a
     tuple of them for sentence pairs) or a batched `tf.data.Dataset` of
-    strings: the preprocessor is mapped over the data in `tf.data`
-    (`preprocess_samples`). Already tokenized inputs (the backbone's dict of
-    ids) go straight to the model. `fit` and `evaluate` also take a
-    `sample_weight` dict that weighs only some outputs (the others weigh 1).
+    strings: the preprocessor runs over the data (`preprocess_samples`), once
+    before `tf.data` for in-memory data of up to 2**24 token slots. Already
+    tokenized inputs (the backbone's dict of ids) go straight to the model.
+    `fit` and `evaluate` also take a `sample_weight` dict that weighs only
+    some outputs (the others weigh 1).
 
     As in keras-hub, `from_preset(backbone_or_task_preset, ...)` attaches the
     preset's preprocessor (its `preprocessor.json`, else its tokenizer at the

@@ -1,16 +1,18 @@
 """A `keras.Model` whose `fit`, `evaluate` and `predict` also take raw inputs.
 
 keras-hub's `PipelineModel` idea: the model owns a preprocessing step
-(`preprocess_samples`) that `fit`, `evaluate` and `predict` run inside `tf.data`
-whenever the data holds strings, so that
+(`preprocess_samples`) that `fit`, `evaluate` and `predict` run whenever the
+data holds strings, so that
 
     model.fit(["a great movie", "a dull movie"], [1, 0])
     model.predict(["what a film"])
 
 work as well as feeding the model's own (already tokenized) inputs, which go
-straight to Keras. In-memory strings are batched by length (`length_bucketing`):
-each batch is padded only to the smallest of a few lengths that holds its
-longest member, and `predict` returns the outputs in input order.
+straight to Keras. In-memory strings are tokenized before the model runs (up
+to `EAGER_TOKEN_SLOTS`; larger data and datasets in `tf.data`) and batched by
+length (`length_bucketing`): each batch is padded only to the smallest of a
+few lengths that holds its longest member, and `predict` returns the outputs
+in input order.
 
 TensorFlow is imported on first use only: a model built on this class runs on
 JAX without loading it until strings come.
@@ -192,8 +194,9 @@ class PipelineModel(TorchBackendModel, keras.Model):
     With a `preprocessor` attribute set (a layer mapping raw strings, or
     tuples of them for pairs, to the model's inputs), `fit`, `evaluate` and
     `predict` take raw strings (NumPy arrays or lists, a tuple of them for
-    sentence pairs) or a batched `tf.data.Dataset` of strings: the data is
-    mapped through `preprocess_samples` in `tf.data`. Inputs without strings
+    sentence pairs) or a batched `tf.data.Dataset` of strings: the data goes
+    through `preprocess_samples`, before `tf.data` for small in-memory data,
+    else inside it. Inputs without strings
     go straight to Keras. Subclasses plan training with the data `fit` is
     about to use by overriding `_prepare_fit`.
     """
@@ -215,7 +218,7 @@ class PipelineModel(TorchBackendModel, keras.Model):
         return reducible_logs(logs, getattr(self, "_distribute_strategy", None))
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
-        """Runs the preprocessor on one batch inside `tf.data`.
+        """Runs the preprocessor on one batch (eagerly, or inside `tf.data`).
 
         A preprocessor whose `call` takes `y` and `sample_weight` (keras-hub
         style) returns `(x, y, sample_weight)` itself; any other is applied to

@@ -202,6 +202,10 @@ class BertBackbone(
             # Keras' functional init keeps only the map's default; the heads
             # of a task on this backbone look their own paths up in the map.
             self.dtype_policy = dtype
+        elif dtype is not None:
+            # ...and no policy of its own at all ("mixed_bfloat16" read back
+            # float32): `get_config` must name the one the layers were built in.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size

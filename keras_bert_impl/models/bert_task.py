@@ -17,6 +17,7 @@ from keras_bert_impl.utils.preset_files import TASK_LABELS_KEY
 from keras_bert_impl.utils.preset_files import TASK_WEIGHTS_FILE
 from keras_bert_impl.utils.preset_io import PresetMixin
 from keras_bert_impl.utils.preset_io import backbone_from_preset_dir
+from keras_bert_impl.utils.preset_io import computing_in_float32
 from keras_bert_impl.utils.preset_io import load_serialized
 from keras_bert_impl.utils.preset_io import load_weights_checked
 from keras_bert_impl.utils.preset_io import preset_preprocessor
@@ -387,6 +388,8 @@ class BertTask(QuantizedModel, TokenIdChecks, PresetMixin, PipelineModel):
             # The task's weights hold the backbone's: no second copy on disk.
             write_backbone_preset(self.backbone, preset_dir, include_weights=False)
         serialized = keras.saving.serialize_keras_object(self)
+        backbone = serialized["config"]["backbone"]
+        serialized["config"]["backbone"] = computing_in_float32(backbone)
         # A preset holds a model to use or fine-tune, not a training state.
         serialized.pop("compile_config", None)
         if getattr(self, "labels", None) is not None:

@@ -228,9 +228,41 @@ def load_preset_model(preset_dir, dtype=None):
     return task
 
 
+def computing_in_float32(serialized_backbone):
+    """A serialized backbone whose mixed policy is float32 (quantized layers kept).
+
+    A preset holds float32 weights and loads computing in float32 unless
+    `dtype=` (`from_preset`, `load_preset_model`) names another policy, in
+    whichever mixed policy the saved model computed.
+    """
+    config = serialized_backbone.get("config", {})
+    if config.get("dtype") is None:
+        return serialized_backbone
+    policy = keras.dtype_policies.get(config["dtype"])
+    if isinstance(policy, keras.dtype_policies.DTypePolicyMap):
+        stored = keras.dtype_policies.DTypePolicyMap(
+            default_policy=_unmixed(policy.default_policy)
+        )
+        for path in policy:
+            stored[path] = policy[path]
+    else:
+        stored = _unmixed(policy)
+    config = {**config, "dtype": keras.dtype_policies.serialize(stored)}
+    return {**serialized_backbone, "config": config}
+
+
+def _unmixed(policy):
+    return (
+        keras.dtype_policies.get("float32")
+        if policy.name.startswith("mixed_")
+        else policy
+    )
+
+
 def write_backbone_preset(backbone, preset_dir, include_weights=True):
     """Writes `config.json` and, unless a task's weights will hold them, the weights."""
-    write_json(preset_dir / CONFIG_FILE, keras.saving.serialize_keras_object(backbone))
+    serialized = computing_in_float32(keras.saving.serialize_keras_object(backbone))
+    write_json(preset_dir / CONFIG_FILE, serialized)
     if include_weights:
         backbone.save_weights(str(preset_dir / BACKBONE_WEIGHTS_FILE))
 

@@ -117,6 +117,19 @@ def test_mixed_bfloat16_computes_in_bfloat16_close_to_float32():
     np.testing.assert_allclose(found, expected, atol=0.1)
 
 
+def test_a_mixed_policy_survives_get_config_and_a_preset_loads_in_float32(tmp_path):
+    mixed = tiny_backbone(num_layers=1, dtype="mixed_bfloat16")
+    assert mixed.dtype_policy.name == "mixed_bfloat16"
+    rebuilt = BertBackbone.from_config(mixed.get_config())
+    assert rebuilt.transformer_layers[0].attention.compute_dtype == "bfloat16"
+    # A preset holds float32 weights and computes in float32 unless asked.
+    mixed.save_to_preset(tmp_path / "preset")
+    loaded = BertBackbone.from_preset(str(tmp_path / "preset"))
+    assert loaded.transformer_layers[0].attention.compute_dtype == "float32"
+    again = BertBackbone.from_preset(str(tmp_path / "preset"), dtype="mixed_bfloat16")
+    assert again.transformer_layers[0].attention.compute_dtype == "bfloat16"
+
+
 def test_feature_extractor_returns_chosen_hidden_states():
     backbone = tiny_backbone(num_layers=2)
     inputs = random_inputs((2, 8))

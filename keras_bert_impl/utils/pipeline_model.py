@@ -397,7 +397,7 @@ class PipelineModel(TorchBackendModel, keras.Model):
         """In-memory `(x, y, sample_weight)` featurized as NumPy, or None.
 
         None when the data is too large to hold padded in memory (more than
-        `EAGER_TOKEN_SLOTS` examples times `sequence_length`), the
+        `EAGER_TOKEN_SLOTS` sequences times `sequence_length`), the
         preprocessor has no `sequence_length`, or its features are ragged.
         """
         from keras_bert_impl.utils.in_memory_preprocessing import featurized_eagerly
@@ -405,7 +405,9 @@ class PipelineModel(TorchBackendModel, keras.Model):
         sequence_length = getattr(self.preprocessor, "sequence_length", None)
         if not sequence_length:
             return None
-        if _num_raw_examples(data[0]) * sequence_length > EAGER_TOKEN_SLOTS:
+        # A multiple-choice example is `num_choices` sequences.
+        rows = _num_raw_examples(data[0]) * getattr(self, "num_choices", 1)
+        if rows * sequence_length > EAGER_TOKEN_SLOTS:
             return None
         return featurized_eagerly(self._preprocess_element, data, self.preprocessor)
 

@@ -23,7 +23,8 @@ from keras_bert_impl import convert  # noqa: E402,F401
 from keras_bert_impl import data  # noqa: E402,F401
 from keras_bert_impl import export  # noqa: E402,F401
 
-# Registers the optimizers so that saved `.keras` models load.
+# Registers the optimizers so that saved `.keras` models load, and BERT's
+# AdamW as the optimizer of `compile(optimizer="auto")`.
 from keras_bert_impl import optimizers  # noqa: E402,F401
 from keras_bert_impl import training  # noqa: E402,F401
 from keras_bert_impl.models import BertBackbone  # noqa: E402

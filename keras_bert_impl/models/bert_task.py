@@ -6,7 +6,7 @@ from keras_bert_impl.models.bert_backbone import BertBackbone
 from keras_bert_impl.models.quantized_layers import QuantizedModel
 from keras_bert_impl.models.quantized_layers import policy_with_quantized_layers
 from keras_bert_impl.models.token_id_checks import TokenIdChecks
-from keras_bert_impl.optimizers.create_optimizer import create_optimizer
+from keras_bert_impl.utils.default_optimizer import default_optimizer
 from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.file_io import write_json
 from keras_bert_impl.utils.pipeline_model import PipelineModel
@@ -184,16 +184,13 @@ class BertTask(QuantizedModel, TokenIdChecks, PresetMixin, PipelineModel):
         self._planned_train_steps = num_train_steps
         if self._auto_optimizer:
             if num_train_steps:
-                optimizer = create_optimizer(
-                    "adamw",
-                    learning_rate=self.default_learning_rate,
+                optimizer = default_optimizer(
+                    self.default_learning_rate,
                     num_train_steps=int(num_train_steps),
                     num_warmup_steps=int(self.warmup_proportion * num_train_steps),
                 )
             else:
-                optimizer = create_optimizer(
-                    "adamw", learning_rate=self.default_learning_rate
-                )
+                optimizer = default_optimizer(self.default_learning_rate)
         default_metrics, default_weighted_metrics = self._default_metrics()
         kwargs = {**self._default_compile_kwargs(), **kwargs}
         super().compile(

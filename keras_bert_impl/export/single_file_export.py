@@ -8,6 +8,7 @@ from keras_bert_impl.export.classifier_serving_head import ClassifierServingHead
 from keras_bert_impl.export.classifier_serving_head import tensorflow_argmax
 from keras_bert_impl.export.serving_head import find_preprocessor
 from keras_bert_impl.export.serving_head import make_head
+from keras_bert_impl.utils.mixed_precision import is_mixed_precision
 
 SINGLE_FILE_HEADS = (ClassifierServingHead, BackboneServingHead)
 """The heads whose outputs are plain tensors. A token classifier's words and
@@ -105,9 +106,6 @@ def trace_on_tensorflow(head, packer, pad_to_longest):
         head.pad_to_longest = pad_to_longest
 
 
-HALF_PRECISION_POLICIES = ("mixed_bfloat16", "mixed_float16")
-
-
 def traced_in_float32(export_function):
     """Decorates a one-file exporter `f(model, ...)`: the model's
     mixed-precision layers compute in float32 while it exports.
@@ -123,7 +121,7 @@ def traced_in_float32(export_function):
         layers = [
             layer
             for layer in model._flatten_layers(include_self=True, recursive=True)
-            if layer.dtype_policy.name in HALF_PRECISION_POLICIES
+            if is_mixed_precision(layer.dtype_policy)
         ]
         policies = [layer.dtype_policy for layer in layers]
         try:

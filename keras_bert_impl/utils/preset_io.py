@@ -17,6 +17,7 @@ import keras
 from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.file_io import staged_directory
 from keras_bert_impl.utils.file_io import write_json
+from keras_bert_impl.utils.mixed_precision import is_mixed_precision
 from keras_bert_impl.utils.preset_files import BACKBONE_WEIGHTS_FILE
 from keras_bert_impl.utils.preset_files import CONFIG_FILE
 from keras_bert_impl.utils.preset_files import PREPROCESSOR_CONFIG_FILE
@@ -252,11 +253,7 @@ def computing_in_float32(serialized_backbone):
 
 
 def _unmixed(policy):
-    return (
-        keras.dtype_policies.get("float32")
-        if policy.name.startswith("mixed_")
-        else policy
-    )
+    return keras.dtype_policies.get("float32") if is_mixed_precision(policy) else policy
 
 
 def write_backbone_preset(backbone, preset_dir, include_weights=True):

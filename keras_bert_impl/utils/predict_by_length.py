@@ -11,7 +11,11 @@ costs more than its compile. What a compile costs is measured, not guessed:
 the first two batches (the longest texts) run at one length, the first
 compiling and the second not, and the difference is kept for as long as the
 model's predict function lives, with the lengths it has compiled, so a
-second `predict` reuses them.
+second `predict` reuses them. A compile serves every later call too, so the
+k-th call on a predict function counts it at 1/k of its cost (the rule of
+ski rental: expect as many calls to come as have been): one call pads as
+the compile cost demands, and repeated calls (an evaluation every epoch, a
+serving loop) add lengths until each batch runs near its own longest text.
 
     planner = LengthPlanner(model.predict_function, features["padding_mask"], 32,
                             compiles=True)
@@ -39,6 +43,7 @@ class _CompileRecord:
     def __init__(self):
         self.first_seconds = {}  # (rows, length): seconds of the compiling call
         self.cost_tokens = None  # one compile, in tokens of running time
+        self.calls = 0  # planned predict calls, this one included
 
 
 # Keyed by the predict function: a recompiled model gets a new record.
@@ -70,6 +75,7 @@ class LengthPlanner:
         self.record_of_function = _RECORDS.setdefault(
             predict_function, _CompileRecord()
         )
+        self.record_of_function.calls += 1
         self.plan = None
         self.results = []  # (rows, length, flat outputs) per batch
         self.structure = None
@@ -85,6 +91,7 @@ class LengthPlanner:
         record = self.record_of_function
         cost = record.cost_tokens if self.compiles else 0.0
         if self.plan is None and cost is not None:
+            cost /= record.calls
             compiled = {length for rows, length in record.first_seconds}
             self.plan = plan_bucket_lengths(
                 [self._longest(i) for i in range(index, self.num_batches)],

@@ -654,15 +654,23 @@ class PipelineModel(TorchBackendModel, keras.Model):
         preprocessor's `sequence_length` and are zero past each text's end.
         """
         from keras_bert_impl.utils.predict_by_length import LengthPlanner
+        from keras_bert_impl.utils.predict_by_length import trace_for_every_shape
 
         self.make_predict_function()
+        compiles = keras.backend.backend() == "jax" or bool(self.jit_compile)
         planner = LengthPlanner(
             self.predict_function,
             features["padding_mask"],
             batch_size,
             # torch runs eagerly (a new length is free) unless `jit_compile`.
-            compiles=keras.backend.backend() == "jax" or bool(self.jit_compile),
+            compiles=compiles,
         )
+        if (
+            keras.backend.backend() == "tensorflow"
+            and not (compiles or self.run_eagerly or _is_distributed(self))
+            and not self.predict_function.experimental_get_tracing_count()
+        ):
+            trace_for_every_shape(self.predict_function, features)
         # TF strategies and JAX distributions split whole datasets, not one batch.
         if _is_distributed(self):
             planner.predict_per_length(

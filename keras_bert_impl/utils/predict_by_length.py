@@ -37,6 +37,29 @@ from keras_bert_impl.utils.length_bucketing import plan_bucket_lengths
 from keras_bert_impl.utils.length_bucketing import trimmed_batch
 
 
+def trace_for_every_shape(predict_function, features):
+    """Traces a TF predict function once for batches of any rows and length.
+
+    Keras' TF predict function (`tf.function(reduce_retracing=True)`) traces
+    the model for the first batch's shape, then again, generalized, at the
+    second: two traces of the whole model on a first `predict`. Traced here
+    first with the batch and sequence axes unknown, it serves every batch
+    (`tf.function` runs a call on the most specific traced signature that
+    accepts it) and traces no more. `features`: the dict `LengthPlanner`
+    trims (its sequence keys along their last axis).
+    """
+    import tensorflow as tf
+
+    def relaxed(key, array):
+        shape = [None] + list(array.shape[1:])
+        if key in DEFAULT_SEQUENCE_KEYS:
+            shape[-1] = None
+        return tf.TensorSpec(shape, array.dtype)
+
+    specs = {key: relaxed(key, array) for key, array in features.items()}
+    predict_function.get_concrete_function([(specs,)])
+
+
 class _CompileRecord:
     """What one predict function has compiled and what a compile costs it."""
 

@@ -646,8 +646,9 @@ class PipelineModel(TorchBackendModel, keras.Model):
         The texts are sorted by length and cut into batches, each trimmed to
         one of the lengths `plan_bucket_lengths` picks: each batch's own
         longest text where shapes cost nothing (TF without XLA: its predict
-        function generalizes to a `None` sequence axis after two traces;
-        torch without `jit_compile`, which runs eagerly),
+        function is traced once, for `None` batch and sequence axes, by
+        `trace_for_every_shape`; torch without `jit_compile`, which runs
+        eagerly),
         else as many lengths as pay for their compile, measured on the first
         two batches (the longest) and remembered for the model's predict
         function. Outputs with a sequence axis are padded back to the

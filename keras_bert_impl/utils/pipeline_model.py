@@ -666,12 +666,6 @@ class PipelineModel(TorchBackendModel, keras.Model):
             # torch runs eagerly (a new length is free) unless `jit_compile`.
             compiles=compiles,
         )
-        if (
-            keras.backend.backend() == "tensorflow"
-            and not (compiles or self.run_eagerly or _is_distributed(self))
-            and not self.predict_function.experimental_get_tracing_count()
-        ):
-            trace_for_every_shape(self.predict_function, features)
         # TF strategies and JAX distributions split whole datasets, not one batch.
         if _is_distributed(self):
             planner.predict_per_length(
@@ -681,6 +675,12 @@ class PipelineModel(TorchBackendModel, keras.Model):
                 ),
             )
             return planner.outputs(self.outputs)
+        if (
+            keras.backend.backend() == "tensorflow"
+            and not (compiles or self.run_eagerly)
+            and not self.predict_function.experimental_get_tracing_count()
+        ):
+            trace_for_every_shape(self.predict_function, features)
         callbacks = keras.callbacks.CallbackList(
             kwargs.get("callbacks"),
             add_progbar=verbose != 0,

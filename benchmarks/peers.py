@@ -303,9 +303,10 @@ def ours_text_classifier_predict(
 ):
     """The plain user path: `BertClassifier.predict` on a Python list of strings.
 
-    Whatever `predict` does with raw strings (tokenizing, length-sorted
-    batches cut to their longest text on TF, to the lengths that pay for
-    their compile under XLA, outputs back in input order) is what gets timed.
+    Whatever `predict` does with raw strings (tokenizing, short texts packed
+    several to a row, else length-sorted batches cut to their longest text
+    on TF, to the lengths that pay for their compile under XLA, outputs back
+    in input order) is what gets timed.
     """
     from keras_bert_impl.models import BertBackbone
     from keras_bert_impl.models import BertClassifier

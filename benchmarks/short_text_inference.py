@@ -6,9 +6,11 @@ sentences (mean 19.5 words). Cap 128, batch 32, random weights. Peers, in one
 process on one backend:
 
 - `ours`: `BertClassifier(..., preprocessor=BertPreprocessor(...)).predict(strings)`,
-  the user path (`utils/predict_by_length.py`: length-sorted batches, each
-  cut to its own longest text on TF, under XLA to the lengths that pay for
-  their measured compile; outputs in input order).
+  the user path: short texts packed several to a row of 128 tokens
+  (`utils/packed_prediction.py`; each text attends to itself alone), else
+  length-sorted batches (`utils/predict_by_length.py`: each cut to its own
+  longest text on TF, under XLA to the lengths that pay for their measured
+  compile); outputs in input order.
 - `ours_int8`: the same after `classifier.quantize("int8")` (Keras' int8 kernels).
 - `keras_hub`: its preprocessor at 128 over all strings, its backbone per batch.
 - `transformers`: the fast tokenizer, length-sorted batches padded to their

@@ -3,6 +3,7 @@ import keras
 from keras_bert_impl.layers.activations import get_activation
 from keras_bert_impl.layers.bert_self_attention import BertSelfAttention
 from keras_bert_impl.layers.bert_self_attention import first_token_spec
+from keras_bert_impl.layers.bert_self_attention import queried_rows
 from keras_bert_impl.layers.residual_stream import residual_stream_policy
 from keras_bert_impl.layers.token_matmul import dense_over_tokens
 
@@ -20,7 +21,8 @@ class BertEncoderBlock(keras.layers.Layer):
     with `first_token_only=True` it returns the first token's output alone,
     `(batch, 1, hidden)`: only that token queries and goes through the
     feed-forward network (at the last block that is all `pooled_output`
-    needs, about a sixth of the block's work).
+    needs, about a sixth of the block's work); `query_positions` `(batch, K)`
+    returns the outputs of the tokens at those positions, `(batch, K, hidden)`.
 
     Args:
         num_heads: int. Attention heads.
@@ -123,6 +125,7 @@ class BertEncoderBlock(keras.layers.Layer):
         attention_mask=None,
         training=False,
         first_token_only=False,
+        query_positions=None,
     ):
         attended = self.attention(
             inputs,
@@ -130,9 +133,12 @@ class BertEncoderBlock(keras.layers.Layer):
             attention_mask=attention_mask,
             training=training,
             first_token_only=first_token_only,
+            query_positions=query_positions,
         )
         if first_token_only:
             inputs = inputs[:, :1, :]
+        elif query_positions is not None:
+            inputs = queried_rows(inputs, query_positions)
         attended = self.attention_dropout(attended, training=training)
         # `ops.add` promotes a half-precision sub-layer output to the float32
         # stream under mixed policies (see `residual_stream_policy`).
@@ -142,9 +148,13 @@ class BertEncoderBlock(keras.layers.Layer):
         transformed = self.output_dropout(transformed, training=training)
         return self.output_layer_norm(keras.ops.add(x, transformed))
 
-    def compute_output_spec(self, inputs, *args, first_token_only=False, **kwargs):
+    def compute_output_spec(
+        self, inputs, *args, first_token_only=False, query_positions=None, **kwargs
+    ):
         return first_token_spec(
-            super().compute_output_spec(inputs, *args, **kwargs), first_token_only
+            super().compute_output_spec(inputs, *args, **kwargs),
+            first_token_only,
+            query_positions,
         )
 
     def compute_output_shape(

@@ -41,13 +41,22 @@ def set_attention_implementation(model, implementation):
             layer.attention_implementation = implementation
 
 
-def first_token_spec(spec, first_token_only):
-    """`spec` of a `(batch, sequence, ...)` output, cut to the first token."""
-    if not first_token_only:
+def first_token_spec(spec, first_token_only, query_positions=None):
+    """`spec` of a `(batch, sequence, ...)` output, cut to the queried tokens."""
+    if query_positions is not None:
+        queried = query_positions.shape[1]
+    elif first_token_only:
+        queried = 1
+    else:
         return spec
     return keras.KerasTensor(
-        (spec.shape[0], 1) + tuple(spec.shape[2:]), dtype=spec.dtype
+        (spec.shape[0], queried) + tuple(spec.shape[2:]), dtype=spec.dtype
     )
+
+
+def queried_rows(x, query_positions):
+    """The rows `query_positions` `(batch, K)` of `x` `(batch, sequence, ...)`."""
+    return ops.take_along_axis(x, ops.expand_dims(query_positions, -1), axis=1)
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -61,7 +70,9 @@ class BertSelfAttention(keras.layers.Layer):
     `first_token_only=True` only the first token queries (keys and values are
     still every token): the output is `(batch, 1, hidden)`, the first row of
     the full output, for a fraction of the work (what `pooled_output` needs
-    from the last block).
+    from the last block). `query_positions` `(batch, K)` does the same for
+    the tokens at those positions (the [CLS] of every text packed in a row):
+    the output is `(batch, K, hidden)`.
 
     Query, key, value and output projections are separate `(hidden, hidden)`
     kernels with biases, exactly the layout of the original checkpoint
@@ -175,6 +186,7 @@ class BertSelfAttention(keras.layers.Layer):
         attention_mask=None,
         training=False,
         first_token_only=False,
+        query_positions=None,
     ):
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
         key, value = (
@@ -186,6 +198,11 @@ class BertSelfAttention(keras.layers.Layer):
             length = 1
             if attention_mask is not None:
                 attention_mask = attention_mask[:, :1, :]
+        elif query_positions is not None:
+            inputs = queried_rows(inputs, query_positions)
+            length = ops.shape(query_positions)[1]
+            if attention_mask is not None:
+                attention_mask = queried_rows(attention_mask, query_positions)
         query = self._split_heads(
             dense_over_tokens(self.query_dense, inputs), batch, length
         )
@@ -236,9 +253,13 @@ class BertSelfAttention(keras.layers.Layer):
             return ops.transpose(context, (0, 2, 1, 3))
         return ops.einsum("bhqk,bkhd->bqhd", probabilities, value)
 
-    def compute_output_spec(self, inputs, *args, first_token_only=False, **kwargs):
+    def compute_output_spec(
+        self, inputs, *args, first_token_only=False, query_positions=None, **kwargs
+    ):
         return first_token_spec(
-            super().compute_output_spec(inputs, *args, **kwargs), first_token_only
+            super().compute_output_spec(inputs, *args, **kwargs),
+            first_token_only,
+            query_positions,
         )
 
     def compute_output_shape(

@@ -229,6 +229,51 @@ class BertBackbone(
         """The token `Embedding` layer (the masked-LM decoder is tied to it)."""
         return self.embeddings.token_embedding
 
+    def packed_pooled_output(self, inputs):
+        """`pooled_output` of every text packed into rows, on symbolic inputs.
+
+        Short texts packed several to a row (`utils/packed_prediction.py`)
+        leave almost no padding, and every row has the same length. The
+        layers and weights are this backbone's, the math that of
+        `packed_sequences=True` (each text sees only its own tokens, positions
+        restart at its [CLS]); only the [CLS] tokens go through the last
+        block's queries and feed-forward network (where that pays, as for
+        `pooled_output`), then the pooler.
+
+        Args:
+            inputs: dict of symbolic `token_ids`, `segment_ids`, `padding_mask`
+                (the text number 1, 2, ... of every token, 0 for padding) and
+                `first_token_positions` `(batch, K)`: where each text of the
+                row starts (empty slots: any position; their outputs are not
+                read).
+
+        Returns:
+            The pooled [CLS] vectors, `(batch, K, hidden_dim)`.
+        """
+        padding_mask = inputs["padding_mask"]
+        positions = inputs["first_token_positions"]
+        x = self.embeddings(
+            inputs["token_ids"],
+            inputs["segment_ids"],
+            position_ids=packed_position_ids(padding_mask),
+        )
+        attention_mask = packed_attention_mask(padding_mask)
+        blocks = list(self.transformer_layers)
+        last_block_queries_first_tokens = bool(blocks) and first_token_path_pays()
+        if last_block_queries_first_tokens:
+            blocks.pop()
+        for block in blocks:
+            x = block(x, attention_mask=attention_mask)
+        if last_block_queries_first_tokens:
+            first_tokens = self.transformer_layers[-1](
+                x, attention_mask=attention_mask, query_positions=positions
+            )
+        else:
+            first_tokens = ops.take_along_axis(
+                x, ops.expand_dims(positions, -1), axis=1
+            )
+        return self.pooler_dense(first_tokens)
+
     def feature_extractor(self, layers=(-4, -3, -2, -1), combine="concat", name=None):
         """A model that outputs hidden states of chosen layers (feature-based BERT).
 

@@ -117,6 +117,42 @@ class BertClassifier(BertTask):
             return None, [keras.metrics.MeanAbsoluteError(name="mean_absolute_error")]
         return None, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
+    def packed_predictor(self):
+        """This classifier on texts packed several to a row (`predict` on short texts).
+
+        Shares every layer and weight; the backbone's
+        `packed_pooled_output`, then the output layer (dropout is off in
+        `predict`): logits `(rows, texts per row, num_classes)`. None in the
+        feature-based mode. Rebuilt after `compile` or `quantize` (they reset
+        the predict function), with this model's `jit_compile`.
+        """
+        if self.feature_layers is not None:
+            return None
+        self.make_predict_function()
+        built_for, predictor = getattr(self, "_packed_predictor", (None, None))
+        if predictor is None or built_for is not self.predict_function:
+            inputs = {
+                key: keras.Input(shape=(None,), dtype="int32", name=key)
+                for key in (
+                    "token_ids",
+                    "segment_ids",
+                    "padding_mask",
+                    "first_token_positions",
+                )
+            }
+            pooled = self.backbone.packed_pooled_output(inputs)
+            logits = keras.layers.Activation("linear", dtype="float32")(
+                self.output_dense(pooled)
+            )
+            predictor = keras.Model(inputs, logits, name=f"{self.name}_packed")
+            predictor.jit_compile = self.jit_compile
+            predictor.run_eagerly = self.run_eagerly
+            # Kept out of Keras' attribute tracking (not state of the model).
+            object.__setattr__(
+                self, "_packed_predictor", (self.predict_function, predictor)
+            )
+        return predictor
+
     def combine_windows(self, outputs, windows):
         return windows.combine(outputs, self.window_aggregation)
 

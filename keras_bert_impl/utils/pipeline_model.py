@@ -18,6 +18,7 @@ TensorFlow is imported on first use only: a model built on this class runs on
 JAX without loading it until strings come.
 """
 
+import functools
 import inspect
 from contextlib import nullcontext
 
@@ -640,10 +641,22 @@ class PipelineModel(TorchBackendModel, keras.Model):
             object.__setattr__(self, "_in_memory_preprocessing", cached)
         return cached(x)
 
-    def _predict_by_length(self, features, batch_size, verbose="auto", **kwargs):
-        """`predict` on preprocessed strings, length-sorted, in input order.
+    def packed_predictor(self):
+        """A model that predicts texts packed several to a row, or None.
 
-        The texts are sorted by length and cut into batches, each trimmed to
+        A task whose outputs do not depend on how texts are batched may
+        return a model taking packed features (`utils/packed_prediction.py`)
+        and returning `(rows, texts per row, ...)`; `predict` on short
+        in-memory texts then runs it instead of this model.
+        """
+        return None
+
+    def _predict_by_length(self, features, batch_size, verbose="auto", **kwargs):
+        """`predict` on preprocessed strings, packed or length-sorted, in input order.
+
+        Short texts are packed several to a row when this model has a
+        `packed_predictor` (`PackedRows`). Otherwise the texts are sorted by
+        length and cut into batches, each trimmed to
         one of the lengths `plan_bucket_lengths` picks: each batch's own
         longest text where shapes cost nothing (TF without XLA: its predict
         function is traced once, for `None` batch and sequence axes, by
@@ -654,11 +667,27 @@ class PipelineModel(TorchBackendModel, keras.Model):
         function. Outputs with a sequence axis are padded back to the
         preprocessor's `sequence_length` and are zero past each text's end.
         """
+        from keras_bert_impl.utils.packed_prediction import PACKABLE_KEYS
+        from keras_bert_impl.utils.packed_prediction import PackedRows
         from keras_bert_impl.utils.predict_by_length import LengthPlanner
-        from keras_bert_impl.utils.predict_by_length import trace_for_every_shape
 
         self.make_predict_function()
         compiles = keras.backend.backend() == "jax" or bool(self.jit_compile)
+        # TF strategies and JAX distributions split whole datasets, not one batch.
+        distributed = _is_distributed(self)
+        predictor = None
+        if not distributed and sorted(features) == sorted(PACKABLE_KEYS):
+            predictor = self.packed_predictor()
+        if predictor is not None:
+            packed = PackedRows(features, batch_size, fixed_shapes=compiles)
+            if packed.pays:
+                predictor.make_predict_function()
+                self._trace_once_for_every_shape(
+                    predictor, compiles, packed.example_batch()
+                )
+                steps = packed.steps(predictor.predict_on_batch)
+                self._run_predict_steps(steps, packed.num_batches, verbose, kwargs)
+                return packed.outputs()
         planner = LengthPlanner(
             self.predict_function,
             features["padding_mask"],
@@ -666,8 +695,7 @@ class PipelineModel(TorchBackendModel, keras.Model):
             # torch runs eagerly (a new length is free) unless `jit_compile`.
             compiles=compiles,
         )
-        # TF strategies and JAX distributions split whole datasets, not one batch.
-        if _is_distributed(self):
+        if distributed:
             planner.predict_per_length(
                 features,
                 lambda inputs: super(PipelineModel, self).predict(
@@ -675,27 +703,43 @@ class PipelineModel(TorchBackendModel, keras.Model):
                 ),
             )
             return planner.outputs(self.outputs)
+        self._trace_once_for_every_shape(self, compiles, features)
+        steps = (
+            functools.partial(
+                planner.record, rows, length, batch, self.predict_on_batch
+            )
+            for rows, length, batch in planner.batches(features)
+        )
+        self._run_predict_steps(steps, planner.num_batches, verbose, kwargs)
+        return planner.outputs(self.outputs)
+
+    def _trace_once_for_every_shape(self, model, compiles, features):
+        """On TF without XLA, traces `model`'s predict function for any shape."""
+        from keras_bert_impl.utils.predict_by_length import trace_for_every_shape
+
         if (
             keras.backend.backend() == "tensorflow"
             and not (compiles or self.run_eagerly)
-            and not self.predict_function.experimental_get_tracing_count()
+            and not model.predict_function.experimental_get_tracing_count()
         ):
-            trace_for_every_shape(self.predict_function, features)
+            trace_for_every_shape(model.predict_function, features)
+
+    def _run_predict_steps(self, steps, num_batches, verbose, kwargs):
+        """Runs each batch's step between Keras' predict callbacks (progress bar)."""
         callbacks = keras.callbacks.CallbackList(
             kwargs.get("callbacks"),
             add_progbar=verbose != 0,
             verbose=verbose,
             epochs=1,
-            steps=planner.num_batches,
+            steps=num_batches,
             model=self,
         )
         self.stop_predicting = False
         callbacks.on_predict_begin()
-        for step, (rows, length, batch) in enumerate(planner.batches(features)):
+        for step, run in enumerate(steps):
             callbacks.on_predict_batch_begin(step)
-            outputs = planner.record(rows, length, batch, self.predict_on_batch)
+            outputs = run()
             callbacks.on_predict_batch_end(step, {"outputs": outputs})
             if self.stop_predicting:
                 break
         callbacks.on_predict_end()
-        return planner.outputs(self.outputs)

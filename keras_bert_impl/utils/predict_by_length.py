@@ -45,14 +45,15 @@ def trace_for_every_shape(predict_function, features):
     second: two traces of the whole model on a first `predict`. Traced here
     first with the batch and sequence axes unknown, it serves every batch
     (`tf.function` runs a call on the most specific traced signature that
-    accepts it) and traces no more. `features`: the dict `LengthPlanner`
-    trims (its sequence keys along their last axis).
+    accepts it) and traces no more. `features`: a dict of arrays with the
+    keys and dtypes of the batches; the last axis of a 2-D array is unknown
+    too (the sequence, or the texts of a packed row).
     """
     import tensorflow as tf
 
     def relaxed(key, array):
         shape = [None] + list(array.shape[1:])
-        if key in DEFAULT_SEQUENCE_KEYS:
+        if key in DEFAULT_SEQUENCE_KEYS or array.ndim == 2:
             shape[-1] = None
         return tf.TensorSpec(shape, array.dtype)
 

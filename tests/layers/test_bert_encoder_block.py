@@ -62,6 +62,29 @@ def test_first_token_only_is_torchs_first_row():
     np.testing.assert_allclose(found, expected[:, :1], atol=1e-5)
 
 
+def test_query_positions_give_torchs_rows_of_each_packed_text_alone():
+    # Two texts packed in one row (tokens 0-2 and 3-4, then padding): each
+    # sees only its own tokens; `query_positions` reads their first tokens.
+    block = BertEncoderBlock(
+        num_heads=2, hidden_dim=8, intermediate_dim=16, dropout=0.0
+    )
+    row = np.random.default_rng(3).normal(size=(1, 6, 8)).astype("float32")
+    instance = np.array([[1, 1, 1, 2, 2, 0]])
+    attention_mask = (instance[:, :, None] == instance[:, None, :]).astype("int32")
+    found = keras.ops.convert_to_numpy(
+        block(
+            row,
+            attention_mask=attention_mask,
+            query_positions=np.array([[0, 3]], "int32"),
+        )
+    )
+    assert found.shape == (1, 2, 8)
+    for slot, (start, end) in enumerate([(0, 3), (3, 5)]):
+        text = row[:, start:end]
+        expected = _torch_block(block, text, np.ones((1, end - start), "int32"))
+        np.testing.assert_allclose(found[:, slot], expected[:, 0], atol=1e-5)
+
+
 def test_layer_shapes_and_config_round_trip():
     run_layer_test(
         BertEncoderBlock,

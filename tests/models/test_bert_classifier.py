@@ -210,3 +210,54 @@ def test_a_classifier_runs_only_the_first_token_through_the_last_block():
     # The last block's keys and values still see every token (2 of its 12
     # H x H matmuls per token); the rest runs for the [CLS] row alone.
     assert compiled_flops(classifier) < one_block + 0.25 * (two_blocks - one_block)
+
+
+def _short_and_long_texts():
+    rng = np.random.default_rng(3)
+    words = ["the", "movie", "was", "good", "bad", "great", "dull", "fox"]
+    short = [" ".join(rng.choice(words, size=rng.integers(1, 4))) for _ in range(90)]
+    return short + texts_of_many_lengths(10, seed=4)
+
+
+def test_short_texts_are_predicted_packed_as_they_would_be_one_by_one():
+    classifier = BertClassifier(
+        tiny_backbone(max_sequence_length=64),
+        num_classes=3,
+        preprocessor=tiny_preprocessor(sequence_length=64),
+    )
+    texts = _short_and_long_texts()
+    predictor = classifier.packed_predictor()
+    shapes = []
+
+    def recording(batch):
+        shapes.append(batch["token_ids"].shape + batch["first_token_positions"].shape)
+        return keras.Model.predict_on_batch(predictor, batch)
+
+    predictor.predict_on_batch = recording
+    found = classifier.predict(texts, batch_size=4, verbose=0)
+    features = classifier._preprocess_in_memory(texts)
+    expected = keras.Model.predict(classifier, features, batch_size=4, verbose=0)
+    np.testing.assert_allclose(found, expected, atol=1e-5)
+    assert found.shape == (100, 3)
+    # 100 texts in a few batches of 4 rows, each row holding several texts.
+    assert 2 <= len(shapes) <= 5
+    assert sum(shape[0] * shape[3] for shape in shapes) >= 4 * 100 / 4
+    if keras.backend.backend() == "jax":
+        assert len(set(shapes)) == 1  # one XLA program for the whole call
+    if keras.backend.backend() == "tensorflow" and not classifier.jit_compile:
+        # Traced once for rows and texts per row of any size.
+        assert predictor.predict_function.experimental_get_tracing_count() == 1
+
+
+def test_an_int8_classifier_predicts_packed_texts_as_one_by_one():
+    classifier = BertClassifier(
+        tiny_backbone(max_sequence_length=64),
+        num_classes=2,
+        preprocessor=tiny_preprocessor(sequence_length=64),
+    )
+    classifier.quantize("int8")
+    texts = _short_and_long_texts()
+    found = classifier.predict(texts, batch_size=8, verbose=0)
+    features = classifier._preprocess_in_memory(texts)
+    expected = keras.Model.predict(classifier, features, batch_size=8, verbose=0)
+    np.testing.assert_allclose(found, expected, atol=1e-4)

@@ -64,7 +64,10 @@ def test_rows_hold_the_texts_and_outputs_come_back_in_input_order(fixed_shapes):
         assert all(shape[1] <= 16 for shape in shapes)
 
 
-def test_packing_pays_for_short_texts_only():
-    assert PackedRows(_features([4] * 40, 128), 32, fixed_shapes=False).pays
+@pytest.mark.parametrize("fixed_shapes", [False, True])
+def test_packing_pays_for_short_texts_only(fixed_shapes):
+    assert PackedRows(_features([4] * 40, 128), 32, fixed_shapes).pays
     long_texts = _features([100] * 40, 128)
-    assert not PackedRows(long_texts, 32, fixed_shapes=False).pays
+    assert not PackedRows(long_texts, 32, fixed_shapes).pays
+    two_to_a_row = _features([60] * 40, 128)
+    assert PackedRows(two_to_a_row, 32, fixed_shapes).pays == fixed_shapes

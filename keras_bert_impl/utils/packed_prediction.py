@@ -131,7 +131,8 @@ class PackedRows:
         count = np.bincount(rows, minlength=last_row - first_row)
         if self.fixed_shapes:
             num_rows, length = self.rows_per_batch, self.row_length
-            slots = 1 << max(int(self.slot.max()), 0).bit_length()
+            # Texts per row rounded up to a power of two: few shapes across calls.
+            slots = 1 << int(self.slot.max()).bit_length()
         else:
             num_rows, length, slots = len(fill), int(fill.max()), int(count.max())
         # Every token of every text, as (text, position in the text).

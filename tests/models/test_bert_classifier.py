@@ -219,13 +219,16 @@ def _short_and_long_texts():
     return short + texts_of_many_lengths(10, seed=4)
 
 
-def test_short_texts_are_predicted_packed_as_they_would_be_one_by_one():
+@pytest.mark.parametrize("pairs", [False, True])
+def test_short_texts_are_predicted_packed_as_they_would_be_one_by_one(pairs):
     classifier = BertClassifier(
         tiny_backbone(max_sequence_length=64),
         num_classes=3,
         preprocessor=tiny_preprocessor(sequence_length=64),
     )
     texts = _short_and_long_texts()
+    if pairs:  # the second segments' ids and positions come along
+        texts = (texts, texts[::-1])
     predictor = classifier.packed_predictor()
     shapes = []
 
@@ -240,7 +243,7 @@ def test_short_texts_are_predicted_packed_as_they_would_be_one_by_one():
     np.testing.assert_allclose(found, expected, atol=1e-5)
     assert found.shape == (100, 3)
     # 100 texts in a few batches of 4 rows, each row holding several texts.
-    assert 2 <= len(shapes) <= 5
+    assert 2 <= len(shapes) <= (8 if pairs else 5)
     assert sum(shape[0] * shape[3] for shape in shapes) >= 4 * 100 / 4
     if keras.backend.backend() == "jax":
         assert len(set(shapes)) == 1  # one XLA program for the whole call

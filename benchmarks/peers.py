@@ -361,12 +361,21 @@ def keras_hub_text_embedder(config, batch, sequence_length, dtype=None):
     return embed
 
 
-def transformers_text_embedder(config, batch, sequence_length, dtype=None):
-    """Hugging Face's fast tokenizer, length-sorted batches, dynamic padding."""
+def transformers_text_embedder(
+    config, batch, sequence_length, dtype=None, quantize=None
+):
+    """Hugging Face's fast tokenizer, length-sorted batches, dynamic padding.
+
+    `quantize="int8"`: torch's dynamic int8 `Linear`, as `transformers_inference_step`.
+    """
     import torch
     import transformers
 
     model = transformers.BertModel(_hf_config(config)).eval()
+    if quantize == "int8":
+        model = torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8
+        )
     tokenizer = transformers.BertTokenizer(vocab=str(VOCAB))
 
     def embed(sentences):

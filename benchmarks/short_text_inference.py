@@ -15,6 +15,8 @@ process on one backend:
 - `keras_hub`: its preprocessor at 128 over all strings, its backbone per batch.
 - `transformers`: the fast tokenizer, length-sorted batches padded to their
   longest member (dynamic padding), `torch.inference_mode`.
+- `transformers_int8`: the same after torch's dynamic int8 `Linear`
+  (`torch.ao.quantization.quantize_dynamic`), the int8 path a torch user has.
 
 `--dtype mixed_bfloat16` runs every peer in bfloat16: ours and keras-hub
 with that Keras dtype policy, transformers under `torch.autocast`.
@@ -47,6 +49,9 @@ BUILDERS = {
     ),
     "keras_hub": peers.keras_hub_text_embedder,
     "transformers": peers.transformers_text_embedder,
+    "transformers_int8": lambda c, b, n, dtype: peers.transformers_text_embedder(
+        c, b, n, dtype=dtype, quantize="int8"
+    ),
 }
 WORKLOADS = {
     "short": lambda: peers.read_sst2("train", 1000)[0],

@@ -3,6 +3,7 @@ from keras import ops
 
 from keras_bert_impl.layers.bert_embeddings import BertEmbeddings
 from keras_bert_impl.layers.bert_encoder_block import BertEncoderBlock
+from keras_bert_impl.layers.bert_self_attention import queried_rows
 from keras_bert_impl.models.quantized_layers import QuantizedModel
 from keras_bert_impl.models.quantized_layers import policy_with_quantized_layers
 from keras_bert_impl.models.token_id_checks import TokenIdChecks
@@ -269,9 +270,7 @@ class BertBackbone(
                 x, attention_mask=attention_mask, query_positions=positions
             )
         else:
-            first_tokens = ops.take_along_axis(
-                x, ops.expand_dims(positions, -1), axis=1
-            )
+            first_tokens = queried_rows(x, positions)
         return self.pooler_dense(first_tokens)
 
     def feature_extractor(self, layers=(-4, -3, -2, -1), combine="concat", name=None):

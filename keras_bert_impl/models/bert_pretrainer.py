@@ -1,7 +1,7 @@
 import keras
-from keras import ops
 
 from keras_bert_impl.layers.bert_masked_lm_head import BertMaskedLMHead
+from keras_bert_impl.layers.bert_self_attention import queried_rows
 from keras_bert_impl.models.bert_task import BertTask
 
 
@@ -86,10 +86,8 @@ class BertPretrainer(BertTask):
             inputs["next_sentence_positions"] = keras.Input(
                 shape=(None,), dtype="int32", name="next_sentence_positions"
             )
-            cls_vectors = ops.take_along_axis(
-                backbone_outputs["sequence_output"],
-                ops.expand_dims(inputs["next_sentence_positions"], -1),
-                axis=1,
+            cls_vectors = queried_rows(
+                backbone_outputs["sequence_output"], inputs["next_sentence_positions"]
             )
             pooled_output = backbone.pooler_dense(cls_vectors)
         nsp_logits = keras.layers.Activation(

@@ -109,6 +109,14 @@ class PackedRows:
         self.row_length = max(min(mask.shape[1], MAX_ROW_LENGTH), longest)
         self.row, self.offset, self.slot = pack_rows(self.lengths, self.row_length)
         num_rows = int(self.row.max()) + 1 if len(self.row) else 0
+        # The texts of rows a..b-1: texts_by_row[row_starts[a]:row_starts[b]].
+        self.texts_by_row = np.argsort(self.row, kind="stable")
+        self.row_starts = np.searchsorted(
+            self.row[self.texts_by_row], np.arange(num_rows + 1)
+        )
+        # Under XLA, texts per row rounded up to a power of two: few shapes
+        # across calls.
+        self.fixed_slots = 1 << int(self.slot.max()).bit_length() if num_rows else 1
         num_batches = -(-num_rows // batch_size)
         self.rows_per_batch = -(-num_rows // num_batches) if num_batches else 0
         self.num_rows = num_rows
@@ -124,17 +132,17 @@ class PackedRows:
 
     def _packed(self, first_row, last_row):
         """The batch of rows `first_row..last_row - 1` and the texts it holds."""
-        texts = np.flatnonzero((self.row >= first_row) & (self.row < last_row))
+        texts = self.texts_by_row[
+            self.row_starts[first_row] : self.row_starts[last_row]
+        ]
         rows = self.row[texts] - first_row
-        fill = np.zeros(last_row - first_row, np.int64)
-        np.maximum.at(fill, rows, self.offset[texts] + self.lengths[texts])
-        count = np.bincount(rows, minlength=last_row - first_row)
         if self.fixed_shapes:
             num_rows, length = self.rows_per_batch, self.row_length
-            # Texts per row rounded up to a power of two: few shapes across calls.
-            slots = 1 << int(self.slot.max()).bit_length()
+            slots = self.fixed_slots
         else:
-            num_rows, length, slots = len(fill), int(fill.max()), int(count.max())
+            num_rows = last_row - first_row
+            length = int((self.offset[texts] + self.lengths[texts]).max())
+            slots = int(self.slot[texts].max()) + 1
         # Every token of every text, as (text, position in the text).
         text_of_token = np.repeat(texts, self.lengths[texts])
         starts = np.cumsum(self.lengths[texts]) - self.lengths[texts]

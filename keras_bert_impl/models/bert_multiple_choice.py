@@ -2,7 +2,7 @@ import keras
 
 from keras_bert_impl.models.bert_task import BertTask
 from keras_bert_impl.models.bert_task import output_head
-from keras_bert_impl.utils.pipeline_model import preprocess_choices
+from keras_bert_impl.utils.raw_inputs import preprocess_choices
 
 
 class _MergeChoices(keras.layers.Layer):

@@ -10,7 +10,6 @@ from keras_bert_impl.utils.default_optimizer import default_optimizer
 from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.file_io import write_json
 from keras_bert_impl.utils.pipeline_model import PipelineModel
-from keras_bert_impl.utils.pipeline_model import batches_per_epoch
 from keras_bert_impl.utils.preset_files import PREPROCESSOR_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import TASK_CONFIG_FILE
 from keras_bert_impl.utils.preset_files import TASK_LABELS_KEY
@@ -22,6 +21,7 @@ from keras_bert_impl.utils.preset_io import load_serialized
 from keras_bert_impl.utils.preset_io import load_weights_checked
 from keras_bert_impl.utils.preset_io import preset_preprocessor
 from keras_bert_impl.utils.preset_io import write_backbone_preset
+from keras_bert_impl.utils.raw_inputs import batches_per_epoch
 
 
 class _FrozenFeatures(keras.layers.Layer):

@@ -1,6 +1,6 @@
 """`TokenIdChecks`: models that refuse out-of-range ids where they come in."""
 
-from keras_bert_impl.utils.pipeline_model import is_dataset
+from keras_bert_impl.utils.raw_inputs import is_dataset
 from keras_bert_impl.utils.token_id_ranges import assert_id_ranges
 from keras_bert_impl.utils.token_id_ranges import check_id_ranges
 from keras_bert_impl.utils.token_id_ranges import id_limits

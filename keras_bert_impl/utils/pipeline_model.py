@@ -8,120 +8,26 @@ data holds strings, so that
     model.predict(["what a film"])
 
 work as well as feeding the model's own (already tokenized) inputs, which go
-straight to Keras. In-memory strings are tokenized before the model runs (up
-to `EAGER_TOKEN_SLOTS`; larger data and datasets in `tf.data`) and batched by
-length (`length_bucketing`): each batch is padded only to the smallest of a
-few lengths that holds its longest member, and `predict` returns the outputs
-in input order.
+straight to Keras. For `fit` and `evaluate`, strings become a dataset of
+length-bucketed batches (`string_batches`); `predict` on in-memory strings
+tokenizes them all, then packs short texts several to a row or sorts them by
+length (`in_memory_prediction`) and returns the outputs in input order.
 
 TensorFlow is imported on first use only: a model built on this class runs on
 JAX without loading it until strings come.
 """
 
-import functools
-import inspect
-from contextlib import nullcontext
-
 import keras
-import numpy as np
 
 from keras_bert_impl.utils.inference_process import refuse_training_under_frozen_weights
 from keras_bert_impl.utils.multi_worker_steps import first_replica_batch
 from keras_bert_impl.utils.multi_worker_steps import reducible_logs
-from keras_bert_impl.utils.printable_ascii import printable_ascii_tracing
+from keras_bert_impl.utils.raw_inputs import bucketable_length
+from keras_bert_impl.utils.raw_inputs import has_strings
+from keras_bert_impl.utils.raw_inputs import is_dataset
+from keras_bert_impl.utils.raw_inputs import spec_of
+from keras_bert_impl.utils.raw_inputs import takes_labels
 from keras_bert_impl.utils.torch_backend_model import TorchBackendModel
-
-# In-memory data of up to this many token slots (examples x sequence_length)
-# is tokenized before `tf.data` starts: its padded int32 features (three of
-# them) then take at most 200 MB. SST-2's 67,349 texts at 128 fit.
-EAGER_TOKEN_SLOTS = 2**24
-
-
-def _has_strings(value):
-    """Whether a leaf of `value` (nested tuples/dicts/lists) holds strings."""
-    if isinstance(value, (str, bytes)):
-        return True
-    if isinstance(value, dict):
-        return any(_has_strings(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return bool(value) and any(_has_strings(v) for v in value)
-    dtype = getattr(value, "dtype", None)
-    if dtype is None:
-        return False
-    kind = getattr(dtype, "kind", None)
-    if kind in ("U", "S"):
-        return True
-    if kind == "O":
-        return any(isinstance(item, (str, bytes)) for item in value.flat)
-    return "string" in str(getattr(dtype, "name", dtype))
-
-
-def is_dataset(value):
-    """Whether `value` is a `tf.data.Dataset` (checked without importing tf)."""
-    return hasattr(value, "element_spec") and hasattr(value, "map")
-
-
-def _num_examples(x):
-    """Length of the first array-like leaf of `x`, or None."""
-    for leaf in keras.tree.flatten(x):
-        shape = getattr(leaf, "shape", None)
-        if shape is not None and len(shape) and shape[0] is not None:
-            return int(shape[0])
-        if isinstance(leaf, (list, tuple)):
-            return len(leaf)
-    return None
-
-
-def _num_raw_examples(x):
-    """Rows of raw inputs by `tf.data`'s rule: tuples and dicts are structure."""
-    while isinstance(x, (tuple, dict)):
-        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
-    return len(x)
-
-
-def batches_per_epoch(x, batch_size=None):
-    """How many batches one pass over `x` gives, as `fit` would batch it.
-
-    `x` is what `fit` trains on: a dataset (its cardinality), a
-    `keras.utils.PyDataset` (its `num_batches`) or in-memory arrays (split in
-    batches of `batch_size`, Keras' default 32). None when unknown; a negative
-    number for an infinite or unknown-length dataset.
-    """
-    if is_dataset(x):
-        return int(x.cardinality())
-    if isinstance(x, keras.utils.PyDataset):
-        return x.num_batches
-    examples = _num_examples(x)
-    if examples is None:
-        return None
-    return -(-examples // (batch_size or 32))
-
-
-def _takes_labels(preprocessor):
-    try:
-        parameters = inspect.signature(preprocessor.call).parameters
-    except (TypeError, ValueError):
-        return False
-    return "y" in parameters and "sample_weight" in parameters
-
-
-def _bucketable_length(element_spec):
-    """The padded length of batched preprocessed data, when it may be bucketed.
-
-    Length bucketing trims the inputs' sequence axis; it applies when the
-    inputs are the backbone's `(batch, sequence)` dict and no label or weight
-    has a sequence axis of its own (token-level labels are not trimmed).
-    """
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element_spec)
-    if not isinstance(x, dict) or "padding_mask" not in x:
-        return None
-    shape = x["padding_mask"].shape
-    if shape.rank != 2 or shape[1] is None:
-        return None
-    for spec in keras.tree.flatten((y, sample_weight)):
-        if spec is not None and spec.shape.rank > 1 and spec.shape[1] == shape[1]:
-            return None
-    return int(shape[1])
 
 
 def unpadded_row_weights(x, sample_weight):
@@ -150,43 +56,6 @@ def unpadded_row_weights(x, sample_weight):
     return keras.tree.map_structure(
         lambda w: None if w is None else unpadded(w), sample_weight
     )
-
-
-def _spec_of(array):
-    import tensorflow as tf
-
-    return tf.TensorSpec(array.shape, array.dtype)
-
-
-def _is_distributed(model):
-    """Whether `predict` must split its data between devices itself."""
-    if keras.backend.backend() == "jax":
-        return keras.distribution.distribution() is not None
-    strategy = getattr(model, "_distribute_strategy", None)
-    return strategy is not None and strategy.num_replicas_in_sync > 1
-
-
-def preprocess_choices(preprocessor, x, num_choices):
-    """Runs `preprocessor` on every candidate of multiple-choice strings.
-
-    `x` is `(contexts, choices)`: contexts `(batch,)`, choices
-    `(batch, num_choices)`; each choice is paired with its context. Or just
-    `choices` (single segments). Returns the preprocessor's dict, each feature
-    of shape `(batch, num_choices, sequence)`.
-    """
-    import tensorflow as tf
-
-    if isinstance(x, (tuple, list)):
-        contexts, choices = x
-        choices = tf.convert_to_tensor(choices)
-        contexts = tf.repeat(tf.convert_to_tensor(contexts), num_choices)
-        packed = preprocessor((contexts, tf.reshape(choices, [-1])))
-    else:
-        packed = preprocessor(tf.reshape(tf.convert_to_tensor(x), [-1]))
-    return {
-        name: tf.reshape(value, [-1, num_choices, tf.shape(value)[-1]])
-        for name, value in packed.items()
-    }
 
 
 class PipelineModel(TorchBackendModel, keras.Model):
@@ -228,7 +97,7 @@ class PipelineModel(TorchBackendModel, keras.Model):
         preprocessor = getattr(self, "preprocessor", None)
         if preprocessor is None:
             return x, y, sample_weight
-        if _takes_labels(preprocessor):
+        if takes_labels(preprocessor):
             return keras.utils.unpack_x_y_sample_weight(
                 preprocessor(x, y=y, sample_weight=sample_weight)
             )
@@ -251,20 +120,20 @@ class PipelineModel(TorchBackendModel, keras.Model):
             element = x.element_spec
             if isinstance(element, tuple) and len(element) in (2, 3):
                 element = element[0]
-            has_strings = any(
+            strings = any(
                 "string" in str(getattr(spec, "dtype", ""))
                 for spec in keras.tree.flatten(element)
             )
         else:
-            has_strings = _has_strings(x)
-        if has_strings and getattr(self, "preprocessor", None) is None:
+            strings = has_strings(x)
+        if strings and getattr(self, "preprocessor", None) is None:
             raise ValueError(
                 f"{type(self).__name__} got raw strings but has no preprocessor. "
                 "Pass `preprocessor=BertPreprocessor(tokenizer, sequence_length)` "
                 "when building the model (or set `model.preprocessor`), or feed "
                 "token ids: a dict with `token_ids`, `segment_ids`, `padding_mask`."
             )
-        return has_strings
+        return strings
 
     def compile(
         self,
@@ -317,125 +186,23 @@ class PipelineModel(TorchBackendModel, keras.Model):
         by_length=True,
         pad_partial_batches=False,
     ):
-        """`(x, y, sample_weight, batch_size)` for Keras, strings preprocessed.
-
-        In-memory strings are tokenized and, with `by_length`, batched by
-        length (`bucket_by_length`, which reorders them): each batch is padded
-        only to the smallest of a few lengths that holds its longest member,
-        not to the preprocessor's `sequence_length`, so short texts cost
-        little and the model still sees a bounded number of shapes. With
-        `pad_partial_batches`, each bucket's last batch is filled with
-        zero-weight rows (`bucket_by_length(..., pad_to_batch_size=True)`).
-        Up to `EAGER_TOKEN_SLOTS` they are tokenized once, eagerly, before
-        `tf.data` starts (`featurized_eagerly`); larger data streams through
-        the preprocessor in `tf.data`. A dataset the caller batched keeps its
-        batches.
-        """
+        """`(x, y, sample_weight, batch_size)` for Keras, strings preprocessed
+        into a dataset (`string_batches.preprocessed_batches`)."""
         if not self._needs_preprocessing(x):
             return x, y, sample_weight, batch_size
-        import tensorflow as tf
+        from keras_bert_impl.utils.string_batches import preprocessed_batches
 
-        batch_size = batch_size or 32
-        if is_dataset(x):
-            if y is not None or sample_weight is not None:
-                raise ValueError("With a dataset `x`, put labels and weights in it.")
-            x = x.map(self._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE)
-            return x.prefetch(tf.data.AUTOTUNE), None, None, None
-        data = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
-        features = self._featurized_eagerly(data)
-        if features is None:
-            return self._streamed(
-                data, batch_size, shuffle, by_length, pad_partial_batches
-            )
-        examples = tf.data.Dataset.from_tensor_slices(features)
-        if shuffle:
-            examples = examples.shuffle(len(examples), reshuffle_each_iteration=True)
-        sequence_length = _bucketable_length(
-            keras.tree.map_structure(_spec_of, features)
+        batches = preprocessed_batches(
+            self,
+            x,
+            y,
+            sample_weight,
+            batch_size or 32,
+            shuffle,
+            by_length,
+            pad_partial_batches,
         )
-        if by_length and sequence_length:
-            lengths = np.count_nonzero(features[0]["padding_mask"], axis=1)
-            batches = self._bucketed(
-                examples, lengths, batch_size, sequence_length, pad_partial_batches
-            )
-        else:
-            batches = examples.batch(batch_size)
-        # The features are computed already: tf.data's autotuning has nothing
-        # to tune, and its thread held up the iterator's deletion at the end
-        # of an epoch (BERT-mini, 1,024 texts, JAX: 4 of 5 `fit` calls 21.7 s
-        # instead of 12.4 s, 8-9 s after the last step; TF up to 1.2 s).
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return batches.with_options(options).prefetch(2), None, None, None
-
-    def _streamed(self, data, batch_size, shuffle, by_length, pad_partial_batches):
-        """`_as_preprocessed_data` with the preprocessor inside `tf.data`."""
-        import tensorflow as tf
-
-        examples = tf.data.Dataset.from_tensor_slices(data)
-        if shuffle:
-            examples = examples.shuffle(len(examples), reshuffle_each_iteration=True)
-        # tf.data traces the preprocessor here, once.
-        with printable_ascii_tracing(self.preprocessor, data[0]) or nullcontext():
-            batches = examples.batch(batch_size).map(
-                self._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE
-            )
-        sequence_length = _bucketable_length(batches.element_spec)
-        if by_length and sequence_length:
-            # One tokenizing pass for the lengths.
-            masks = batches.map(lambda *element: element[0]["padding_mask"])
-            lengths = np.concatenate([np.count_nonzero(m, axis=1) for m in masks])
-            batches = self._bucketed(
-                batches.unbatch(),
-                lengths,
-                batch_size,
-                sequence_length,
-                pad_partial_batches,
-            )
-        return batches.prefetch(tf.data.AUTOTUNE), None, None, None
-
-    def _featurized_eagerly(self, data):
-        """In-memory `(x, y, sample_weight)` featurized as NumPy, or None.
-
-        None when the data is too large to hold padded in memory (more than
-        `EAGER_TOKEN_SLOTS` sequences times `sequence_length`), the
-        preprocessor has no `sequence_length`, or its features are ragged.
-        """
-        from keras_bert_impl.utils.in_memory_preprocessing import featurized_eagerly
-
-        sequence_length = getattr(self.preprocessor, "sequence_length", None)
-        if not sequence_length:
-            return None
-        # A multiple-choice example is `num_choices` sequences.
-        rows = _num_raw_examples(data[0]) * getattr(self, "num_choices", 1)
-        if rows * sequence_length > EAGER_TOKEN_SLOTS:
-            return None
-        return featurized_eagerly(self._preprocess_element, data, self.preprocessor)
-
-    def _bucketed(self, examples, lengths, batch_size, sequence_length, pad):
-        """Unbatched preprocessed `examples` batched by length; `lengths` theirs.
-
-        The number of batches does not depend on the order: the dataset
-        declares it, so Keras shows progress and plans schedules as usual.
-        """
-        import tensorflow as tf
-
-        from keras_bert_impl.utils.length_bucketing import bucket_by_length
-        from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
-        from keras_bert_impl.utils.length_bucketing import compiled_bucket_lengths
-        from keras_bert_impl.utils.length_bucketing import num_bucketed_batches
-
-        if self.jit_compile:  # one XLA compile per length: few for little data
-            bucket_lengths = compiled_bucket_lengths(
-                lengths, batch_size, sequence_length
-            )
-        else:
-            bucket_lengths = bucket_lengths_for(sequence_length)
-        num_batches = num_bucketed_batches(lengths, batch_size, bucket_lengths)
-        batches = bucket_by_length(
-            examples, batch_size, bucket_lengths, pad_to_batch_size=pad
-        )
-        return batches.apply(tf.data.experimental.assert_cardinality(num_batches))
+        return batches, None, None, None
 
     def _as_preprocessed_validation(self, validation_data, batch_size):
         if validation_data is None:
@@ -622,10 +389,14 @@ class PipelineModel(TorchBackendModel, keras.Model):
 
     def _predict_features(self, features, batch_size=None, **kwargs):
         """`predict` on preprocessed in-memory features (NumPy arrays)."""
-        if kwargs.get("steps") is None and _bucketable_length(
-            keras.tree.map_structure(_spec_of, features)
+        if kwargs.get("steps") is None and bucketable_length(
+            keras.tree.map_structure(spec_of, features)
         ):
-            return self._predict_by_length(features, batch_size or 32, **kwargs)
+            from keras_bert_impl.utils.in_memory_prediction import predict_in_memory
+
+            return predict_in_memory(
+                self, features, batch_size or 32, super().predict, **kwargs
+            )
         return super().predict(features, batch_size=batch_size, **kwargs)
 
     def _preprocess_in_memory(self, x):
@@ -650,96 +421,3 @@ class PipelineModel(TorchBackendModel, keras.Model):
         in-memory texts then runs it instead of this model.
         """
         return None
-
-    def _predict_by_length(self, features, batch_size, verbose="auto", **kwargs):
-        """`predict` on preprocessed strings, packed or length-sorted, in input order.
-
-        Short texts are packed several to a row when this model has a
-        `packed_predictor` (`PackedRows`). Otherwise the texts are sorted by
-        length and cut into batches, each trimmed to
-        one of the lengths `plan_bucket_lengths` picks: each batch's own
-        longest text where shapes cost nothing (TF without XLA: its predict
-        function is traced once, for `None` batch and sequence axes, by
-        `trace_for_every_shape`; torch without `jit_compile`, which runs
-        eagerly),
-        else as many lengths as pay for their compile, measured on the first
-        two batches (the longest) and remembered for the model's predict
-        function. Outputs with a sequence axis are padded back to the
-        preprocessor's `sequence_length` and are zero past each text's end.
-        """
-        from keras_bert_impl.utils.packed_prediction import PACKABLE_KEYS
-        from keras_bert_impl.utils.packed_prediction import PackedRows
-        from keras_bert_impl.utils.predict_by_length import LengthPlanner
-
-        self.make_predict_function()
-        compiles = keras.backend.backend() == "jax" or bool(self.jit_compile)
-        # TF strategies and JAX distributions split whole datasets, not one batch.
-        distributed = _is_distributed(self)
-        predictor = None
-        if not distributed and sorted(features) == sorted(PACKABLE_KEYS):
-            predictor = self.packed_predictor()
-        if predictor is not None:
-            packed = PackedRows(features, batch_size, fixed_shapes=compiles)
-            if packed.pays:
-                predictor.make_predict_function()
-                self._trace_once_for_every_shape(
-                    predictor, compiles, packed.example_batch()
-                )
-                steps = packed.steps(predictor.predict_on_batch)
-                self._run_predict_steps(steps, packed.num_batches, verbose, kwargs)
-                return packed.outputs()
-        planner = LengthPlanner(
-            self.predict_function,
-            features["padding_mask"],
-            batch_size,
-            # torch runs eagerly (a new length is free) unless `jit_compile`.
-            compiles=compiles,
-        )
-        if distributed:
-            planner.predict_per_length(
-                features,
-                lambda inputs: super(PipelineModel, self).predict(
-                    inputs, batch_size=batch_size, verbose=verbose, **kwargs
-                ),
-            )
-            return planner.outputs(self.outputs)
-        self._trace_once_for_every_shape(self, compiles, features)
-        steps = (
-            functools.partial(
-                planner.record, rows, length, batch, self.predict_on_batch
-            )
-            for rows, length, batch in planner.batches(features)
-        )
-        self._run_predict_steps(steps, planner.num_batches, verbose, kwargs)
-        return planner.outputs(self.outputs)
-
-    def _trace_once_for_every_shape(self, model, compiles, features):
-        """On TF without XLA, traces `model`'s predict function for any shape."""
-        from keras_bert_impl.utils.predict_by_length import trace_for_every_shape
-
-        if (
-            keras.backend.backend() == "tensorflow"
-            and not (compiles or self.run_eagerly)
-            and not model.predict_function.experimental_get_tracing_count()
-        ):
-            trace_for_every_shape(model.predict_function, features)
-
-    def _run_predict_steps(self, steps, num_batches, verbose, kwargs):
-        """Runs each batch's step between Keras' predict callbacks (progress bar)."""
-        callbacks = keras.callbacks.CallbackList(
-            kwargs.get("callbacks"),
-            add_progbar=verbose != 0,
-            verbose=verbose,
-            epochs=1,
-            steps=num_batches,
-            model=self,
-        )
-        self.stop_predicting = False
-        callbacks.on_predict_begin()
-        for step, run in enumerate(steps):
-            callbacks.on_predict_batch_begin(step)
-            outputs = run()
-            callbacks.on_predict_batch_end(step, {"outputs": outputs})
-            if self.stop_predicting:
-                break
-        callbacks.on_predict_end()

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_impl.utils import pipeline_model
+from keras_bert_impl.utils import string_batches
 from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
 from keras_bert_impl.utils.length_bucketing import compiled_bucket_lengths
 from keras_bert_impl.utils.pipeline_model import PipelineModel
-from keras_bert_impl.utils.pipeline_model import batches_per_epoch
-from keras_bert_impl.utils.pipeline_model import preprocess_choices
+from keras_bert_impl.utils.raw_inputs import batches_per_epoch
 from tests.bert_test_case import texts_of_many_lengths
 
 SEQUENCE_LENGTH = 64
@@ -238,7 +237,7 @@ def test_small_data_is_tokenized_once_before_tf_data_into_the_same_batches(
 
     # Data over the limit streams through the preprocessor inside tf.data.
     limit = len(texts) * SEQUENCE_LENGTH - 1
-    monkeypatch.setattr(pipeline_model, "EAGER_TOKEN_SLOTS", limit)
+    monkeypatch.setattr(string_batches, "EAGER_TOKEN_SLOTS", limit)
     streamed_model = _toy_model(preprocessor=_EagerRecordingWords())
     streamed = streamed_model._as_preprocessed_data(
         texts, labels, batch_size=8, pad_partial_batches=True
@@ -280,35 +279,6 @@ def test_token_ids_go_straight_to_keras_and_strings_need_a_preprocessor():
     assert model.predict(x, verbose=0)["per_token"].shape == (2, 5, 3)
     with pytest.raises(ValueError, match="has no preprocessor"):
         model.predict(["no preprocessor attached"], verbose=0)
-
-
-def test_preprocess_choices_pairs_each_choice_with_its_context():
-    def hash_pairs(pairs):
-        hashed = [tf.strings.to_hash_bucket_fast(part, 1000) for part in pairs]
-        return {"token_ids": tf.stack(hashed, axis=1)}
-
-    contexts = ["the fox", "a movie"]
-    choices = [["runs", "eats", "sings"], ["was good", "was dull", "in paris"]]
-    packed = preprocess_choices(hash_pairs, (contexts, choices), num_choices=3)
-    token_ids = packed["token_ids"].numpy()
-    assert token_ids.shape == (2, 3, 2)
-    hashed_contexts = tf.strings.to_hash_bucket_fast(contexts, 1000).numpy()
-    hashed_choices = tf.strings.to_hash_bucket_fast(choices, 1000).numpy()
-    np.testing.assert_array_equal(
-        token_ids[..., 0], np.repeat(hashed_contexts, 3).reshape(2, 3)
-    )
-    np.testing.assert_array_equal(token_ids[..., 1], hashed_choices)
-    # Choices alone (one array, not a pair) are single segments.
-    alone = preprocess_choices(HASHED_WORDS, np.array(choices), num_choices=3)
-    assert alone["token_ids"].shape == (2, 3, SEQUENCE_LENGTH)
-
-
-def test_batches_per_epoch():
-    assert batches_per_epoch({"a": np.zeros((65, 3))}) == 3
-    assert batches_per_epoch(np.zeros((65, 3)), batch_size=5) == 13
-    assert batches_per_epoch(tf.data.Dataset.range(10).batch(4)) == 3
-    assert batches_per_epoch(tf.data.Dataset.range(10).repeat()) < 0
-    assert batches_per_epoch(None) is None
 
 
 def test_in_memory_strings_are_preprocessed_by_one_graph_until_it_is_replaced():

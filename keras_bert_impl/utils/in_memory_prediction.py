@@ -1,0 +1,115 @@
+"""`predict` on preprocessed in-memory texts: packed or length-sorted batches.
+
+`PipelineModel.predict(strings)` tokenizes every text before the model runs,
+so it knows all lengths at once and forms the batches itself instead of
+handing Keras one padded array: short texts are packed several to a row when
+the task has a `packed_predictor` (`packed_prediction.PackedRows`), else the
+texts are sorted by length and each batch trimmed to a length
+`predict_by_length.LengthPlanner` picks. The batches run between Keras'
+predict callbacks (progress bar included) and the outputs come back in input
+order.
+"""
+
+import functools
+
+import keras
+
+from keras_bert_impl.utils.packed_prediction import PACKABLE_KEYS
+from keras_bert_impl.utils.packed_prediction import PackedRows
+from keras_bert_impl.utils.predict_by_length import LengthPlanner
+from keras_bert_impl.utils.predict_by_length import trace_for_every_shape
+
+
+def is_distributed(model):
+    """Whether `predict` must split its data between devices itself."""
+    if keras.backend.backend() == "jax":
+        return keras.distribution.distribution() is not None
+    strategy = getattr(model, "_distribute_strategy", None)
+    return strategy is not None and strategy.num_replicas_in_sync > 1
+
+
+def predict_in_memory(model, features, batch_size, keras_predict, **kwargs):
+    """`model`'s outputs on `features` (NumPy arrays of the backbone's inputs).
+
+    Short texts are packed several to a row when `model.packed_predictor()`
+    gives a model and `PackedRows.pays`. Otherwise the texts are sorted by
+    length and cut into batches, each trimmed to one of the lengths
+    `plan_bucket_lengths` picks: each batch's own longest text where shapes
+    cost nothing (TF without XLA: its predict function is traced once, for
+    `None` batch and sequence axes, by `trace_for_every_shape`; torch without
+    `jit_compile`, which runs eagerly), else as many lengths as pay for their
+    compile, measured on the first two batches (the longest) and remembered
+    for the model's predict function. Outputs with a sequence axis are padded
+    back to the preprocessor's `sequence_length` and are zero past each
+    text's end. A distributed model predicts each length with
+    `keras_predict(inputs, batch_size=..., **kwargs)` (Keras' own `predict`),
+    which splits the batches between devices. `kwargs` are `predict`'s.
+    """
+    model.make_predict_function()
+    compiles = keras.backend.backend() == "jax" or bool(model.jit_compile)
+    # TF strategies and JAX distributions split whole datasets, not one batch.
+    distributed = is_distributed(model)
+    predictor = None
+    if not distributed and sorted(features) == sorted(PACKABLE_KEYS):
+        predictor = model.packed_predictor()
+    if predictor is not None:
+        packed = PackedRows(features, batch_size, fixed_shapes=compiles)
+        if packed.pays:
+            predictor.make_predict_function()
+            _trace_once_for_every_shape(
+                model, predictor, compiles, packed.example_batch()
+            )
+            steps = packed.steps(predictor.predict_on_batch)
+            _run_predict_steps(model, steps, packed.num_batches, **kwargs)
+            return packed.outputs()
+    planner = LengthPlanner(
+        model.predict_function,
+        features["padding_mask"],
+        batch_size,
+        # torch runs eagerly (a new length is free) unless `jit_compile`.
+        compiles=compiles,
+    )
+    if distributed:
+        planner.predict_per_length(
+            features,
+            lambda inputs: keras_predict(inputs, batch_size=batch_size, **kwargs),
+        )
+        return planner.outputs(model.outputs)
+    _trace_once_for_every_shape(model, model, compiles, features)
+    steps = (
+        functools.partial(planner.record, rows, length, batch, model.predict_on_batch)
+        for rows, length, batch in planner.batches(features)
+    )
+    _run_predict_steps(model, steps, planner.num_batches, **kwargs)
+    return planner.outputs(model.outputs)
+
+
+def _trace_once_for_every_shape(model, predicting, compiles, features):
+    """On TF without XLA, traces `predicting`'s predict function for any shape."""
+    if (
+        keras.backend.backend() == "tensorflow"
+        and not (compiles or model.run_eagerly)
+        and not predicting.predict_function.experimental_get_tracing_count()
+    ):
+        trace_for_every_shape(predicting.predict_function, features)
+
+
+def _run_predict_steps(model, steps, num_batches, verbose="auto", callbacks=None, **_):
+    """Runs each batch's step between Keras' predict callbacks (progress bar)."""
+    callbacks = keras.callbacks.CallbackList(
+        callbacks,
+        add_progbar=verbose != 0,
+        verbose=verbose,
+        epochs=1,
+        steps=num_batches,
+        model=model,
+    )
+    model.stop_predicting = False
+    callbacks.on_predict_begin()
+    for step, run in enumerate(steps):
+        callbacks.on_predict_batch_begin(step)
+        outputs = run()
+        callbacks.on_predict_batch_end(step, {"outputs": outputs})
+        if model.stop_predicting:
+            break
+    callbacks.on_predict_end()

@@ -117,6 +117,11 @@ class BertClassifier(BertTask):
             return None, [keras.metrics.MeanAbsoluteError(name="mean_absolute_error")]
         return None, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
+    def evaluates_from_predictions(self):
+        """True: logits have no sequence axis, so `evaluate` on in-memory
+        strings scores `predict`'s (packed) outputs."""
+        return True
+
     def packed_predictor(self):
         """This classifier on texts packed several to a row (`predict` on short texts).
 

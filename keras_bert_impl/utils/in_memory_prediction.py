@@ -7,7 +7,7 @@ the task has a `packed_predictor` (`packed_prediction.PackedRows`), else the
 texts are sorted by length and each batch trimmed to a length
 `predict_by_length.LengthPlanner` picks. The batches run between Keras'
 predict callbacks (progress bar included) and the outputs come back in input
-order.
+order. `evaluate` on such texts scores those outputs (`scored_predictions`).
 """
 
 import functools
@@ -113,3 +113,28 @@ def _run_predict_steps(model, steps, num_batches, verbose="auto", callbacks=None
         if model.stop_predicting:
             break
     callbacks.on_predict_end()
+
+
+def scored_predictions(model, y, y_pred, sample_weight=None):
+    """`evaluate`'s logs for outputs `y_pred` of all examples at once.
+
+    Keras' `evaluate` averages each batch's loss weighted by its size, which
+    for a loss averaged over the batch is the loss over all examples; its
+    metrics accumulate over batches, as they do over one update with all.
+    """
+
+    def convert(value):
+        return None if value is None else keras.ops.convert_to_tensor(value)
+
+    y, y_pred, sample_weight = keras.tree.map_structure(
+        convert, (y, y_pred, sample_weight)
+    )
+    model.reset_metrics()
+    loss = model.compute_loss(
+        y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
+    )
+    model._loss_tracker.update_state(
+        loss, sample_weight=keras.tree.flatten(y)[0].shape[0]
+    )
+    logs = model.compute_metrics(None, y, y_pred, sample_weight)
+    return {name: float(value) for name, value in logs.items()}

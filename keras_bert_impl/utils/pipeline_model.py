@@ -18,6 +18,7 @@ JAX without loading it until strings come.
 """
 
 import keras
+import numpy as np
 
 from keras_bert_impl.utils.inference_process import refuse_training_under_frozen_weights
 from keras_bert_impl.utils.multi_worker_steps import first_replica_batch
@@ -56,6 +57,19 @@ def unpadded_row_weights(x, sample_weight):
     return keras.tree.map_structure(
         lambda w: None if w is None else unpadded(w), sample_weight
     )
+
+
+def _as_arrays(data):
+    """In-memory inputs with each list a NumPy array (tuples, dicts kept), as
+    Keras' data adapters take them: strings as objects (TF has no `<U`)."""
+    if isinstance(data, tuple):
+        return tuple(_as_arrays(part) for part in data)
+    if isinstance(data, dict):
+        return {key: _as_arrays(value) for key, value in data.items()}
+    if data is None:
+        return None
+    array = np.asarray(data)
+    return array.astype(object) if array.dtype.kind in "US" else array
 
 
 class PipelineModel(TorchBackendModel, keras.Model):
@@ -214,6 +228,11 @@ class PipelineModel(TorchBackendModel, keras.Model):
         )
         if not self._needs_preprocessing(x):
             return validation_data
+        if self._evaluates_strings_from_predictions(x, y):
+            # Keras' `fit` hands these back to `evaluate` every epoch.
+            return keras.utils.pack_x_y_sample_weight(
+                *(_as_arrays(part) for part in (x, y, sample_weight))
+            )
         return self._as_preprocessed_data(x, y, sample_weight, batch_size)[0]
 
     def _prepare_fit(self, x, batch_size, epochs, steps_per_epoch, initial_epoch):
@@ -266,28 +285,64 @@ class PipelineModel(TorchBackendModel, keras.Model):
             y = self.window_targets(y, windows)
         return features, y, keras.tree.map_structure(windows.per_window, sample_weight)
 
-    def _evaluate_documents(self, x, y, batch_size, sample_weight, return_dict):
-        """`evaluate` on long documents: the loss and metrics of the combined
-        window outputs against the documents' labels."""
-        y_pred = self.predict(x, batch_size=batch_size, verbose=0)
-        y = self.document_targets(y, y_pred)
+    def evaluates_from_predictions(self):
+        """Whether `evaluate` on in-memory strings may score `predict`'s outputs.
 
-        def convert(value):
-            return None if value is None else keras.ops.convert_to_tensor(value)
+        A task whose outputs have no sequence axis (they do not depend on how
+        texts are padded or batched) returns True: `evaluate` then runs
+        `predict` on the featurized texts, which packs or length-sorts them
+        (faster than `evaluate`'s padded batches), and computes the loss and
+        metrics once over all outputs, which equals Keras' batch-by-batch
+        figures.
+        """
+        return False
 
-        y, y_pred, sample_weight = keras.tree.map_structure(
-            convert, (y, y_pred, sample_weight)
+    def _evaluates_strings_from_predictions(self, x, y, steps=None):
+        from keras_bert_impl.utils.in_memory_prediction import is_distributed
+
+        return (
+            y is not None
+            and steps is None
+            and self.evaluates_from_predictions()
+            and not is_dataset(x)
+            and self._needs_preprocessing(x)
+            and not is_distributed(self)
         )
-        self.reset_metrics()
-        loss = self.compute_loss(
-            y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
-        )
-        self._loss_tracker.update_state(
-            loss, sample_weight=keras.tree.flatten(y)[0].shape[0]
-        )
-        logs = self.compute_metrics(None, y, y_pred, sample_weight)
-        logs = {name: float(value) for name, value in logs.items()}
-        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def _evaluate_predictions(
+        self, x, y, batch_size, sample_weight, verbose="auto", callbacks=None, **kwargs
+    ):
+        """`evaluate` on in-memory strings scored from `predict`'s outputs, or
+        None where they are too many or ragged (`featurized_eagerly`)."""
+        from keras_bert_impl.utils.in_memory_prediction import scored_predictions
+        from keras_bert_impl.utils.string_batches import featurized
+
+        if self._reads_windows(x):
+            features = None
+        else:
+            data = featurized(
+                self, keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+            )
+            if data is None:
+                return None
+            features, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        # Inside `fit`, Keras passes its own callback list and shows no
+        # progress of its own for validation.
+        within_fit = isinstance(callbacks, keras.callbacks.CallbackList)
+        if not within_fit:
+            callbacks = keras.callbacks.CallbackList(callbacks, model=self)
+        callbacks.on_test_begin()
+        verbose = 0 if within_fit else verbose
+        if features is None:  # long documents, read in windows
+            y_pred = self.predict(x, batch_size=batch_size, verbose=verbose)
+            y = self.document_targets(y, y_pred)
+        else:
+            y_pred = self._predict_features(features, batch_size, verbose=verbose)
+        logs = scored_predictions(self, y, y_pred, sample_weight)
+        callbacks.on_test_end(logs)
+        if kwargs.get("return_dict"):
+            return logs
+        return self._flatten_metrics_in_order(logs)
 
     def fit(
         self,
@@ -362,10 +417,14 @@ class PipelineModel(TorchBackendModel, keras.Model):
             optimizer.build(self.trainable_variables)
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
-        if self._reads_windows(x):
-            return self._evaluate_documents(
-                x, y, batch_size, sample_weight, kwargs.get("return_dict", False)
-            )
+        if self._reads_windows(x) or self._evaluates_strings_from_predictions(
+            x, y, kwargs.get("steps")
+        ):
+            # Keras' `fit` hands back the validation strings it was given.
+            kwargs.pop("_use_cached_eval_dataset", None)
+            logs = self._evaluate_predictions(x, y, batch_size, sample_weight, **kwargs)
+            if logs is not None:
+                return logs
         x, y, sample_weight, batch_size = self._as_preprocessed_data(
             x, y, sample_weight, batch_size
         )

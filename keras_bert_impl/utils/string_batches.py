@@ -52,7 +52,7 @@ def preprocessed_batches(
         x = x.map(model._preprocess_element, num_parallel_calls=tf.data.AUTOTUNE)
         return x.prefetch(tf.data.AUTOTUNE)
     data = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
-    features = _featurized_eagerly(model, data)
+    features = featurized(model, data)
     if features is None:
         return _streamed(
             model, data, batch_size, shuffle, by_length, pad_partial_batches
@@ -103,7 +103,7 @@ def _streamed(model, data, batch_size, shuffle, by_length, pad_partial_batches):
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def _featurized_eagerly(model, data):
+def featurized(model, data):
     """In-memory `(x, y, sample_weight)` featurized as NumPy, or None.
 
     None when the data is too large to hold padded in memory (more than

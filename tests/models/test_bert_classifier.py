@@ -264,3 +264,93 @@ def test_an_int8_classifier_predicts_packed_texts_as_one_by_one():
     features = classifier._preprocess_in_memory(texts)
     expected = keras.Model.predict(classifier, features, batch_size=8, verbose=0)
     np.testing.assert_allclose(found, expected, atol=1e-4)
+
+
+def _counting_packed_calls(classifier):
+    """The classifier's packed twin, counting the batches it predicts."""
+    predictor = classifier.packed_predictor()
+    predictor.calls = 0
+
+    def counting(batch):
+        predictor.calls += 1
+        return keras.Model.predict_on_batch(predictor, batch)
+
+    predictor.predict_on_batch = counting
+    return predictor
+
+
+@pytest.mark.parametrize("num_classes", [3, 1])
+def test_evaluate_on_strings_scores_packed_predictions_as_keras_scores_batches(
+    num_classes,
+):
+    classifier = BertClassifier(
+        tiny_backbone(max_sequence_length=64),
+        num_classes=num_classes,
+        preprocessor=tiny_preprocessor(sequence_length=64),
+    )
+    metric = "accuracy" if num_classes > 1 else "mean_absolute_error"
+    classifier.compile(
+        loss=classifier.loss, metrics=[metric], weighted_metrics=[metric]
+    )
+    rng = np.random.default_rng(0)
+    texts = _short_and_long_texts()
+    if num_classes == 1:  # string pairs, regression
+        texts = (texts, texts[::-1])
+        labels = rng.normal(size=100).astype("float32")
+    else:
+        labels = rng.integers(0, num_classes, size=100)
+    weights = rng.uniform(0.5, 2.0, size=100).astype("float32")
+    predictor = _counting_packed_calls(classifier)
+    found = classifier.evaluate(
+        texts, labels, sample_weight=weights, batch_size=4, return_dict=True, verbose=0
+    )
+    assert predictor.calls > 0  # the packed twin predicted
+    # Keras' own evaluate, batch by batch, on the full-length features.
+    features = classifier._preprocess_in_memory(texts)
+    expected = keras.Model.evaluate(
+        classifier,
+        features,
+        labels,
+        sample_weight=weights,
+        batch_size=4,
+        return_dict=True,
+        verbose=0,
+    )
+    assert sorted(found) == sorted(expected)
+    for name, value in expected.items():
+        assert found[name] == pytest.approx(value, rel=1e-5, abs=1e-6), name
+    flat = classifier.evaluate(texts, labels, sample_weight=weights, verbose=0)
+    expected_flat = keras.Model.evaluate(
+        classifier, features, labels, sample_weight=weights, verbose=0
+    )
+    assert flat == pytest.approx(expected_flat, rel=1e-5, abs=1e-6)
+
+
+def test_fit_validates_strings_as_keras_evaluates_their_features():
+    classifier = BertClassifier(
+        tiny_backbone(max_sequence_length=64),
+        num_classes=2,
+        preprocessor=tiny_preprocessor(sequence_length=64),
+    )
+    fast_compile(classifier)
+    classifier.compile(
+        optimizer=classifier.optimizer, loss=classifier.loss, metrics=["accuracy"]
+    )
+    texts = _short_and_long_texts()
+    labels = np.array([len(text) % 2 for text in texts])
+    predictor = _counting_packed_calls(classifier)
+    history = classifier.fit(
+        texts,
+        labels,
+        batch_size=8,
+        epochs=2,
+        validation_data=(texts[:60], labels[:60]),
+        verbose=0,
+    ).history
+    assert predictor.calls > 0  # validation predicted packed texts
+    features = classifier._preprocess_in_memory(texts[:60])
+    expected = keras.Model.evaluate(
+        classifier, features, labels[:60], batch_size=8, return_dict=True, verbose=0
+    )
+    assert history["val_loss"][-1] == pytest.approx(expected["loss"], rel=1e-5)
+    assert history["val_accuracy"][-1] == pytest.approx(expected["accuracy"])

@@ -31,7 +31,6 @@ from keras_bert_impl.convert.target_checks import write_vocabulary
 from keras_bert_impl.convert.weight_map import backbone_weight_map
 from keras_bert_impl.models.bert_backbone import BertBackbone
 from keras_bert_impl.models.bert_classifier import BertClassifier
-from keras_bert_impl.tokenizers.bert_preprocessor import BertPreprocessor
 from keras_bert_impl.utils.file_io import atomic_write
 from keras_bert_impl.utils.file_io import staged_directory
 from keras_bert_impl.utils.file_io import write_json
@@ -252,8 +251,13 @@ def to_keras_hub(model, folder, preprocessor=None):
     tokenizer = attached_tokenizer(model, preprocessor)
     if preprocessor is None:
         preprocessor = getattr(model, "preprocessor", None)
-    if not isinstance(preprocessor, BertPreprocessor):
+    if tokenizer is None:
         preprocessor = None
+    else:  # a tokenizer means TensorFlow is loaded already
+        from keras_bert_impl.tokenizers.bert_preprocessor import BertPreprocessor
+
+        if not isinstance(preprocessor, BertPreprocessor):
+            preprocessor = None
     folder = pathlib.Path(folder)
     with staged_directory(folder) as staging:
         write_json(staging / CONFIG_FILE, backbone_config(backbone))

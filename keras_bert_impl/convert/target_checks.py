@@ -10,7 +10,6 @@ warning stating how far the target's outputs then are from ours.
 import warnings
 
 from keras_bert_impl.models.bert_backbone import BertBackbone
-from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
 from keras_bert_impl.utils.file_io import atomic_write
 
 LAYER_NORM_EPSILON = 1e-12
@@ -73,7 +72,13 @@ def attached_tokenizer(model, preprocessor=None):
     if preprocessor is None:
         preprocessor = getattr(model, "preprocessor", None)
     tokenizer = getattr(preprocessor, "tokenizer", preprocessor)
-    if tokenizer is not None and not isinstance(tokenizer, BertTokenizer):
+    if tokenizer is None:
+        return None
+    # Imported here: the tokenizer needs TensorFlow, which a converter that
+    # writes no tokenizer (JAX, weights only) does not load.
+    from keras_bert_impl.tokenizers.bert_tokenizer import BertTokenizer
+
+    if not isinstance(tokenizer, BertTokenizer):
         raise ValueError(
             "Expected a BertPreprocessor or BertTokenizer, got "
             f"{type(preprocessor).__name__}."

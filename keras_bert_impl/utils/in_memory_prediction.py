@@ -121,6 +121,9 @@ def scored_predictions(model, y, y_pred, sample_weight=None):
     Keras' `evaluate` averages each batch's loss weighted by its size, which
     for a loss averaged over the batch is the loss over all examples; its
     metrics accumulate over batches, as they do over one update with all.
+    On JAX the loss and metrics run as one jitted function: eagerly, each of
+    their few dozen ops would be a compile of its own for every new number
+    of examples (0.5-0.7 s; jitted 0.1 s).
     """
 
     def convert(value):
@@ -130,11 +133,50 @@ def scored_predictions(model, y, y_pred, sample_weight=None):
         convert, (y, y_pred, sample_weight)
     )
     model.reset_metrics()
+    if keras.backend.backend() == "jax":
+        logs = _jitted_scoring(model)(y, y_pred, sample_weight)
+    else:
+        logs = _score(model, y, y_pred, sample_weight)
+    return {name: float(value) for name, value in logs.items()}
+
+
+def _score(model, y, y_pred, sample_weight):
     loss = model.compute_loss(
         y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
     )
     model._loss_tracker.update_state(
         loss, sample_weight=keras.tree.flatten(y)[0].shape[0]
     )
-    logs = model.compute_metrics(None, y, y_pred, sample_weight)
-    return {name: float(value) for name, value in logs.items()}
+    return model.compute_metrics(None, y, y_pred, sample_weight)
+
+
+def _jitted_scoring(model):
+    """`_score` as a jitted function of the metrics' state (JAX), kept for
+    as long as the model's compiled loss and metrics are the same."""
+    import jax
+
+    compiled = (model._compile_loss, model._compile_metrics)
+    built_for, scoring = getattr(model, "_jitted_scoring_cache", ((None, None), None))
+    if scoring is None or any(a is not b for a, b in zip(built_for, compiled)):
+        variables = model.metrics_variables
+
+        def stateless_score(values, y, y_pred, sample_weight):
+            with keras.StatelessScope(
+                state_mapping=list(zip(variables, values))
+            ) as scope:
+                logs = _score(model, y, y_pred, sample_weight)
+            return logs, [scope.get_current_value(v) for v in variables]
+
+        jitted = jax.jit(stateless_score)
+
+        def scoring(y, y_pred, sample_weight):
+            logs, values = jitted(
+                [v.value for v in variables], y, y_pred, sample_weight
+            )
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+            return logs
+
+        # Kept out of Keras' attribute tracking (not state of the model).
+        object.__setattr__(model, "_jitted_scoring_cache", (compiled, scoring))
+    return scoring

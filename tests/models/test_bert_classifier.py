@@ -324,6 +324,11 @@ def test_evaluate_on_strings_scores_packed_predictions_as_keras_scores_batches(
         classifier, features, labels, sample_weight=weights, verbose=0
     )
     assert flat == pytest.approx(expected_flat, rel=1e-5, abs=1e-6)
+    # Compiled again: the loss and metrics follow (JAX keeps them jitted).
+    classifier.compile(loss=classifier.loss, weighted_metrics=[])
+    assert list(classifier.evaluate(texts, labels, return_dict=True, verbose=0)) == [
+        "loss"
+    ]
 
 
 def test_fit_validates_strings_as_keras_evaluates_their_features():

@@ -7,6 +7,7 @@ from keras_bert_impl.layers.bert_self_attention import queried_rows
 from keras_bert_impl.models.quantized_layers import QuantizedModel
 from keras_bert_impl.models.quantized_layers import policy_with_quantized_layers
 from keras_bert_impl.models.token_id_checks import TokenIdChecks
+from keras_bert_impl.utils.mixed_precision import warn_if_bfloat16_is_slow_here
 from keras_bert_impl.utils.preset_io import PresetMixin
 from keras_bert_impl.utils.preset_io import backbone_from_preset_dir
 from keras_bert_impl.utils.preset_io import write_backbone_preset
@@ -207,6 +208,7 @@ class BertBackbone(
             # ...and no policy of its own at all ("mixed_bfloat16" read back
             # float32): `get_config` must name the one the layers were built in.
             self.dtype_policy = keras.dtype_policies.get(dtype)
+        warn_if_bfloat16_is_slow_here(self.dtype_policy)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size

@@ -117,6 +117,19 @@ def test_mixed_bfloat16_computes_in_bfloat16_close_to_float32():
     np.testing.assert_allclose(found, expected, atol=0.1)
 
 
+def test_bfloat16_on_jaxs_cpu_warns_that_float32_is_faster():
+    import warnings
+
+    if keras.backend.backend() == "jax":  # the tests run on JAX's CPU backend
+        with pytest.warns(UserWarning, match="slower than float32"):
+            tiny_backbone(dtype="mixed_bfloat16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        tiny_backbone()  # float32: no warning
+        if keras.backend.backend() != "jax":
+            tiny_backbone(dtype="mixed_bfloat16")
+
+
 def test_a_mixed_policy_survives_get_config_and_a_preset_loads_in_float32(tmp_path):
     mixed = tiny_backbone(num_layers=1, dtype="mixed_bfloat16")
     assert mixed.dtype_policy.name == "mixed_bfloat16"

@@ -94,6 +94,7 @@ def machine_info():
         info["jax_compilation_cache"] = jax.config.jax_compilation_cache_dir
         # XLA's flags for this process (utils/jax_cpu_compilation.py).
         info["xla_flags"] = os.environ.get("XLA_FLAGS")
+    info["accelerator"] = _accelerator(info["backend"])
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     except OSError:
@@ -103,6 +104,26 @@ def machine_info():
     flags = fields.get("Flags", "").split()
     info["cpu_flags"] = [flag for flag in CPU_FLAGS if flag in flags]
     return info
+
+
+def _accelerator(backend):
+    """The GPU or TPU the Keras backend runs on (`device_check.sh`), or None."""
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return None if device.platform == "cpu" else device.device_kind
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return gpus[0].name if gpus else None
+    return None
 
 
 def backend_name():

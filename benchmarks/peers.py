@@ -143,19 +143,22 @@ def transformers_train_step(config, batch, length, num_masks, dtype=None):
     import transformers
 
     model = transformers.BertForPreTraining(_hf_config(config)).train()
+    model.to(torch_device())
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6
     )
     x, y, _ = pretraining_batch(config, batch, length, num_masks)
     labels = np.full((batch, length), -100, "int64")
     np.put_along_axis(labels, x["mask_positions"], y["mlm_logits"], axis=1)
-    inputs = {
-        "input_ids": torch.from_numpy(x["token_ids"].astype("int64")),
-        "token_type_ids": torch.from_numpy(x["segment_ids"].astype("int64")),
-        "attention_mask": torch.from_numpy(x["padding_mask"].astype("int64")),
-        "labels": torch.from_numpy(labels),
-        "next_sentence_label": torch.from_numpy(y["nsp_logits"].astype("int64")),
-    }
+    inputs = _on_torch_device(
+        {
+            "input_ids": x["token_ids"],
+            "token_type_ids": x["segment_ids"],
+            "attention_mask": x["padding_mask"],
+            "labels": labels,
+            "next_sentence_label": y["nsp_logits"],
+        }
+    )
 
     def step():
         _torch_train_step(model, optimizer, inputs, dtype)
@@ -164,9 +167,28 @@ def transformers_train_step(config, batch, length, num_masks, dtype=None):
     return step
 
 
-def torch_precision(dtype):
+def torch_device():
+    """Where the fixed-shape torch peers run: the GPU when there is one
+    (`benchmarks/device_check.sh`), else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _on_torch_device(arrays):
+    """NumPy integer arrays as int64 torch tensors on `torch_device()`."""
+    import torch
+
+    return {
+        key: torch.from_numpy(np.asarray(value).astype("int64")).to(torch_device())
+        for key, value in arrays.items()
+    }
+
+
+def torch_precision(dtype, device=None):
     """The context a torch peer runs under for a Keras dtype policy name:
-    `torch.autocast` to bfloat16 for `mixed_bfloat16`, nothing for float32."""
+    `torch.autocast` to bfloat16 for `mixed_bfloat16`, nothing for float32.
+    `device`: where the peer runs (default `torch_device()`)."""
     import contextlib
 
     import torch
@@ -174,8 +196,8 @@ def torch_precision(dtype):
     if dtype in (None, "float32"):
         return contextlib.nullcontext()
     if dtype != "mixed_bfloat16":
-        raise ValueError(f"no torch CPU peer for dtype={dtype!r}")
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+        raise ValueError(f"no torch peer for dtype={dtype!r}")
+    return torch.autocast(device or torch_device(), dtype=torch.bfloat16)
 
 
 def _torch_train_step(model, optimizer, inputs, dtype=None):
@@ -240,16 +262,22 @@ def transformers_inference_step(config, batch, length, dtype=None, quantize=None
         model = torch.ao.quantization.quantize_dynamic(
             model, {torch.nn.Linear}, dtype=torch.qint8
         )
+    else:
+        model.to(torch_device())
     x = encoder_batch(config, batch, length)
-    inputs = {
-        "input_ids": torch.from_numpy(x["token_ids"].astype("int64")),
-        "token_type_ids": torch.from_numpy(x["segment_ids"].astype("int64")),
-        "attention_mask": torch.from_numpy(x["padding_mask"].astype("int64")),
-    }
+    inputs = _on_torch_device(
+        {
+            "input_ids": x["token_ids"],
+            "token_type_ids": x["segment_ids"],
+            "attention_mask": x["padding_mask"],
+        }
+    )
+    if quantize == "int8":  # torch's dynamic int8 kernels are CPU kernels
+        inputs = {key: value.cpu() for key, value in inputs.items()}
 
     def step():
         with torch.inference_mode(), torch_precision(dtype):
-            model(**inputs).pooler_output.float().numpy()
+            model(**inputs).pooler_output.float().cpu().numpy()
 
     step.model = model
     return step
@@ -379,18 +407,10 @@ def transformers_text_embedder(
     tokenizer = transformers.BertTokenizer(vocab=str(VOCAB))
 
     def embed(sentences):
-        encoded = tokenizer(
-            list(sentences), truncation=True, max_length=sequence_length
-        )
-        order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
         output = np.zeros((len(sentences), config["hidden_dim"]), "float32")
-        with torch.inference_mode(), torch_precision(dtype):
-            for start in range(0, len(order), batch):
-                rows = order[start : start + batch]
-                padded = tokenizer.pad(
-                    {key: [encoded[key][r] for r in rows] for key in encoded},
-                    return_tensors="pt",
-                )
+        batches = _length_sorted_batches(tokenizer, sentences, batch, sequence_length)
+        with torch.inference_mode(), torch_precision(dtype, "cpu"):
+            for rows, padded in batches:
                 output[rows] = model(**padded).pooler_output.float().numpy()
         return output
 
@@ -398,7 +418,121 @@ def transformers_text_embedder(
     return embed
 
 
+def ours_text_classifier_evaluate(config, batch, sequence_length, dtype=None):
+    """`BertClassifier.evaluate(strings, labels)`: its default loss and accuracy."""
+    predict = ours_text_classifier_predict(config, batch, sequence_length, dtype=dtype)
+
+    def evaluate(sentences, labels):
+        return predict.model.evaluate(
+            list(sentences), np.asarray(labels), batch_size=batch, verbose=0
+        )
+
+    evaluate.model = predict.model
+    return evaluate
+
+
+def keras_hub_text_classifier_evaluate(config, batch, sequence_length, dtype=None):
+    """keras-hub's `BertTextClassifier.evaluate(strings, labels)`, its user path."""
+    import keras
+    import keras_hub
+
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=str(VOCAB), lowercase=True)
+    classifier = keras_hub.models.BertTextClassifier(
+        keras_hub.models.BertBackbone(**config, dtype=dtype),
+        num_classes=2,
+        preprocessor=keras_hub.models.BertTextClassifierPreprocessor(
+            tokenizer, sequence_length=sequence_length
+        ),
+    )
+    classifier.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy()],
+    )
+
+    def evaluate(sentences, labels):
+        return classifier.evaluate(
+            list(sentences), np.asarray(labels), batch_size=batch, verbose=0
+        )
+
+    evaluate.model = classifier
+    return evaluate
+
+
+def transformers_text_classifier_evaluate(config, batch, sequence_length, dtype=None):
+    """`BertForSequenceClassification`'s loss and accuracy, dynamic padding."""
+    import transformers
+
+    model = transformers.BertForSequenceClassification(
+        _hf_config(config, num_labels=2)
+    ).eval()
+    tokenizer = transformers.BertTokenizer(vocab=str(VOCAB))
+
+    def evaluate(sentences, labels):
+        return _transformers_scores(
+            model, tokenizer, sentences, labels, batch, sequence_length, dtype
+        )
+
+    evaluate.model = model
+    return evaluate
+
+
+def _transformers_scores(
+    model, tokenizer, sentences, labels, batch, sequence_length, dtype=None
+):
+    """`[loss, accuracy]` of a transformers classifier: the evaluation loop a
+    torch user writes (the fast tokenizer, length-sorted batches padded to
+    their longest member, `torch.inference_mode`)."""
+    import torch
+
+    labels = torch.as_tensor(np.asarray(labels))
+    loss_sum, correct = 0.0, 0
+    was_training = model.training
+    model.eval()
+    batches = _length_sorted_batches(tokenizer, sentences, batch, sequence_length)
+    with torch.inference_mode(), torch_precision(dtype, "cpu"):
+        for rows, padded in batches:
+            out = model(**padded, labels=labels[rows])
+            loss_sum += float(out.loss) * len(rows)
+            correct += int((out.logits.argmax(-1) == labels[rows]).sum())
+    model.train(was_training)
+    return [loss_sum / len(labels), correct / len(labels)]
+
+
+def _length_sorted_batches(tokenizer, sentences, batch, sequence_length):
+    """`(rows, padded inputs)` of `sentences`, sorted by length, each batch
+    padded to its longest member (transformers' dynamic padding)."""
+    encoded = tokenizer(list(sentences), truncation=True, max_length=sequence_length)
+    order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+    for start in range(0, len(order), batch):
+        rows = order[start : start + batch]
+        padded = tokenizer.pad(
+            {key: [encoded[key][r] for r in rows] for key in encoded},
+            return_tensors="pt",
+        )
+        yield rows, padded
+
+
 # ---------------------------------------------------------------- fine-tuning
+
+
+def _keras_fit(classifier, batch):
+    """One epoch of a Keras classifier's `fit` on lists of strings, validating
+    on `validation` (`(sentences, labels)`) when given."""
+
+    def fit(sentences, labels, validation=None):
+        classifier.fit(
+            list(sentences),
+            list(labels),
+            batch_size=batch,
+            epochs=1,
+            validation_data=None
+            if validation is None
+            else tuple(list(part) for part in validation),
+            verbose=0,
+        )
+
+    fit.model = classifier
+    return fit
 
 
 def ours_text_classifier_fit(config, batch, sequence_length, pad_partial_batches=True):
@@ -429,13 +563,7 @@ def ours_text_classifier_fit(config, batch, sequence_length, pad_partial_batches
         accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         classifier.compile(metrics=[accuracy], weighted_metrics=None)
 
-    def fit(sentences, labels):
-        classifier.fit(
-            list(sentences), list(labels), batch_size=batch, epochs=1, verbose=0
-        )
-
-    fit.model = classifier
-    return fit
+    return _keras_fit(classifier, batch)
 
 
 def keras_hub_text_classifier_fit(config, batch, sequence_length):
@@ -459,13 +587,7 @@ def keras_hub_text_classifier_fit(config, batch, sequence_length):
         metrics=[keras.metrics.SparseCategoricalAccuracy()],
     )
 
-    def fit(sentences, labels):
-        classifier.fit(
-            list(sentences), list(labels), batch_size=batch, epochs=1, verbose=0
-        )
-
-    fit.model = classifier
-    return fit
+    return _keras_fit(classifier, batch)
 
 
 def transformers_text_classifier_fit(
@@ -492,7 +614,7 @@ def transformers_text_classifier_fit(
     collator = transformers.DataCollatorWithPadding(tokenizer, return_tensors="pt")
     generator = torch.Generator().manual_seed(seed)
 
-    def fit(sentences, labels):
+    def fit(sentences, labels, validation=None):
         encoded = tokenizer(
             list(sentences), truncation=True, max_length=sequence_length
         )
@@ -510,6 +632,8 @@ def transformers_text_classifier_fit(
             rows = order[start : start + batch]
             inputs = collator([features[index] for index in rows])
             _torch_train_step(model, optimizer, inputs)
+        if validation is not None:  # as Keras' fit validates after the epoch
+            _transformers_scores(model, tokenizer, *validation, batch, sequence_length)
 
     fit.model = model
     return fit

@@ -12,7 +12,7 @@ interleaved in one process on one Keras backend:
 
 bfloat16 is Keras' `mixed_bfloat16` policy for ours and keras-hub (float32
 weights, bfloat16 matmuls, float32 softmax/LayerNorm/losses) and
-`torch.autocast("cpu", torch.bfloat16)` for transformers (its Trainer's
+`torch.autocast(device, torch.bfloat16)` for transformers (its Trainer's
 `--bf16`). `--dtypes int8` (inference only) times int8 weights and
 activations: `quantize("int8")` for ours and keras-hub (keras-hub with
 `jit_compile=True`, its fast setting on TF; ours picks XLA itself) and
@@ -22,7 +22,8 @@ times float32's rate; without it they may not. The
 ratios: `vs_best_peer` is the fastest peer row of the unit (any precision)
 over ours at this precision; `vs_ours_float32` ours' speed-up over our own
 float32. Run it once per backend (the torch backend included: `KERAS_BACKEND=torch`
-runs our model on torch's oneDNN kernels):
+runs our model on torch's oneDNN kernels). On a machine with a GPU every peer
+runs on it (`benchmarks/device_check.sh`):
 
     KERAS_BACKEND=torch python benchmarks/precision.py \
         --out benchmarks/results/torch_precision.json

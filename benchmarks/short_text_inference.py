@@ -18,6 +18,13 @@ process on one backend:
 - `transformers_int8`: the same after torch's dynamic int8 `Linear`
   (`torch.ao.quantization.quantize_dynamic`), the int8 path a torch user has.
 
+`--call evaluate` times `evaluate(strings, labels)` instead (loss and
+accuracy): ours and keras-hub through their task's own `evaluate` (keras-hub's
+`BertTextClassifier` with its preprocessor at 128), transformers as a torch
+evaluation loop (`BertForSequenceClassification` with labels, length-sorted
+batches, dynamic padding). `--workloads` may add `sst2_train`, all 67,349
+SST-2 train phrases.
+
 `--dtype mixed_bfloat16` runs every peer in bfloat16: ours and keras-hub
 with that Keras dtype policy, transformers under `torch.autocast`.
 
@@ -53,22 +60,33 @@ BUILDERS = {
         c, b, n, dtype=dtype, quantize="int8"
     ),
 }
+EVALUATE_BUILDERS = {
+    "ours": peers.ours_text_classifier_evaluate,
+    "keras_hub": peers.keras_hub_text_classifier_evaluate,
+    "transformers": peers.transformers_text_classifier_evaluate,
+}
 WORKLOADS = {
-    "short": lambda: peers.read_sst2("train", 1000)[0],
-    "sst2_dev": lambda: peers.read_sst2("dev")[0],
+    "short": lambda: peers.read_sst2("train", 1000),
+    "sst2_dev": lambda: peers.read_sst2("dev"),
+    "sst2_train": lambda: peers.read_sst2("train"),
 }
 
 
-def _timed(run, sentences):
+def _timed(run, sentences, labels):
     start = time.perf_counter()
-    run(sentences)
+    run(sentences, labels)
     return time.perf_counter() - start
+
+
+def _predicting(run):
+    return lambda sentences, labels: run(sentences)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="base", choices=sorted(CONFIGS))
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--workloads", default="short,sst2_dev")
+    parser.add_argument("--call", default="predict", choices=("predict", "evaluate"))
     parser.add_argument("--peers", default=",".join(BUILDERS))
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--sequence_length", type=int, default=128)
@@ -83,21 +101,31 @@ def main():
     args = parser.parse_args()
     names = args.peers.split(",")
     config = CONFIGS[args.config]
-    runners = {
-        name: BUILDERS[name](
-            config, args.batch_size, args.sequence_length, dtype=args.dtype
-        )
-        for name in names
-    }
+    if args.call == "evaluate":
+        runners = {
+            name: EVALUATE_BUILDERS[name](
+                config, args.batch_size, args.sequence_length, dtype=args.dtype
+            )
+            for name in names
+        }
+    else:
+        runners = {
+            name: _predicting(
+                BUILDERS[name](
+                    config, args.batch_size, args.sequence_length, dtype=args.dtype
+                )
+            )
+            for name in names
+        }
     results = {}
     for workload in args.workloads.split(","):
-        sentences = WORKLOADS[workload]()
-        first = {name: _timed(runners[name], sentences) for name in names}
+        sentences, labels = WORKLOADS[workload]()
+        first = {name: _timed(runners[name], sentences, labels) for name in names}
         seconds = {name: [] for name in names}
         for round_index in range(args.rounds):
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:
-                seconds[name].append(_timed(runners[name], sentences))
+                seconds[name].append(_timed(runners[name], sentences, labels))
             print(workload, {n: round(s[-1], 2) for n, s in seconds.items()})
         rows = {}
         for name in names:
@@ -114,6 +142,7 @@ def main():
         "machine": machine_info(),
         "workload": {
             "config": args.config,
+            "call": args.call,
             "batch_size": args.batch_size,
             "sequence_length": args.sequence_length,
             "rounds": args.rounds,

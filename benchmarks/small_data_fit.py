@@ -14,6 +14,11 @@ compiles, training). Peers in one process, same backend:
 - `transformers_grouped`: `BertForSequenceClassification`, torch loop,
   `LengthGroupedSampler` batches padded to their longest member.
 
+`--validation dev` also validates on the 872 SST-2 dev sentences after the
+epoch, as a user's `fit(..., validation_data=(texts, labels))` does (ours and
+keras-hub through `fit` itself; transformers by its evaluation loop, length-
+sorted batches padded to their longest member).
+
 On JAX the number of XLA compiles during each fit is counted (JAX's own
 compile events). Rounds alternate the peers' order.
 
@@ -80,11 +85,13 @@ def main():
     parser.add_argument("--sequence_length", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--peers", default=",".join(BUILDERS))
+    parser.add_argument("--validation", default=None, choices=("dev",))
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     names = args.peers.split(",")
     config = CONFIGS[args.config]
     sentences, labels = _sst2(args.sentences)
+    validation = peers.read_sst2("dev") if args.validation else None
     counter = CompileCounter()
     seconds = {name: [] for name in names}
     compiles = {name: [] for name in names}
@@ -94,7 +101,7 @@ def main():
             fit = BUILDERS[name](config, args.batch_size, args.sequence_length)
             before = counter.count
             start = time.perf_counter()
-            fit(sentences, labels)
+            fit(sentences, labels, validation)
             seconds[name].append(time.perf_counter() - start)
             if before is not None:
                 compiles[name].append(counter.count - before)
@@ -119,6 +126,7 @@ def main():
         "workload": {
             "config": args.config,
             "sentences": args.sentences,
+            "validation": args.validation,
             "batch_size": args.batch_size,
             "sequence_length": args.sequence_length,
             "rounds": args.rounds,

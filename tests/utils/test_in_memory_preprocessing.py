@@ -1,8 +1,10 @@
 """Raw in-memory inputs featurized: one traced preprocessor, or eagerly for `fit`."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from keras_bert_impl.utils import in_memory_preprocessing
 from keras_bert_impl.utils.in_memory_preprocessing import InMemoryPreprocessing
 from keras_bert_impl.utils.in_memory_preprocessing import featurized_eagerly
 from tests.bert_test_case import texts_of_many_lengths
@@ -21,6 +23,42 @@ class _CountingPreprocessor:
         return self.preprocessor(x)
 
 
+@pytest.fixture
+def traced_at_once(monkeypatch):
+    """No eager calls first: the graph tests below trace on the first call."""
+    monkeypatch.setattr(in_memory_preprocessing, "EAGER_SECONDS_BEFORE_TRACING", 0.0)
+
+
+def test_calls_run_eagerly_until_they_cost_a_trace_then_one_graph_serves(
+    monkeypatch,
+):
+    monkeypatch.setattr(in_memory_preprocessing, "EAGER_SECONDS_BEFORE_TRACING", 1e9)
+    counting = _CountingPreprocessor()
+    preprocessing = InMemoryPreprocessing(counting, counting)
+    texts = texts_of_many_lengths(7, seed=3)
+    expected = counting.preprocessor(tf.constant(texts))
+    for _ in range(3):
+        found = preprocessing(texts)
+        np.testing.assert_array_equal(
+            found["token_ids"], np.asarray(expected["token_ids"])
+        )
+    assert counting.traces == 3 and not preprocessing.functions  # eager: Python ran
+    assert preprocessing.eager_seconds > 0
+    # Once the eager calls have cost the budget, the next call traces, once.
+    monkeypatch.setattr(
+        in_memory_preprocessing,
+        "EAGER_SECONDS_BEFORE_TRACING",
+        preprocessing.eager_seconds,
+    )
+    for _ in range(3):
+        found = preprocessing(texts)
+        np.testing.assert_array_equal(
+            found["token_ids"], np.asarray(expected["token_ids"])
+        )
+    assert counting.traces == 4 and len(preprocessing.functions) == 1
+
+
+@pytest.mark.usefixtures("traced_at_once")
 def test_every_size_and_chunking_give_the_eager_features_from_one_trace():
     counting = _CountingPreprocessor()
     preprocessing = InMemoryPreprocessing(counting, counting)
@@ -34,6 +72,7 @@ def test_every_size_and_chunking_give_the_eager_features_from_one_trace():
     assert counting.traces == 1  # batch axis unknown: one graph for every size
 
 
+@pytest.mark.usefixtures("traced_at_once")
 def test_pairs_and_arrays_follow_tf_datas_rule_and_no_texts_give_no_rows():
     counting = _CountingPreprocessor()
     preprocessing = InMemoryPreprocessing(counting, counting)
@@ -47,6 +86,7 @@ def test_pairs_and_arrays_follow_tf_datas_rule_and_no_texts_give_no_rows():
     assert preprocessing(np.array([], dtype=object))["token_ids"].shape == (0, 12)
 
 
+@pytest.mark.usefixtures("traced_at_once")
 def test_a_changed_sequence_length_is_traced_anew():
     counting = _CountingPreprocessor()
     preprocessing = InMemoryPreprocessing(counting.preprocessor, counting)
@@ -57,6 +97,7 @@ def test_a_changed_sequence_length_is_traced_anew():
     assert counting.traces == 2
 
 
+@pytest.mark.usefixtures("traced_at_once")
 def test_printable_ascii_texts_get_a_graph_of_their_own_that_others_never_reach():
     counting = _CountingPreprocessor()
     preprocessing = InMemoryPreprocessing(counting.preprocessor, counting)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_bert_impl.utils import in_memory_preprocessing
 from keras_bert_impl.utils import string_batches
 from keras_bert_impl.utils.length_bucketing import bucket_lengths_for
 from keras_bert_impl.utils.length_bucketing import compiled_bucket_lengths
@@ -281,7 +282,11 @@ def test_token_ids_go_straight_to_keras_and_strings_need_a_preprocessor():
         model.predict(["no preprocessor attached"], verbose=0)
 
 
-def test_in_memory_strings_are_preprocessed_by_one_graph_until_it_is_replaced():
+def test_in_memory_strings_are_preprocessed_by_one_graph_until_it_is_replaced(
+    monkeypatch,
+):
+    # Traced at the first call (by default the first calls run eagerly).
+    monkeypatch.setattr(in_memory_preprocessing, "EAGER_SECONDS_BEFORE_TRACING", 0.0)
     traces = []
 
     class _CountingWords(_HashedWords):

@@ -7,7 +7,8 @@ the task has a `packed_predictor` (`packed_prediction.PackedRows`), else the
 texts are sorted by length and each batch trimmed to a length
 `predict_by_length.LengthPlanner` picks. The batches run between Keras'
 predict callbacks (progress bar included) and the outputs come back in input
-order. `evaluate` on such texts scores those outputs (`scored_predictions`).
+order. `evaluate` on such texts scores those outputs
+(`evaluate_from_predictions`).
 """
 
 import functools
@@ -18,6 +19,7 @@ from keras_bert_impl.utils.packed_prediction import PACKABLE_KEYS
 from keras_bert_impl.utils.packed_prediction import PackedRows
 from keras_bert_impl.utils.predict_by_length import LengthPlanner
 from keras_bert_impl.utils.predict_by_length import trace_for_every_shape
+from keras_bert_impl.utils.string_batches import featurized
 
 
 def is_distributed(model):
@@ -113,6 +115,52 @@ def _run_predict_steps(model, steps, num_batches, verbose="auto", callbacks=None
         if model.stop_predicting:
             break
     callbacks.on_predict_end()
+
+
+def evaluate_from_predictions(
+    model,
+    x,
+    y,
+    batch_size,
+    sample_weight,
+    verbose="auto",
+    callbacks=None,
+    return_dict=False,
+    **kwargs,
+):
+    """`model.evaluate` on in-memory strings scored from `predict`'s outputs.
+
+    The texts are featurized with their labels and weights once
+    (`string_batches.featurized`), predicted as `predict` does and scored by
+    `scored_predictions`; long documents read in windows are predicted per
+    document and scored against `document_targets`. Returns Keras' logs (a
+    dict with `return_dict`, else the flat list), or None where the data is
+    too large or ragged to featurize in memory (Keras' `evaluate` then runs).
+    """
+    if model._reads_windows(x):
+        features = None
+    else:
+        data = featurized(
+            model, keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+        )
+        if data is None:
+            return None
+        features, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    # Inside `fit`, Keras passes its own callback list and shows no progress
+    # of its own for validation.
+    within_fit = isinstance(callbacks, keras.callbacks.CallbackList)
+    if not within_fit:
+        callbacks = keras.callbacks.CallbackList(callbacks, model=model)
+    callbacks.on_test_begin()
+    verbose = 0 if within_fit else verbose
+    if features is None:  # long documents, read in windows
+        y_pred = model.predict(x, batch_size=batch_size, verbose=verbose)
+        y = model.document_targets(y, y_pred)
+    else:
+        y_pred = model._predict_features(features, batch_size, verbose=verbose)
+    logs = scored_predictions(model, y, y_pred, sample_weight)
+    callbacks.on_test_end(logs)
+    return logs if return_dict else model._flatten_metrics_in_order(logs)
 
 
 def scored_predictions(model, y, y_pred, sample_weight=None):

@@ -29,6 +29,7 @@ from keras_bert_impl.utils.raw_inputs import is_dataset
 from keras_bert_impl.utils.raw_inputs import spec_of
 from keras_bert_impl.utils.raw_inputs import takes_labels
 from keras_bert_impl.utils.torch_backend_model import TorchBackendModel
+from keras_bert_impl.utils.windowed_reading import WindowedReading
 
 
 def unpadded_row_weights(x, sample_weight):
@@ -72,7 +73,7 @@ def _as_arrays(data):
     return array.astype(object) if array.dtype.kind in "US" else array
 
 
-class PipelineModel(TorchBackendModel, keras.Model):
+class PipelineModel(WindowedReading, TorchBackendModel, keras.Model):
     """A model that preprocesses raw inputs inside `fit`, `evaluate`, `predict`.
 
     With a `preprocessor` attribute set (a layer mapping raw strings, or
@@ -242,49 +243,6 @@ class PipelineModel(TorchBackendModel, keras.Model):
         nothing here; a subclass plans its training (e.g. a schedule) in it.
         """
 
-    # === Long documents, read in windows (a preprocessor with a `stride`) ===
-    def _reads_windows(self, x):
-        """Whether `x` is read in windows: in-memory raw texts and a
-        preprocessor with a `stride` (see `utils.windowed_documents`)."""
-        stride = getattr(getattr(self, "preprocessor", None), "stride", None)
-        if stride is None or not self._needs_preprocessing(x):
-            return False
-        if type(self).combine_windows is PipelineModel.combine_windows:
-            raise self._no_windows()
-        if is_dataset(x):
-            raise ValueError(
-                f"{type(self).__name__}: a preprocessor with stride={stride} reads "
-                "in-memory texts (a list or array), got a tf.data.Dataset; pass the "
-                "texts, or build the preprocessor without `stride`"
-            )
-        return True
-
-    def _no_windows(self):
-        return ValueError(
-            f"{type(self).__name__} does not read long documents in windows: build "
-            "its preprocessor without `stride`"
-        )
-
-    def combine_windows(self, outputs, windows):
-        """Outputs on documents from outputs on their windows (a
-        `WindowedDocuments`); tasks that read long documents override it and
-        `window_targets`."""
-        raise self._no_windows()
-
-    def window_targets(self, y, windows):
-        """Labels of the windows from the labels of their documents."""
-        raise self._no_windows()
-
-    def document_targets(self, y, y_pred):
-        """Document labels as `evaluate` compares them with `combine_windows`."""
-        return y
-
-    def _windowed_data(self, x, y=None, sample_weight=None):
-        features, windows = self.preprocessor.windows(x)
-        if y is not None:
-            y = self.window_targets(y, windows)
-        return features, y, keras.tree.map_structure(windows.per_window, sample_weight)
-
     def evaluates_from_predictions(self):
         """Whether `evaluate` on in-memory strings may score `predict`'s outputs.
 
@@ -308,41 +266,6 @@ class PipelineModel(TorchBackendModel, keras.Model):
             and self._needs_preprocessing(x)
             and not is_distributed(self)
         )
-
-    def _evaluate_predictions(
-        self, x, y, batch_size, sample_weight, verbose="auto", callbacks=None, **kwargs
-    ):
-        """`evaluate` on in-memory strings scored from `predict`'s outputs, or
-        None where they are too many or ragged (`featurized_eagerly`)."""
-        from keras_bert_impl.utils.in_memory_prediction import scored_predictions
-        from keras_bert_impl.utils.string_batches import featurized
-
-        if self._reads_windows(x):
-            features = None
-        else:
-            data = featurized(
-                self, keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
-            )
-            if data is None:
-                return None
-            features, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        # Inside `fit`, Keras passes its own callback list and shows no
-        # progress of its own for validation.
-        within_fit = isinstance(callbacks, keras.callbacks.CallbackList)
-        if not within_fit:
-            callbacks = keras.callbacks.CallbackList(callbacks, model=self)
-        callbacks.on_test_begin()
-        verbose = 0 if within_fit else verbose
-        if features is None:  # long documents, read in windows
-            y_pred = self.predict(x, batch_size=batch_size, verbose=verbose)
-            y = self.document_targets(y, y_pred)
-        else:
-            y_pred = self._predict_features(features, batch_size, verbose=verbose)
-        logs = scored_predictions(self, y, y_pred, sample_weight)
-        callbacks.on_test_end(logs)
-        if kwargs.get("return_dict"):
-            return logs
-        return self._flatten_metrics_in_order(logs)
 
     def fit(
         self,
@@ -422,7 +345,13 @@ class PipelineModel(TorchBackendModel, keras.Model):
         ):
             # Keras' `fit` hands back the validation strings it was given.
             kwargs.pop("_use_cached_eval_dataset", None)
-            logs = self._evaluate_predictions(x, y, batch_size, sample_weight, **kwargs)
+            from keras_bert_impl.utils.in_memory_prediction import (
+                evaluate_from_predictions,
+            )
+
+            logs = evaluate_from_predictions(
+                self, x, y, batch_size, sample_weight, **kwargs
+            )
             if logs is not None:
                 return logs
         x, y, sample_weight, batch_size = self._as_preprocessed_data(

@@ -11,11 +11,16 @@ import json
 import pathlib
 import subprocess
 
+import keras
 import pytest
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow",
+    reason="the device check runs JAX and torch (no TensorFlow on the device)",
+)
 def test_device_parity_holds_on_the_cpu(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
     monkeypatch.syspath_prepend(str(BENCHMARKS))

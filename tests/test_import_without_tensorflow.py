@@ -11,7 +11,9 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
+import pytest
 
 from tests.huggingface_reference import huggingface_outputs
 from tests.huggingface_reference import minilm_folder
@@ -59,6 +61,10 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="the child runs on JAX whatever the suite's backend: once is enough",
+)
 def test_jax_builds_trains_and_loads_a_preset_without_tensorflow(tmp_path):
     import transformers
 

@@ -48,6 +48,7 @@ CHILD = textwrap.dedent(
     )
     classifier.fit(inputs, np.array([1]), epochs=1, verbose=0)
     assert classifier.predict(inputs, verbose=0).shape == (1, 2)
+    assert len(classifier.evaluate(inputs, np.array([1]), verbose=0)) == 2
     outputs = kb.BertBackbone.from_preset("all_minilm_l6_v2")(inputs)
     np.save(sys.argv[1], np.asarray(outputs["sequence_output"]))
     assert "tensorflow" not in sys.modules, "TensorFlow was imported"

@@ -123,6 +123,7 @@ def evaluate_from_predictions(
     y,
     batch_size,
     sample_weight,
+    windows=False,
     verbose="auto",
     callbacks=None,
     return_dict=False,
@@ -132,12 +133,13 @@ def evaluate_from_predictions(
 
     The texts are featurized with their labels and weights once
     (`string_batches.featurized`), predicted as `predict` does and scored by
-    `scored_predictions`; long documents read in windows are predicted per
-    document and scored against `document_targets`. Returns Keras' logs (a
+    `scored_predictions`; long documents read in windows (`windows`: the
+    model's `_reads_windows(x)`) are predicted per document and scored
+    against `document_targets`. Returns Keras' logs (a
     dict with `return_dict`, else the flat list), or None where the data is
     too large or ragged to featurize in memory (Keras' `evaluate` then runs).
     """
-    if model._reads_windows(x):
+    if windows:
         features = None
     else:
         data = featurized(

@@ -256,16 +256,19 @@ class PipelineModel(WindowedReading, TorchBackendModel, keras.Model):
         return False
 
     def _evaluates_strings_from_predictions(self, x, y, steps=None):
-        from keras_bert_impl.utils.in_memory_prediction import is_distributed
-
-        return (
+        if not (
             y is not None
             and steps is None
             and self.evaluates_from_predictions()
             and not is_dataset(x)
             and self._needs_preprocessing(x)
-            and not is_distributed(self)
-        )
+        ):
+            return False
+        # Imported for strings only: the module needs TensorFlow, which
+        # `evaluate` on token ids does not.
+        from keras_bert_impl.utils.in_memory_prediction import is_distributed
+
+        return not is_distributed(self)
 
     def fit(
         self,
@@ -340,7 +343,8 @@ class PipelineModel(WindowedReading, TorchBackendModel, keras.Model):
             optimizer.build(self.trainable_variables)
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
-        if self._reads_windows(x) or self._evaluates_strings_from_predictions(
+        windows = self._reads_windows(x)
+        if windows or self._evaluates_strings_from_predictions(
             x, y, kwargs.get("steps")
         ):
             # Keras' `fit` hands back the validation strings it was given.
@@ -350,7 +354,7 @@ class PipelineModel(WindowedReading, TorchBackendModel, keras.Model):
             )
 
             logs = evaluate_from_predictions(
-                self, x, y, batch_size, sample_weight, **kwargs
+                self, x, y, batch_size, sample_weight, windows=windows, **kwargs
             )
             if logs is not None:
                 return logs

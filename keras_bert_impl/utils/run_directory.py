@@ -169,6 +169,49 @@ def _job_process_name():
     return "" if process in ("", "0") else f"process-{process}"
 
 
+def _job_identity():
+    """What the processes of one multi-process job share, or None for one process.
+
+    TensorFlow: the cluster of `TF_CONFIG`; JAX: the coordinator address and
+    process count of `KERAS_DISTRIBUTION_*`. Recorded in each lock so that a
+    job's other processes tell their own chief's lock from another run's.
+    """
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        config = {}
+    if (config.get("task") or {}).get("type"):
+        return json.dumps(config.get("cluster") or {}, sort_keys=True)
+    if os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "").strip():
+        return "{} x{}".format(
+            os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES", ""),
+            os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", ""),
+        )
+    return None
+
+
+def _in_use_error(path, holder, lock):
+    started = holder.get("started")
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started))
+    return RunDirectoryError(
+        f"{path} is in use by another run (host {holder.get('host')}, "
+        f"pid {holder.get('pid')}, since {since} UTC). Wait for it to "
+        f"end or pass another folder; if that process is gone, delete "
+        f"{lock}."
+    )
+
+
+def _refuse_if_chief_is_another_runs(path, process):
+    """A job's non-chief process is refused when another run holds the chief's
+    lock: the chief is refused then, and the others would wait for it."""
+    if not process:
+        return
+    chief_lock = path / LOCK_FILE
+    holder = _holder(chief_lock)
+    if holder and holder.get("job") != _job_identity() and not _is_dead(holder):
+        raise _in_use_error(path, holder, chief_lock)
+
+
 def _holder(lock):
     try:
         return json.loads(lock.read_text(encoding="utf-8"))
@@ -195,29 +238,31 @@ def run_directory_lock(path):
     The lock is a file created with O_EXCL (atomic on local and network file
     systems) that records host, pid and start time; it is removed on exit.
     Each process of a multi-process job holds its own (`.NAME.worker-1.lock`
-    beside the chief's), so a second job is refused as a second run is.
+    beside the chief's), so a second job is refused as a second run is; a
+    job's other processes are also refused when another run (one that is not
+    their job, a one-process run included) holds the chief's lock, as their
+    chief is: they would otherwise wait for a chief that never comes.
     """
     path = pathlib.Path(path)
     path.mkdir(parents=True, exist_ok=True)
     process = _job_process_name()
+    _refuse_if_chief_is_another_runs(path, process)
     lock = path / (
         LOCK_FILE.replace(".lock", f".{process}.lock") if process else LOCK_FILE
     )
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+    me = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": time.time(),
+        "job": _job_identity(),
+    }
     for _ in range(2):
         try:
             descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             holder = _holder(lock)
             if not _is_dead(holder):
-                started = holder.get("started")
-                since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started))
-                raise RunDirectoryError(
-                    f"{path} is in use by another run (host {holder.get('host')}, "
-                    f"pid {holder.get('pid')}, since {since} UTC). Wait for it to "
-                    f"end or pass another folder; if that process is gone, delete "
-                    f"{lock}."
-                ) from None
+                raise _in_use_error(path, holder, lock) from None
             warnings.warn(
                 f"{path}: taking over the lock of pid {holder.get('pid')}, which "
                 "is no longer running (an earlier run was killed).",

@@ -5,6 +5,7 @@ Each test starts the job's processes with the environment a user sets
 docs/distributed.md), bounds their time and kills whatever is left.
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -17,8 +18,10 @@ import time
 
 import keras
 import numpy as np
+import pytest
 
 from keras_bert_impl.cli import main
+from keras_bert_impl.utils.run_directory import run_directory_lock
 from tests.recipes.test_run_pretraining import _pretrain_flags
 from tests.recipes.test_run_pretraining import _records
 from tests.recipes.test_run_pretraining import sample_corpus  # noqa: F401
@@ -76,6 +79,28 @@ def _job_command(flags):
         *flags,
         "--strategy=multiworker",
     ]
+
+
+@contextlib.contextmanager
+def _started_job(flags, stderr=subprocess.DEVNULL):
+    """The job's two processes, started; whatever is left is killed at the end."""
+    processes = [
+        subprocess.Popen(
+            _job_command(flags),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+        for env in _process_environments(2)
+    ]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def run_job(flags, count=2, log_dir=None):
@@ -170,26 +195,20 @@ def test_two_processes_train_as_one_process_on_the_same_global_batch(
     assert one[max(one)] < one[min(one)] - 0.5
 
 
-def test_a_killed_process_stops_the_job_and_a_restart_resumes(
-    sample_corpus,  # noqa: F811 (the fixture imported above)
-    shared_data,
-    tmp_path,
-    capsys,
-):
+@pytest.fixture
+def job_flags(sample_corpus, shared_data, tmp_path, capsys):  # noqa: F811
+    """`steps -> flags` of a small pretraining job writing into `tmp_path/job`."""
     train = _records(sample_corpus, shared_data, "train", 1, capsys)
+    return lambda steps: _pretrain_flags(
+        sample_corpus, train, train, steps, tmp_path / "job"
+    )
+
+
+def test_a_killed_process_stops_the_job_and_a_restart_resumes(job_flags, tmp_path):
     job = tmp_path / "job"
-    flags = _pretrain_flags(sample_corpus, train, train, 2000, job)
+    flags = job_flags(2000)
     flags[flags.index("--save_checkpoints_steps=50")] = "--save_checkpoints_steps=10"
-    processes = [
-        subprocess.Popen(
-            _job_command(flags),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for env in _process_environments(2)
-    ]
-    try:
+    with _started_job(flags) as processes:
         deadline = time.monotonic() + JOB_SECONDS
         while not list((job / "checkpoints").glob("ckpt-20.*")):
             assert time.monotonic() < deadline, "no checkpoint in time"
@@ -200,11 +219,6 @@ def test_a_killed_process_stops_the_job_and_a_restart_resumes(
         # ~1 s on JAX (a non-chief's death takes JAX ~75 s: its heartbeat).
         processes[0].send_signal(signal.SIGKILL)
         assert processes[1].wait(timeout=STOP_SECONDS) != 0
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
     killed_at = max(
         int(p.name.split("-")[1].split(".")[0])
         for p in (job / "checkpoints").glob("ckpt-*.weights.h5")
@@ -217,3 +231,19 @@ def test_a_killed_process_stops_the_job_and_a_restart_resumes(
     assert final["global_step"] == killed_at + 20
     curves = _losses(job)
     assert max(curves) == killed_at + 20
+
+
+def test_a_job_on_a_folder_another_run_holds_is_refused_by_every_process(
+    job_flags, tmp_path
+):
+    job = tmp_path / "job"
+    flags = job_flags(20)
+    # A one-process run (this test's process) holds the folder. The job's
+    # chief is refused by that lock; its other process, whose own lock is
+    # free, must be refused too rather than wait for a chief that never comes.
+    with run_directory_lock(job), _started_job(flags, subprocess.PIPE) as processes:
+        errors = [p.communicate(timeout=STOP_SECONDS)[1] for p in processes]
+    for process, stderr in zip(processes, errors):
+        assert process.returncode != 0
+        assert f"in use by another run (host {socket.gethostname()}, " in stderr
+    assert not list(job.glob(".keras_bert_impl.*.lock"))

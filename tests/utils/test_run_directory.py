@@ -128,33 +128,62 @@ def test_a_run_failing_before_writing_removes_only_the_folder_it_made(tmp_path):
     assert mine.is_dir() and not any(mine.iterdir())
 
 
-@pytest.mark.parametrize(
-    "environment, lock_name",
-    [
-        (
-            {
-                "TF_CONFIG": '{"cluster": {"worker": ["a:1", "b:2"]}, '
-                '"task": {"type": "worker", "index": 1}}'
-            },
-            ".keras_bert_impl.worker-1.lock",
-        ),
-        ({"KERAS_DISTRIBUTION_PROCESS_ID": "1"}, ".keras_bert_impl.process-1.lock"),
-    ],
-)
+def _tf_config(index):
+    return json.dumps(
+        {
+            "cluster": {"worker": ["a:1", "b:2"]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
+
+
+def _jax_job(process):
+    return {
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": "a:1",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+        "KERAS_DISTRIBUTION_PROCESS_ID": str(process),
+    }
+
+
+JOBS = [
+    ({"TF_CONFIG": _tf_config(0)}, {"TF_CONFIG": _tf_config(1)}, "worker-1"),
+    (_jax_job(0), _jax_job(1), "process-1"),
+]
+
+
+@pytest.mark.parametrize("chief_environment, environment, process", JOBS)
 def test_each_process_of_a_job_holds_its_own_lock_beside_the_chiefs(
-    tmp_path, monkeypatch, environment, lock_name
+    tmp_path, monkeypatch, chief_environment, environment, process
 ):
-    with run_directory_lock(tmp_path):  # the chief's (a one-process run's)
+    for name, value in chief_environment.items():
+        monkeypatch.setenv(name, value)
+    with run_directory_lock(tmp_path):  # the job's chief's
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         with run_directory_lock(tmp_path):
             assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-                [LOCK_FILE, lock_name]
+                [LOCK_FILE, f".keras_bert_impl.{process}.lock"]
             )
             # A second job's process of the same rank is refused.
             with pytest.raises(RunDirectoryError, match="in use by another run"):
                 with run_directory_lock(tmp_path):
                     pass
+
+
+@pytest.mark.parametrize("chief_environment, environment, process", JOBS)
+def test_a_jobs_other_process_is_refused_with_its_chief_when_another_run_holds_it(
+    tmp_path, monkeypatch, chief_environment, environment, process
+):
+    # A one-process run holds the folder: the job's chief is refused by its
+    # lock, and its other processes, whose own locks are free, must not go on
+    # to wait for that chief.
+    with run_directory_lock(tmp_path):
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        with pytest.raises(RunDirectoryError, match=f"pid {os.getpid()}"):
+            with run_directory_lock(tmp_path):
+                pass
+    assert not (tmp_path / f".keras_bert_impl.{process}.lock").exists()
 
 
 def test_a_folder_with_only_keras_berts_own_files_is_not_a_users_folder(tmp_path):

@@ -535,7 +535,9 @@ def _keras_fit(classifier, batch):
     return fit
 
 
-def ours_text_classifier_fit(config, batch, sequence_length, pad_partial_batches=True):
+def ours_text_classifier_fit(
+    config, batch, sequence_length, pad_partial_batches=True, dtype=None
+):
     """The plain user path: `BertClassifier.fit` on Python lists of strings.
 
     Compiled as the task compiles itself (BERT's AdamW, warmup + decay, XLA
@@ -543,7 +545,8 @@ def ours_text_classifier_fit(config, batch, sequence_length, pad_partial_batches
     (the preprocessor in `tf.data`, length bucketing) is what gets timed.
     `pad_partial_batches=False` compiles an unweighted accuracy instead of
     the default weighted one, which keeps each bucket's last batch partial
-    (one more XLA program per bucket).
+    (one more XLA program per bucket). `dtype`: the backbone's policy
+    (`"mixed_bfloat16"`; None is float32).
     """
     import keras
 
@@ -553,7 +556,7 @@ def ours_text_classifier_fit(config, batch, sequence_length, pad_partial_batches
     from keras_bert_impl.tokenizers import BertTokenizer
 
     classifier = BertClassifier(
-        BertBackbone(**config, dropout=0.1),
+        BertBackbone(**config, dropout=0.1, dtype=dtype),
         2,
         preprocessor=BertPreprocessor(
             BertTokenizer(VOCAB), sequence_length=sequence_length
@@ -566,14 +569,15 @@ def ours_text_classifier_fit(config, batch, sequence_length, pad_partial_batches
     return _keras_fit(classifier, batch)
 
 
-def keras_hub_text_classifier_fit(config, batch, sequence_length):
-    """keras-hub's `BertTextClassifier` + its preprocessor at a fixed length."""
+def keras_hub_text_classifier_fit(config, batch, sequence_length, dtype=None):
+    """keras-hub's `BertTextClassifier` + its preprocessor at a fixed length,
+    its backbone under `dtype` (None: float32)."""
     import keras
     import keras_hub
 
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=str(VOCAB), lowercase=True)
     classifier = keras_hub.models.BertTextClassifier(
-        keras_hub.models.BertBackbone(**config, dropout=0.1),
+        keras_hub.models.BertBackbone(**config, dropout=0.1, dtype=dtype),
         num_classes=2,
         preprocessor=keras_hub.models.BertTextClassifierPreprocessor(
             tokenizer, sequence_length=sequence_length
@@ -591,7 +595,7 @@ def keras_hub_text_classifier_fit(config, batch, sequence_length):
 
 
 def transformers_text_classifier_fit(
-    config, batch, sequence_length, group_by_length=False, seed=0
+    config, batch, sequence_length, group_by_length=False, seed=0, dtype=None
 ):
     """`BertForSequenceClassification` in a plain torch loop, dynamic padding.
 
@@ -599,6 +603,8 @@ def transformers_text_classifier_fit(
     (or, with `group_by_length`, drawn by the Trainer's `LengthGroupedSampler`:
     similar lengths together) and padded to their longest member by
     `DataCollatorWithPadding`; AdamW with clip-norm 1.0 as in our recipe.
+    `dtype="mixed_bfloat16"`: forward passes under `torch.autocast` to
+    bfloat16 (float32 weights and optimizer), as the Trainer's `bf16=True`.
     """
     import torch
     import transformers
@@ -631,9 +637,11 @@ def transformers_text_classifier_fit(
         for start in range(0, len(order), batch):
             rows = order[start : start + batch]
             inputs = collator([features[index] for index in rows])
-            _torch_train_step(model, optimizer, inputs)
+            _torch_train_step(model, optimizer, inputs, dtype)
         if validation is not None:  # as Keras' fit validates after the epoch
-            _transformers_scores(model, tokenizer, *validation, batch, sequence_length)
+            _transformers_scores(
+                model, tokenizer, *validation, batch, sequence_length, dtype
+            )
 
     fit.model = model
     return fit

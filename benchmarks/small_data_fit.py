@@ -13,6 +13,12 @@ compiles, training). Peers in one process, same backend:
 - `keras_hub`: `BertTextClassifier` + its preprocessor at 128, our AdamW.
 - `transformers_grouped`: `BertForSequenceClassification`, torch loop,
   `LengthGroupedSampler` batches padded to their longest member.
+- `ours_float32`: `ours` in float32 whatever `--dtype` says: with
+  `--dtype mixed_bfloat16`, whether bf16 beats our own float32 `fit`.
+
+`--dtype mixed_bfloat16` runs every other peer at its own bf16: ours and
+keras-hub under Keras' `mixed_bfloat16` policy, transformers under
+`torch.autocast(bfloat16)` (float32 master weights everywhere).
 
 `--validation dev` also validates on the 872 SST-2 dev sentences after the
 epoch, as a user's `fit(..., validation_data=(texts, labels))` does (ours and
@@ -41,13 +47,18 @@ from _common import machine_info  # noqa: E402
 from _common import median  # noqa: E402
 
 BUILDERS = {
-    "ours": lambda c, b, n: peers.ours_text_classifier_fit(c, b, n),
-    "ours_unpadded": lambda c, b, n: peers.ours_text_classifier_fit(
-        c, b, n, pad_partial_batches=False
+    "ours": lambda c, b, n, dtype: peers.ours_text_classifier_fit(c, b, n, dtype=dtype),
+    "ours_float32": lambda c, b, n, dtype: peers.ours_text_classifier_fit(c, b, n),
+    "ours_unpadded": lambda c, b, n, dtype: peers.ours_text_classifier_fit(
+        c, b, n, pad_partial_batches=False, dtype=dtype
     ),
-    "keras_hub": peers.keras_hub_text_classifier_fit,
-    "transformers_grouped": lambda c, b, n: peers.transformers_text_classifier_fit(
-        c, b, n, group_by_length=True
+    "keras_hub": lambda c, b, n, dtype: peers.keras_hub_text_classifier_fit(
+        c, b, n, dtype=dtype
+    ),
+    "transformers_grouped": lambda c, b, n, dtype: (
+        peers.transformers_text_classifier_fit(
+            c, b, n, group_by_length=True, dtype=dtype
+        )
     ),
 }
 
@@ -86,6 +97,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--peers", default=",".join(BUILDERS))
     parser.add_argument("--validation", default=None, choices=("dev",))
+    parser.add_argument(
+        "--dtype", default="float32", choices=("float32", "mixed_bfloat16")
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     names = args.peers.split(",")
@@ -98,7 +112,9 @@ def main():
     for round_index in range(args.rounds):
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for name in order:
-            fit = BUILDERS[name](config, args.batch_size, args.sequence_length)
+            fit = BUILDERS[name](
+                config, args.batch_size, args.sequence_length, args.dtype
+            )
             before = counter.count
             start = time.perf_counter()
             fit(sentences, labels, validation)
@@ -127,6 +143,7 @@ def main():
             "config": args.config,
             "sentences": args.sentences,
             "validation": args.validation,
+            "dtype": args.dtype,
             "batch_size": args.batch_size,
             "sequence_length": args.sequence_length,
             "rounds": args.rounds,

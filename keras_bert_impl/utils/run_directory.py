@@ -32,6 +32,23 @@ class RunDirectoryError(ValueError):
     """A folder cannot be used as asked; the message says why and what to do."""
 
 
+def local_path(path, flag):
+    """`path` as a `pathlib.Path`, refusing URLs (`gs://...`).
+
+    Outputs are written with local file operations (the lock's exclusive
+    create, staged renames): `pathlib` would read `gs://bucket/run` as the
+    relative folder `gs:/bucket/run` and write the run there, on this disk.
+    """
+    text = os.fspath(path)
+    if "://" in text:
+        raise RunDirectoryError(
+            f"{flag}={text}: expected a local folder, got a URL; outputs are not "
+            "written to object stores directly yet. Mount the bucket as a folder "
+            "(e.g. with gcsfuse) and pass its path."
+        )
+    return pathlib.Path(text)
+
+
 def check_new_output(path, flag, overwrite=False, inputs=()):
     """Refuses an output path whose writing would destroy something.
 
@@ -39,7 +56,7 @@ def check_new_output(path, flag, overwrite=False, inputs=()):
     output that holds, or is, one of the command's `inputs` is always refused,
     and an existing file or non-empty folder is refused unless `overwrite`.
     """
-    path = pathlib.Path(path).expanduser().absolute()
+    path = local_path(path, flag).expanduser().absolute()
     for source in inputs:
         source = pathlib.Path(source).expanduser().absolute()
         if path == source or path in source.parents:
@@ -65,9 +82,10 @@ def check_output_directory(
     made (a rerun resumes there): marked, or, for runs written before markers
     existed, holding one of the `recognized` entries (e.g. `checkpoints`).
     Refused, unless `overwrite`: a non-empty folder without the marker or with
-    another command's marker. A file is always refused. Returns the folder.
+    another command's marker. A file or a URL is always refused. Returns the
+    folder.
     """
-    path = pathlib.Path(path)
+    path = local_path(path, flag)
     if path.exists() and not path.is_dir():
         raise RunDirectoryError(
             f"{flag}={path}: expected a folder, got a file. Pass another path."

@@ -197,3 +197,13 @@ def test_a_folder_with_only_keras_berts_own_files_is_not_a_users_folder(tmp_path
     (tmp_path / ".keras_bert_impl.json").unlink()
     with pytest.raises(RunDirectoryError, match="did not write"):
         check_output_directory(tmp_path, "pretrain")
+
+
+def test_a_url_is_refused_naming_the_flag_and_nothing_is_written(tmp_path, monkeypatch):
+    # pathlib reads gs://bucket/run as the local folder gs:/bucket/run.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunDirectoryError, match=r"--output_dir=gs://bucket/run: .*URL"):
+        check_output_directory("gs://bucket/run", "pretrain")
+    with pytest.raises(RunDirectoryError, match=r"--out=s3://bucket/model: .*gcsfuse"):
+        check_new_output("s3://bucket/model", "--out")
+    assert not list(tmp_path.iterdir())

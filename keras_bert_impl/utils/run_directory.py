@@ -164,6 +164,15 @@ def _remove_if_unused(path, created):
             path.rmdir()
 
 
+def _tf_config():
+    """This process's `TF_CONFIG` as a dict ({} when unset or not JSON)."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
 def _job_process_name():
     """'' for a single process or a job's chief, else e.g. 'worker-1'.
 
@@ -172,10 +181,7 @@ def _job_process_name():
     (its chief, or worker 0 without one, is the chief), a JAX job in
     `KERAS_DISTRIBUTION_PROCESS_ID` (process 0 is the chief).
     """
-    try:
-        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    except ValueError:
-        config = {}
+    config = _tf_config()
     task = config.get("task") or {}
     if task.get("type"):
         kind, index = task["type"], int(task.get("index", 0))
@@ -194,10 +200,7 @@ def _job_identity():
     process count of `KERAS_DISTRIBUTION_*`. Recorded in each lock so that a
     job's other processes tell their own chief's lock from another run's.
     """
-    try:
-        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    except ValueError:
-        config = {}
+    config = _tf_config()
     if (config.get("task") or {}).get("type"):
         return json.dumps(config.get("cluster") or {}, sort_keys=True)
     if os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "").strip():

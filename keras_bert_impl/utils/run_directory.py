@@ -222,14 +222,15 @@ def _in_use_error(path, holder, lock):
     )
 
 
-def _refuse_if_chief_is_another_runs(path, process):
-    """A job's non-chief process is refused when another run holds the chief's
-    lock: the chief is refused then, and the others would wait for it."""
+def _refuse_if_chief_is_another_runs(path, process, job):
+    """A job's non-chief process is refused when another run (not `job`) holds
+    the chief's lock: the chief is refused then, and the others would wait
+    for it."""
     if not process:
         return
     chief_lock = path / LOCK_FILE
     holder = _holder(chief_lock)
-    if holder and holder.get("job") != _job_identity() and not _is_dead(holder):
+    if holder and holder.get("job") != job and not _is_dead(holder):
         raise _in_use_error(path, holder, chief_lock)
 
 
@@ -266,8 +267,8 @@ def run_directory_lock(path):
     """
     path = pathlib.Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    process = _job_process_name()
-    _refuse_if_chief_is_another_runs(path, process)
+    process, job = _job_process_name(), _job_identity()
+    _refuse_if_chief_is_another_runs(path, process, job)
     lock = path / (
         LOCK_FILE.replace(".lock", f".{process}.lock") if process else LOCK_FILE
     )
@@ -275,7 +276,7 @@ def run_directory_lock(path):
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "started": time.time(),
-        "job": _job_identity(),
+        "job": job,
     }
     for _ in range(2):
         try:

@@ -94,6 +94,10 @@ def machine_info():
         info["jax_compilation_cache"] = jax.config.jax_compilation_cache_dir
         # XLA's flags for this process (utils/jax_cpu_compilation.py).
         info["xla_flags"] = os.environ.get("XLA_FLAGS")
+    # oneDNN (TF's and torch's CPU kernels) limited to an older instruction
+    # set: how a run on this CPU stands in for a CPU without bfloat16 units.
+    if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+        info["ONEDNN_MAX_CPU_ISA"] = os.environ["ONEDNN_MAX_CPU_ISA"]
     info["accelerator"] = _accelerator(info["backend"])
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout

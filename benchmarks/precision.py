@@ -18,7 +18,10 @@ activations: `quantize("int8")` for ours and keras-hub (keras-hub with
 `jit_compile=True`, its fast setting on TF; ours picks XLA itself) and
 torch's dynamic int8 `Linear` (`quantize_dynamic`) for transformers. Where
 the CPU has AMX (`lscpu` flags `amx_bf16`), bfloat16 matmuls run several
-times float32's rate; without it they may not. The
+times float32's rate; with AVX512-BF16 only (`avx512_bf16`) about twice; with
+neither they are emulated and slower than float32 (stand in for such a CPU
+with `ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI`, which limits TF's and torch's
+oneDNN kernels). The
 ratios: `vs_best_peer` is the fastest peer row of the unit (any precision)
 over ours at this precision; `vs_ours_float32` ours' speed-up over our own
 float32. Run it once per backend (the torch backend included: `KERAS_BACKEND=torch`

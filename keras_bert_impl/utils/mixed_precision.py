@@ -1,5 +1,7 @@
 """Which dtype policies are mixed precision: float32 variables, half compute."""
 
+import functools
+import pathlib
 import warnings
 
 import keras
@@ -17,27 +19,96 @@ def is_mixed_precision(policy):
 
 
 def warn_if_bfloat16_is_slow_here(policy):
-    """Warns when `policy` computes in bfloat16 on JAX's CPU backend.
+    """Warns when `policy` computes in bfloat16 where float32 is faster.
 
-    XLA's CPU compiler converts both operands of a bfloat16 matmul to float32
-    (no flag of jaxlib 0.10 changes that), so bfloat16 only adds conversions:
-    BERT-Base ran at 0.23-0.40x transformers' bfloat16 and below our own
-    float32 on an AMX CPU (README, "bfloat16 on a CPU with AMX"). TensorFlow
-    and Keras' torch backend use the CPU's bfloat16 units.
+    Two such places, both on a CPU (GPUs and TPUs are never warned):
+
+    - JAX: XLA's CPU compiler converts both operands of a bfloat16 matmul to
+      float32 (no flag of jaxlib 0.10 changes that), so bfloat16 only adds
+      conversions: BERT-Base ran at 0.23-0.40x transformers' bfloat16 and
+      below our own float32 on an AMX CPU (README, "bfloat16 on a CPU with
+      AMX").
+    - TensorFlow and torch on a CPU whose flags list no bfloat16 matmul
+      instructions (x86 `avx512_bf16`/`amx_bf16`, Arm `bf16`): oneDNN then
+      emulates them, and BERT-Base bfloat16 inference ran 2.6x slower than
+      float32 on TF (README, "bfloat16 on a CPU without AMX"). Where the
+      CPU has them, TF and torch run bfloat16 at 1.6-1.9x their float32.
     """
-    if (
-        getattr(policy, "compute_dtype", None) != "bfloat16"
-        or keras.backend.backend() != "jax"
-    ):
+    if getattr(policy, "compute_dtype", None) != "bfloat16":
         return
-    import jax
+    reason = _why_bfloat16_is_slow_here()
+    if reason:
+        warnings.warn(
+            f"dtype={policy.name!r} is slower than float32 here: {reason}",
+            stacklevel=3,
+        )
 
-    if jax.devices()[0].platform != "cpu":
-        return
-    warnings.warn(
-        f"dtype={policy.name!r} on JAX's CPU backend is slower than float32 "
-        "(XLA CPU computes bfloat16 matmuls in float32). Fix: keep float32 on "
-        "JAX's CPU, or use KERAS_BACKEND=tensorflow or torch for bfloat16 speed "
-        "on a CPU with AMX/AVX512-BF16.",
-        stacklevel=3,
-    )
+
+def _why_bfloat16_is_slow_here():
+    """Why bfloat16 is slower than float32 on this backend and device, or None."""
+    backend = keras.backend.backend()
+    if not _computes_on_cpu(backend):
+        return None
+    if backend == "jax":
+        return (
+            "XLA CPU computes bfloat16 matmuls in float32. Fix: keep float32 on "
+            "JAX's CPU, or use KERAS_BACKEND=tensorflow or torch for bfloat16 "
+            "speed on a CPU with AMX/AVX512-BF16."
+        )
+    if cpu_has_bfloat16_instructions() is False:
+        return (
+            "this CPU's flags (/proc/cpuinfo) list none of avx512_bf16, amx_bf16 "
+            "or bf16, so its bfloat16 matmuls are emulated. Fix: keep float32 on "
+            "this CPU, or use bfloat16 on a CPU whose lscpu lists one of them."
+        )
+    return None
+
+
+def _computes_on_cpu(backend):
+    """Whether the Keras backend runs this process's math on the CPU."""
+    if backend == "jax":
+        import jax
+
+        return jax.devices()[0].platform == "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        accelerators = ("GPU", "TPU")
+        devices = tf.config.list_logical_devices()
+        return not any(device.device_type in accelerators for device in devices)
+    if backend == "torch":
+        # Keras' torch backend puts new tensors on the device it computes on.
+        return keras.ops.zeros(()).device.type == "cpu"
+    return False
+
+
+@functools.cache
+def cpu_has_bfloat16_instructions():
+    """Whether this CPU has bfloat16 matmul instructions, from /proc/cpuinfo.
+
+    Returns:
+        bool, or None where /proc/cpuinfo is absent (not Linux) or lists no
+        flags: then nothing is known and nothing is warned.
+    """
+    try:
+        cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return bfloat16_instructions_listed(cpuinfo)
+
+
+def bfloat16_instructions_listed(cpuinfo):
+    """Whether a /proc/cpuinfo text lists bfloat16 matmul instructions.
+
+    x86 lists `avx512_bf16` (AVX512-BF16: AMD Zen 4, Intel Cooper Lake and
+    later) or `amx_bf16` (Intel AMX) in "flags", Arm lists `bf16` in
+    "Features".
+
+    Returns:
+        bool, or None where the text has no "flags" or "Features" line.
+    """
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return bool(set(value.split()) & {"avx512_bf16", "amx_bf16", "bf16"})
+    return None

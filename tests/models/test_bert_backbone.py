@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.models import BertBackbone
+from keras_bert_impl.utils import mixed_precision
 from tests.bert_test_case import TINY_BACKBONE_CONFIG
 from tests.bert_test_case import call
 from tests.bert_test_case import random_inputs
@@ -117,16 +118,34 @@ def test_mixed_bfloat16_computes_in_bfloat16_close_to_float32():
     np.testing.assert_allclose(found, expected, atol=0.1)
 
 
-def test_bfloat16_on_jaxs_cpu_warns_that_float32_is_faster():
+def test_bfloat16_on_jaxs_cpu_warns_that_float32_is_faster(monkeypatch):
     import warnings
 
+    # A CPU with bfloat16 instructions: only JAX's CPU backend is slower.
+    monkeypatch.setattr(mixed_precision, "cpu_has_bfloat16_instructions", lambda: True)
     if keras.backend.backend() == "jax":  # the tests run on JAX's CPU backend
-        with pytest.warns(UserWarning, match="slower than float32"):
+        with pytest.warns(UserWarning, match="XLA CPU computes bfloat16"):
             tiny_backbone(dtype="mixed_bfloat16")
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         tiny_backbone()  # float32: no warning
         if keras.backend.backend() != "jax":
+            tiny_backbone(dtype="mixed_bfloat16")
+
+
+def test_bfloat16_on_a_cpu_without_bfloat16_instructions_warns(monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(mixed_precision, "cpu_has_bfloat16_instructions", lambda: False)
+    with pytest.warns(UserWarning, match="slower than float32 here") as record:
+        tiny_backbone(dtype="mixed_bfloat16")
+    if keras.backend.backend() != "jax":
+        assert "list none of avx512_bf16, amx_bf16 or bf16" in str(record[0].message)
+    # Where nothing is known (no /proc/cpuinfo), TF and torch are not warned.
+    monkeypatch.setattr(mixed_precision, "cpu_has_bfloat16_instructions", lambda: None)
+    if keras.backend.backend() != "jax":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
             tiny_backbone(dtype="mixed_bfloat16")
 
 

@@ -199,9 +199,14 @@ def _dense_on_3d(step):
     modules = (bert_encoder_block, bert_self_attention)
     rows = bert_encoder_block.dense_over_tokens
 
+    def dense_on_3d(dense, x, tokens=None):
+        for layer in dense if isinstance(dense, (list, tuple)) else (dense,):
+            x = layer(x)
+        return x
+
     def on_3d():
         for module in modules:
-            module.dense_over_tokens = lambda dense, x: dense(x)
+            module.dense_over_tokens = dense_on_3d
         try:
             step()
         finally:

@@ -143,8 +143,7 @@ class BertEncoderBlock(keras.layers.Layer):
         # `ops.add` promotes a half-precision sub-layer output to the float32
         # stream under mixed policies (see `residual_stream_policy`).
         x = self.attention_layer_norm(keras.ops.add(inputs, attended))
-        intermediate = dense_over_tokens(self.intermediate_dense, x)
-        transformed = dense_over_tokens(self.output_dense, intermediate)
+        transformed = dense_over_tokens((self.intermediate_dense, self.output_dense), x)
         transformed = self.output_dropout(transformed, training=training)
         return self.output_layer_norm(keras.ops.add(x, transformed))
 

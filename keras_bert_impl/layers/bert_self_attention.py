@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_bert_impl.layers.token_matmul import dense_over_tokens
+from keras_bert_impl.layers.token_matmul import token_shape
 
 ATTENTION_IMPLEMENTATIONS = ("auto", "einsum", "dot_product_attention")
 
@@ -188,9 +189,11 @@ class BertSelfAttention(keras.layers.Layer):
         first_token_only=False,
         query_positions=None,
     ):
-        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        batch, length = token_shape(inputs)
         key, value = (
-            self._split_heads(dense_over_tokens(dense, inputs), batch, length)
+            self._split_heads(
+                dense_over_tokens(dense, inputs, (batch, length)), batch, length
+            )
             for dense in (self.key_dense, self.value_dense)
         )
         if first_token_only:
@@ -204,7 +207,7 @@ class BertSelfAttention(keras.layers.Layer):
             if attention_mask is not None:
                 attention_mask = queried_rows(attention_mask, query_positions)
         query = self._split_heads(
-            dense_over_tokens(self.query_dense, inputs), batch, length
+            dense_over_tokens(self.query_dense, inputs, (batch, length)), batch, length
         )
 
         if self._use_fused_attention(training):
@@ -221,7 +224,7 @@ class BertSelfAttention(keras.layers.Layer):
                 query, key, value, padding_mask, attention_mask, training=training
             )
         context = ops.reshape(context, (batch, length, self.hidden_dim))
-        return dense_over_tokens(self.output_dense, context)
+        return dense_over_tokens(self.output_dense, context, (batch, length))
 
     def _einsum_attention(
         self, query, key, value, padding_mask, attention_mask, training

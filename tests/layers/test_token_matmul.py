@@ -22,3 +22,15 @@ def test_dense_over_tokens_equals_the_dense_layer(variant):
     assert found.shape == (3, 5, 6)
     # int8 quantizes each token's input row: the same rows either way.
     np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_chain_of_dense_layers_keeps_the_tokens_as_rows_between_them():
+    first = keras.layers.Dense(6, activation="gelu")
+    second = keras.layers.Dense(4)
+    x = np.random.default_rng(1).normal(size=(3, 5, 4)).astype("float32")
+    expected = keras.ops.convert_to_numpy(second(first(x)))
+    found = dense_over_tokens((first, second), x, tokens=(3, 5))
+    assert tuple(found.shape) == (3, 5, 4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(found), expected, rtol=1e-5, atol=1e-5
+    )

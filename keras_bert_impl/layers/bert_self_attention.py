@@ -5,25 +5,9 @@ from keras import ops
 
 from keras_bert_impl.layers.token_matmul import dense_over_tokens
 from keras_bert_impl.layers.token_matmul import token_shape
+from keras_bert_impl.utils.devices import accelerator_present
 
 ATTENTION_IMPLEMENTATIONS = ("auto", "einsum", "dot_product_attention")
-
-
-def _accelerator_present():
-    """Whether Keras sees a GPU or TPU (cached: checked once per process)."""
-    global _ACCELERATOR
-    if _ACCELERATOR is None:
-        try:
-            devices = keras.distribution.list_devices()
-        except (AttributeError, NotImplementedError, RuntimeError):
-            devices = []  # torch: keras.distribution is not available
-        _ACCELERATOR = any(
-            str(device).split(":")[0].lower() in ("gpu", "tpu") for device in devices
-        )
-    return _ACCELERATOR
-
-
-_ACCELERATOR = None
 
 
 def set_attention_implementation(model, implementation):
@@ -173,7 +157,7 @@ class BertSelfAttention(keras.layers.Layer):
         if implementation == "auto":
             # torch's CPU kernel is fused too (1.2x the einsum path at BERT-Base
             # in bf16); XLA's and TF's CPU versions are not.
-            fused = _accelerator_present() or keras.backend.backend() == "torch"
+            fused = accelerator_present() or keras.backend.backend() == "torch"
             implementation = "dot_product_attention" if fused else "einsum"
         if implementation == "einsum":
             return False

@@ -6,6 +6,8 @@ import warnings
 
 import keras
 
+from keras_bert_impl.utils.devices import accelerator_present
+
 MIXED_PRECISION_POLICIES = ("mixed_bfloat16", "mixed_float16")
 
 
@@ -30,8 +32,9 @@ def warn_if_bfloat16_is_slow_here(policy):
       AMX").
     - TensorFlow and torch on a CPU whose flags list no bfloat16 matmul
       instructions (x86 `avx512_bf16`/`amx_bf16`, Arm `bf16`): oneDNN then
-      emulates them, and BERT-Base bfloat16 inference ran 2.6x slower than
-      float32 on TF (README, "bfloat16 on a CPU without AMX"). Where the
+      emulates them: BERT-Base bfloat16 inference ran 2.6x slower than
+      float32 on TF with oneDNN limited to AVX-512 without BF16 on an AMD
+      EPYC (README, "bfloat16 on a CPU without AMX"). Where the
       CPU has them, TF and torch run bfloat16 at 1.6-1.9x their float32.
     """
     if getattr(policy, "compute_dtype", None) != "bfloat16":
@@ -46,10 +49,9 @@ def warn_if_bfloat16_is_slow_here(policy):
 
 def _why_bfloat16_is_slow_here():
     """Why bfloat16 is slower than float32 on this backend and device, or None."""
-    backend = keras.backend.backend()
-    if not _computes_on_cpu(backend):
+    if accelerator_present():
         return None
-    if backend == "jax":
+    if keras.backend.backend() == "jax":
         return (
             "XLA CPU computes bfloat16 matmuls in float32. Fix: keep float32 on "
             "JAX's CPU, or use KERAS_BACKEND=tensorflow or torch for bfloat16 "
@@ -62,24 +64,6 @@ def _why_bfloat16_is_slow_here():
             "this CPU, or use bfloat16 on a CPU whose lscpu lists one of them."
         )
     return None
-
-
-def _computes_on_cpu(backend):
-    """Whether the Keras backend runs this process's math on the CPU."""
-    if backend == "jax":
-        import jax
-
-        return jax.devices()[0].platform == "cpu"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        accelerators = ("GPU", "TPU")
-        devices = tf.config.list_logical_devices()
-        return not any(device.device_type in accelerators for device in devices)
-    if backend == "torch":
-        # Keras' torch backend puts new tensors on the device it computes on.
-        return keras.ops.zeros(()).device.type == "cpu"
-    return False
 
 
 @functools.cache

@@ -5,8 +5,8 @@ import pytest
 from keras_bert_impl.utils.mixed_precision import bfloat16_instructions_listed
 from keras_bert_impl.utils.mixed_precision import cpu_has_bfloat16_instructions
 
-# "flags"/"Features" lines as the Linux kernel prints them (Documentation of
-# each CPU's /proc/cpuinfo), shortened to the matmul-relevant part.
+# "flags"/"Features" lines in the Linux kernel's format, with its flag names
+# for each CPU, shortened to a few flags around the matmul-relevant ones.
 ZEN4_EPYC = "flags\t\t: fpu sse2 avx avx2 fma avx512f avx512_bf16 avx512_vnni\n"
 SAPPHIRE_RAPIDS = "flags\t\t: avx2 avx512f avx512_vnni amx_bf16 amx_tile amx_int8\n"
 ZEN3_EPYC = "flags\t\t: fpu sse2 avx avx2 fma bmi2 vaes vpclmulqdq\n"

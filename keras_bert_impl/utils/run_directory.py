@@ -18,6 +18,7 @@ import socket
 import time
 import warnings
 
+from keras_bert_impl.utils.cloud_tpu_host import cloud_tpu_worker
 from keras_bert_impl.utils.file_io import read_json
 from keras_bert_impl.utils.file_io import write_json
 
@@ -179,7 +180,8 @@ def _job_process_name():
     The processes of one multi-process job share its run directory, each
     holding a lock of its own: a TensorFlow job names them in `TF_CONFIG`
     (its chief, or worker 0 without one, is the chief), a JAX job in
-    `KERAS_DISTRIBUTION_PROCESS_ID` (process 0 is the chief).
+    `KERAS_DISTRIBUTION_PROCESS_ID` (process 0 is the chief), and the hosts
+    of a Cloud TPU pod slice by their worker number ('tpu-worker-1').
     """
     config = _tf_config()
     task = config.get("task") or {}
@@ -189,16 +191,30 @@ def _job_process_name():
         if kind == "chief" or (kind == "worker" and index == 0 and not has_chief):
             return ""
         return f"{kind}-{index}"
-    process = os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "0").strip()
-    return "" if process in ("", "0") else f"process-{process}"
+    process = os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "").strip()
+    if not process:
+        tpu_worker = _cloud_tpu_job_worker()
+        return f"tpu-worker-{tpu_worker[0]}" if tpu_worker and tpu_worker[0] else ""
+    return "" if process == "0" else f"process-{process}"
+
+
+def _cloud_tpu_job_worker():
+    """`cloud_tpu_worker()` where this host is one of several, else None.
+
+    A pod slice's hosts start with no `KERAS_DISTRIBUTION_*` (JAX discovers
+    the slice later), yet each needs its own lock on a shared folder.
+    """
+    worker = cloud_tpu_worker()
+    return worker if worker and worker[1] > 1 else None
 
 
 def _job_identity():
     """What the processes of one multi-process job share, or None for one process.
 
     TensorFlow: the cluster of `TF_CONFIG`; JAX: the coordinator address and
-    process count of `KERAS_DISTRIBUTION_*`. Recorded in each lock so that a
-    job's other processes tell their own chief's lock from another run's.
+    process count of `KERAS_DISTRIBUTION_*`; a Cloud TPU pod slice: its hosts.
+    Recorded in each lock so that a job's other processes tell their own
+    chief's lock from another run's.
     """
     config = _tf_config()
     if (config.get("task") or {}).get("type"):
@@ -208,7 +224,8 @@ def _job_identity():
             os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES", ""),
             os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", ""),
         )
-    return None
+    tpu_worker = _cloud_tpu_job_worker()
+    return f"Cloud TPU {tpu_worker[2]}" if tpu_worker else None
 
 
 def _in_use_error(path, holder, lock):

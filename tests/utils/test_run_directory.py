@@ -145,9 +145,16 @@ def _jax_job(process):
     }
 
 
+def _tpu_pod_slice_host(worker):
+    # A pod slice's host before JAX discovers the slice (GKE's variables; a
+    # TPU VM's metadata server says the same, tests/utils/test_cloud_tpu_host.py).
+    return {"TPU_WORKER_ID": str(worker), "TPU_WORKER_HOSTNAMES": "host-0,host-1"}
+
+
 JOBS = [
     ({"TF_CONFIG": _tf_config(0)}, {"TF_CONFIG": _tf_config(1)}, "worker-1"),
     (_jax_job(0), _jax_job(1), "process-1"),
+    (_tpu_pod_slice_host(0), _tpu_pod_slice_host(1), "tpu-worker-1"),
 ]
 
 

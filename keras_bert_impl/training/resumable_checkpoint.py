@@ -7,6 +7,8 @@ import warnings
 import keras
 import numpy as np
 
+from keras_bert_impl.utils.remote_folder import remote_folder_of
+
 _CHECKPOINT = re.compile(r"ckpt-(\d+)\.weights\.h5$")
 _STATE_GROUP = "resume_state"
 
@@ -51,7 +53,9 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
     Steps count batches (`fit` steps; with gradient accumulation, several per
     parameter update). With `steps_per_execution=k`, Keras calls back every
     `k` batches, so `save_freq` and `num_train_steps` should be multiples of
-    `k`. Paths are local (the rename is what makes a write atomic). In a
+    `k`. Paths are local (the rename is what makes a write atomic); in a
+    run whose output folder is a URL (`remote_run_directory`) each checkpoint
+    is uploaded once written, and an object appears whole or not at all. In a
     multi-process job every process restores from the same directory (the
     chief's; shared or copied) and writes into it only on the chief: the
     others pass a scratch `write_dir` (they must save too, as saving creates
@@ -205,6 +209,10 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
                 self.max_to_keep :
             ]:
                 os.remove(old)
+        # A run whose output folder is a URL uploads each checkpoint it writes.
+        remote = remote_folder_of(self.write_dir)
+        if remote is not None:
+            remote.push()
 
     def restore_finished_run(self, model):
         """Loads the newest checkpoint into `model` without training.

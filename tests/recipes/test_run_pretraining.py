@@ -132,6 +132,48 @@ def test_killed_run_resumes_and_ends_at_the_planned_step(
     assert (output / "model" / "task.weights.h5").is_file()
 
 
+def test_a_run_in_a_bucket_is_killed_and_resumes_on_another_host(
+    sample_corpus, shared_data, tmp_path, capsys
+):
+    # `--output_dir=gs://...`, with a `file://` URL: the same `tf.io.gfile`
+    # calls without a bucket. Each "host" has its own cache, where the run's
+    # local mirror lives; the second starts with none.
+    train = _records(sample_corpus, shared_data, "train", 1, capsys)
+    bucket = tmp_path / "bucket" / "run"
+    flags = _pretrain_flags(sample_corpus, train, train, 60, f"file://{bucket}")
+    flags[flags.index("--save_checkpoints_steps=50")] = "--save_checkpoints_steps=20"
+    command = [sys.executable, "-m", "keras_bert_impl.cli", *flags]
+    host_a = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="3", XDG_CACHE_HOME=str(tmp_path / "a")
+    )
+    process = subprocess.Popen(
+        command, env=host_a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while not (bucket / "checkpoints" / "ckpt-20.weights.h5").exists():
+        assert process.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint uploaded in 300 s"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (bucket / ".keras_bert_impl.lock").unlink()  # host a's, which is gone
+
+    host_b = dict(host_a, XDG_CACHE_HOME=str(tmp_path / "b"))
+    finished = subprocess.run(command, env=host_b, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert json.loads(finished.stdout.strip().splitlines()[-1])["global_step"] == 60
+    # Resumed: `fit` starts at the epoch (of 20 steps) after the checkpoint.
+    assert "Epoch 1/3" not in finished.stdout and "Epoch 3/3" in finished.stdout
+    names = {p.relative_to(bucket).as_posix() for p in bucket.rglob("*")}
+    for name in ("model/task.weights.h5", "eval_results.json", "training_curves.png"):
+        assert name in names
+    assert "checkpoints/ckpt-60.weights.h5" in names
+    assert any(name.startswith("logs/") for name in names)
+    # Host b's mirror is gone with the run that ended well; host a's, killed, stays.
+    assert not list((tmp_path / "b").rglob("*.h5"))
+    assert list((tmp_path / "a").rglob("ckpt-*.weights.h5"))
+
+
 def test_packed_records_train_through_pretrain(
     sample_corpus, shared_data, tmp_path, capsys
 ):

@@ -247,3 +247,23 @@ def test_a_job_on_a_folder_another_run_holds_is_refused_by_every_process(
         assert process.returncode != 0
         assert f"in use by another run (host {socket.gethostname()}, " in stderr
     assert not list(job.glob(".keras_bert_impl.*.lock"))
+
+
+def test_a_job_writes_into_a_bucket_through_its_chief(job_flags, tmp_path, monkeypatch):
+    # `--output_dir=gs://...` as on a TPU pod slice, with a `file://` URL: each
+    # process runs in its own local mirror; the chief alone uploads.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bucket = tmp_path / "bucket" / "job"
+    flags = job_flags(20)
+    flags[flags.index(f"--output_dir={tmp_path / 'job'}")] = (
+        f"--output_dir=file://{bucket}"
+    )
+    finals = final_lines_of_job(flags, tmp_path)
+    assert finals[0] == finals[1]
+    assert finals[0]["global_step"] == 20
+    names = {p.relative_to(bucket).as_posix() for p in bucket.rglob("*")}
+    assert "checkpoints/ckpt-20.weights.h5" in names
+    assert "model/task.weights.h5" in names
+    assert not [name for name in names if name.endswith(".lock")]
+    # The mirrors of a job that ended well are gone.
+    assert not list((tmp_path / "cache").rglob("*.h5"))

@@ -1,23 +1,17 @@
 """Run directories: nothing a user made is overwritten, one run at a time."""
 
-import json
-import os
 import pathlib
-import socket
-import subprocess
-import sys
 
 import pytest
 
 from keras_bert_impl.utils.file_io import atomic_write
-from keras_bert_impl.utils.run_directory import LOCK_FILE
 from keras_bert_impl.utils.run_directory import MARKER_FILE
 from keras_bert_impl.utils.run_directory import RunDirectoryError
 from keras_bert_impl.utils.run_directory import check_new_output
 from keras_bert_impl.utils.run_directory import check_output_directory
 from keras_bert_impl.utils.run_directory import check_run_config
 from keras_bert_impl.utils.run_directory import guarded_run
-from keras_bert_impl.utils.run_directory import run_directory_lock
+from keras_bert_impl.utils.run_directory_lock import LOCK_FILE
 
 
 def test_a_new_or_empty_folder_is_taken_and_marked(tmp_path):
@@ -48,35 +42,6 @@ def test_another_commands_folder_and_a_file_are_refused(tmp_path):
         RunDirectoryError, match="--out=.*expected a folder, got a file"
     ):
         check_output_directory(tmp_path / "file", "export", flag="--out")
-
-
-def test_a_second_run_on_a_locked_folder_fails_naming_the_first(tmp_path):
-    with run_directory_lock(tmp_path):
-        holder = json.loads((tmp_path / LOCK_FILE).read_text())
-        assert holder["pid"] == os.getpid()
-        with pytest.raises(RunDirectoryError, match=f"pid {os.getpid()}"):
-            with run_directory_lock(tmp_path):
-                pass
-    assert not (tmp_path / LOCK_FILE).exists()
-    with run_directory_lock(tmp_path):  # Free again.
-        pass
-
-
-def test_the_lock_of_a_dead_process_is_taken_over_with_a_message(tmp_path):
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    (tmp_path / LOCK_FILE).write_text(
-        json.dumps(
-            {"host": socket.gethostname(), "pid": int(dead.stdout), "started": 0}
-        )
-    )
-    with pytest.warns(UserWarning, match="no longer running"):
-        with run_directory_lock(tmp_path):
-            pass
 
 
 def test_a_rerun_with_other_settings_names_every_differing_field(tmp_path):
@@ -126,71 +91,6 @@ def test_a_run_failing_before_writing_removes_only_the_folder_it_made(tmp_path):
     with pytest.raises(ValueError):
         failing_run(mine)
     assert mine.is_dir() and not any(mine.iterdir())
-
-
-def _tf_config(index):
-    return json.dumps(
-        {
-            "cluster": {"worker": ["a:1", "b:2"]},
-            "task": {"type": "worker", "index": index},
-        }
-    )
-
-
-def _jax_job(process):
-    return {
-        "KERAS_DISTRIBUTION_JOB_ADDRESSES": "a:1",
-        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
-        "KERAS_DISTRIBUTION_PROCESS_ID": str(process),
-    }
-
-
-def _tpu_pod_slice_host(worker):
-    # A pod slice's host before JAX discovers the slice (GKE's variables; a
-    # TPU VM's metadata server says the same, tests/utils/test_cloud_tpu_host.py).
-    return {"TPU_WORKER_ID": str(worker), "TPU_WORKER_HOSTNAMES": "host-0,host-1"}
-
-
-JOBS = [
-    ({"TF_CONFIG": _tf_config(0)}, {"TF_CONFIG": _tf_config(1)}, "worker-1"),
-    (_jax_job(0), _jax_job(1), "process-1"),
-    (_tpu_pod_slice_host(0), _tpu_pod_slice_host(1), "tpu-worker-1"),
-]
-
-
-@pytest.mark.parametrize("chief_environment, environment, process", JOBS)
-def test_each_process_of_a_job_holds_its_own_lock_beside_the_chiefs(
-    tmp_path, monkeypatch, chief_environment, environment, process
-):
-    for name, value in chief_environment.items():
-        monkeypatch.setenv(name, value)
-    with run_directory_lock(tmp_path):  # the job's chief's
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        with run_directory_lock(tmp_path):
-            assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-                [LOCK_FILE, f".keras_bert_impl.{process}.lock"]
-            )
-            # A second job's process of the same rank is refused.
-            with pytest.raises(RunDirectoryError, match="in use by another run"):
-                with run_directory_lock(tmp_path):
-                    pass
-
-
-@pytest.mark.parametrize("chief_environment, environment, process", JOBS)
-def test_a_jobs_other_process_is_refused_with_its_chief_when_another_run_holds_it(
-    tmp_path, monkeypatch, chief_environment, environment, process
-):
-    # A one-process run holds the folder: the job's chief is refused by its
-    # lock, and its other processes, whose own locks are free, must not go on
-    # to wait for that chief.
-    with run_directory_lock(tmp_path):
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        with pytest.raises(RunDirectoryError, match=f"pid {os.getpid()}"):
-            with run_directory_lock(tmp_path):
-                pass
-    assert not (tmp_path / f".keras_bert_impl.{process}.lock").exists()
 
 
 def test_a_folder_with_only_keras_berts_own_files_is_not_a_users_folder(tmp_path):

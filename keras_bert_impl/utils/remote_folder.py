@@ -130,13 +130,17 @@ class RemoteFolder:
         """
         gfile = _gfile()
         local = self._local_files()
+        made = set()
         for relative, path in sorted(local.items()):
             stat = path.stat()
             state = (stat.st_size, stat.st_mtime_ns)
             if self._in_sync.get(relative) == state:
                 continue
             target = _join(self.url, relative)
-            gfile.makedirs(target.rsplit("/", 1)[0])
+            parent = target.rsplit("/", 1)[0]
+            if parent not in made:
+                gfile.makedirs(parent)
+                made.add(parent)
             gfile.copy(os.fspath(path), target, overwrite=True)
             self._in_sync[relative] = state
         for relative in sorted(set(self._in_sync) - set(local)):
@@ -172,25 +176,29 @@ def remote_folder_of(local):
 
 
 @contextlib.contextmanager
-def remote_run_directory(url):
+def remote_run_directory(url, check_files=None):
     """Runs the block in a synced local mirror of the folder `url`.
 
-    Takes the folder's lock (`remote_folder_lock`), copies the folder down
-    and yields the mirror. The job's chief uploads the mirror after each
-    checkpoint (`ResumableCheckpoint` asks `remote_folder_of`) and when the
-    block ends; after a block that ends well the mirror is deleted. The
-    other processes of a job only read (they write nothing of the run).
+    Takes the folder's lock (`remote_folder_lock`), calls `check_files` with
+    the names of the folder's files (to refuse a user's folder before
+    downloading it), copies the folder down and yields the mirror. The job's
+    chief uploads the mirror after each checkpoint (`ResumableCheckpoint`
+    asks `remote_folder_of`) and when the block ends, however it ends; then
+    the mirror is deleted. The other processes of a job only read. A killed
+    run leaves its mirror, which the next run on this host brings up to date.
     """
     process = job_process_name()
     folder = RemoteFolder(url, mirror_folder(url, process))
     with remote_folder_lock(url):
+        if check_files is not None:
+            check_files(sorted(folder.remote_files()))
         folder.pull()
         activate(folder)
         try:
             yield folder.local
         except BaseException:
-            if not process:
-                _push_what_is_there(folder)
+            if process or _pushed_what_is_there(folder):
+                folder.remove_mirror()
             raise
         else:
             if not process:
@@ -200,7 +208,7 @@ def remote_run_directory(url):
             deactivate(folder)
 
 
-def _push_what_is_there(folder):
+def _pushed_what_is_there(folder):
     # A failed run still uploads its logs; the failure is what the user sees.
     try:
         folder.push()
@@ -210,3 +218,5 @@ def _push_what_is_there(folder):
             f"failed ({error}); its files stay there.",
             stacklevel=3,
         )
+        return False
+    return True

@@ -90,11 +90,7 @@ def check_output_directory(
     # together, and one may see the other's marker half-written.
     if path.is_dir() and _has_other_files(path) and not overwrite:
         if not marker.is_file() and not earlier_run:
-            raise RunDirectoryError(
-                f"{flag}={path}: the folder holds files that keras-bert did not "
-                "write; refusing to write into it. Pass an empty or new folder, or "
-                "--overwrite to write there anyway."
-            )
+            raise _users_folder_error(flag, path)
         made_by = read_json(marker).get("command") if marker.is_file() else command
         if made_by != command:
             raise RunDirectoryError(
@@ -105,6 +101,14 @@ def check_output_directory(
     if not marker.is_file():
         write_json(marker, {"command": command})
     return path
+
+
+def _users_folder_error(flag, path):
+    return RunDirectoryError(
+        f"{flag}={path}: the folder holds files that keras-bert did not "
+        "write; refusing to write into it. Pass an empty or new folder, or "
+        "--overwrite to write there anyway."
+    )
 
 
 def _has_other_files(path):
@@ -133,7 +137,13 @@ def guarded_run(command, recognized=()):
             bound = signature.bind_partial(*args, **kwargs)
             output_dir = bound.arguments["output_dir"]
             if is_url(output_dir):
-                with remote_run_directory(output_dir) as mirror:
+
+                def refuse_a_users_folder(names):
+                    # Checked before the folder is downloaded into the mirror.
+                    if names and MARKER_FILE not in names and not overwrite:
+                        raise _users_folder_error("--output_dir", output_dir)
+
+                with remote_run_directory(output_dir, refuse_a_users_folder) as mirror:
                     bound.arguments["output_dir"] = os.fspath(mirror)
                     return run(*bound.args, overwrite=overwrite, **bound.kwargs)
             created = not pathlib.Path(output_dir).exists()

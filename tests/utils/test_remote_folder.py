@@ -111,10 +111,17 @@ def test_a_run_given_a_url_writes_there_and_resumes_on_another_host(
         guarded_run("finetune")(lambda output_dir: None)(url)
 
 
-def test_a_users_folder_in_a_bucket_is_refused_and_left_as_it_was(tmp_path):
+def test_a_users_folder_in_a_bucket_is_refused_and_left_as_it_was(
+    tmp_path, monkeypatch
+):
     bucket = tmp_path / "bucket"
     bucket.mkdir()
     (bucket / "thesis.txt").write_text("mine")
+
+    def download(folder):
+        raise AssertionError("a user's folder was copied down before refusing it")
+
+    monkeypatch.setattr(RemoteFolder, "pull", download)
     written = []
     run = guarded_run("pretrain")(lambda output_dir: written.append(output_dir))
     with pytest.raises(RunDirectoryError, match="did not write"):
@@ -134,4 +141,4 @@ def test_a_failed_run_still_uploads_what_it_wrote(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run(url)
     assert _files(tmp_path / "bucket")["logs/events"] == "step 1"
-    assert mirror_folder(url).is_dir()  # kept: the next run pulls what differs
+    assert not mirror_folder(url).exists()

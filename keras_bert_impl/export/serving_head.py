@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from keras_bert_impl.export.saved_model_archive import INPUT_NAMES
 from keras_bert_impl.export.saved_model_archive import pad_to_one_row
+from keras_bert_impl.layers.onednn_int8_dense import portable_int8_matmuls
 from keras_bert_impl.models.bert_backbone import BertBackbone
 
 _LABEL_ATTRIBUTES = ("label_names", "labels", "label_list", "class_names")
@@ -44,7 +45,10 @@ class ServingHead:
             "segment_ids": segment_ids,
             "padding_mask": padding_mask,
         }
-        return self.model(inputs, training=False)
+        # Keras' own int8 matmuls: oneDNN's kernel would tie a served model
+        # to TensorFlow on x86 CPUs with VNNI.
+        with portable_int8_matmuls():
+            return self.model(inputs, training=False)
 
     def run_token_ids_fn(self, inputs):
         """The traced core on the backbone's input dict, any batch size."""

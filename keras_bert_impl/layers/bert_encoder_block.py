@@ -4,6 +4,7 @@ from keras_bert_impl.layers.activations import get_activation
 from keras_bert_impl.layers.bert_self_attention import BertSelfAttention
 from keras_bert_impl.layers.bert_self_attention import first_token_spec
 from keras_bert_impl.layers.bert_self_attention import queried_rows
+from keras_bert_impl.layers.onednn_int8_dense import OneDnnInt8Dense
 from keras_bert_impl.layers.residual_stream import residual_stream_policy
 from keras_bert_impl.layers.token_matmul import dense_over_tokens
 
@@ -80,14 +81,14 @@ class BertEncoderBlock(keras.layers.Layer):
             dtype=stream_policy,
             name="attention_layer_norm",
         )
-        self.intermediate_dense = keras.layers.Dense(
+        self.intermediate_dense = OneDnnInt8Dense(
             intermediate_dim,
             activation=get_activation(activation),
             kernel_initializer=kernel_initializer(),
             dtype=self.dtype_policy,
             name="intermediate",
         )
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = OneDnnInt8Dense(
             hidden_dim,
             kernel_initializer=kernel_initializer(),
             dtype=self.dtype_policy,

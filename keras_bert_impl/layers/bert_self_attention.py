@@ -3,6 +3,7 @@ import math
 import keras
 from keras import ops
 
+from keras_bert_impl.layers.onednn_int8_dense import OneDnnInt8Dense
 from keras_bert_impl.layers.token_matmul import dense_over_tokens
 from keras_bert_impl.layers.token_matmul import token_shape
 from keras_bert_impl.utils.devices import accelerator_present
@@ -123,7 +124,7 @@ class BertSelfAttention(keras.layers.Layer):
         self.head_dim = hidden_dim // num_heads
 
         def projection(name):
-            return keras.layers.Dense(
+            return OneDnnInt8Dense(
                 hidden_dim,
                 kernel_initializer=keras.initializers.TruncatedNormal(
                     stddev=initializer_range

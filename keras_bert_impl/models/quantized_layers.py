@@ -11,13 +11,17 @@ rebuilt model is given that map as its `dtype` and looks its own path up in it
 (keras-hub's backbones record quantization the same way).
 
 `QuantizedModel` is the models' `quantize()`: quiet, and on TensorFlow an int8
-model runs through XLA, whose int8 matmuls are fast where TensorFlow's are not.
+model runs on oneDNN's int8 kernel (`layers/onednn_int8_dense.py`) where the
+CPU has 8-bit dot-product instructions, else through XLA, whose int8 matmuls
+are fast where TensorFlow's own are not.
 """
 
 import warnings
 
 import keras
 from keras.src.trainers.trainer import model_supports_jit
+
+from keras_bert_impl.layers.onednn_int8_dense import onednn_int8_matmul_usable
 
 
 def policy_with_quantized_layers(layers, policy):
@@ -106,9 +110,12 @@ class QuantizedModel:
     against 130-160 in float32), while XLA's runs at 660 (as JAX's does). So
     on TensorFlow a model holding such layers resolves `jit_compile="auto"`
     to XLA, CPU-only machines included (Keras' own "auto" keeps TensorFlow on
-    CPUs out of XLA). An explicit `compile(jit_compile=False)` is kept, and so
-    is Keras' refusal under a `tf.distribute` strategy. Put this class
-    before the Keras model class in the bases.
+    CPUs out of XLA), unless the encoder's int8 layers run on oneDNN's int8
+    kernel (a CPU with VNNI or AMX-INT8), which is faster again and which XLA
+    cannot compile: then "auto" is False. An explicit
+    `compile(jit_compile=False)` is kept, and so is Keras' refusal under a
+    `tf.distribute` strategy. Put this class before the Keras model class in
+    the bases.
     """
 
     def compile(self, *args, jit_compile="auto", **kwargs):
@@ -132,13 +139,14 @@ class QuantizedModel:
         super().save(filepath, *args, **kwargs)
 
     def _resolve_auto_jit_compile(self):
-        if (
-            keras.backend.backend() == "tensorflow"
-            and has_int8_input_quantization(self)
-            and not self._distribute_strategy
-            and model_supports_jit(self)
+        if keras.backend.backend() == "tensorflow" and has_int8_input_quantization(
+            self
         ):
-            return True
+            # oneDNN's int8 kernel is faster still, and XLA cannot compile it.
+            if onednn_int8_matmul_usable():
+                return False
+            if not self._distribute_strategy and model_supports_jit(self):
+                return True
         return super()._resolve_auto_jit_compile()
 
 

@@ -1,6 +1,7 @@
-"""Whether the Keras backend computes on an accelerator (GPU or TPU)."""
+"""What this process computes on: an accelerator, or a CPU and its instructions."""
 
 import functools
+import pathlib
 
 import keras
 
@@ -21,3 +22,31 @@ def accelerator_present():
     return any(
         str(device).split(":")[0].lower() in ("gpu", "tpu") for device in devices
     )
+
+
+@functools.cache
+def cpu_flags():
+    """This CPU's instruction-set flags from /proc/cpuinfo (read once).
+
+    Returns:
+        set of str, or None where /proc/cpuinfo is absent (not Linux) or has
+        no flags line: then nothing is known.
+    """
+    try:
+        cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return listed_cpu_flags(cpuinfo)
+
+
+def listed_cpu_flags(cpuinfo):
+    """The flags a /proc/cpuinfo text lists: x86's "flags", Arm's "Features".
+
+    Returns:
+        set of str, or None where the text has neither line.
+    """
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return None

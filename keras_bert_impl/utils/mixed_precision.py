@@ -1,14 +1,16 @@
 """Which dtype policies are mixed precision: float32 variables, half compute."""
 
-import functools
-import pathlib
 import warnings
 
 import keras
 
 from keras_bert_impl.utils.devices import accelerator_present
+from keras_bert_impl.utils.devices import cpu_flags
+from keras_bert_impl.utils.devices import listed_cpu_flags
 
 MIXED_PRECISION_POLICIES = ("mixed_bfloat16", "mixed_float16")
+# The CPU flags of bfloat16 matmul instructions (x86 AVX512-BF16 and AMX, Arm).
+BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def is_mixed_precision(policy):
@@ -66,7 +68,6 @@ def _why_bfloat16_is_slow_here():
     return None
 
 
-@functools.cache
 def cpu_has_bfloat16_instructions():
     """Whether this CPU has bfloat16 matmul instructions, from /proc/cpuinfo.
 
@@ -74,11 +75,8 @@ def cpu_has_bfloat16_instructions():
         bool, or None where /proc/cpuinfo is absent (not Linux) or lists no
         flags: then nothing is known and nothing is warned.
     """
-    try:
-        cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    return bfloat16_instructions_listed(cpuinfo)
+    flags = cpu_flags()
+    return None if flags is None else bool(flags & BFLOAT16_FLAGS)
 
 
 def bfloat16_instructions_listed(cpuinfo):
@@ -91,8 +89,5 @@ def bfloat16_instructions_listed(cpuinfo):
     Returns:
         bool, or None where the text has no "flags" or "Features" line.
     """
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return bool(set(value.split()) & {"avx512_bf16", "amx_bf16", "bf16"})
-    return None
+    flags = listed_cpu_flags(cpuinfo)
+    return None if flags is None else bool(flags & BFLOAT16_FLAGS)

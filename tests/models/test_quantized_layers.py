@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import pytest
 
+from keras_bert_impl.layers.onednn_int8_dense import onednn_int8_matmul_usable
+from keras_bert_impl.layers.onednn_int8_dense import portable_int8_matmuls
 from keras_bert_impl.models import BertBackbone
 from keras_bert_impl.models import BertClassifier
 from keras_bert_impl.models import BertMultipleChoice
@@ -142,10 +144,17 @@ def test_quantized_classifier_exports_a_string_in_saved_model(tmp_path):
     keras.backend.backend() != "tensorflow",
     reason="XLA for int8 is a TensorFlow choice (JAX always compiles with XLA)",
 )
-def test_int8_models_run_through_xla_on_tensorflow_unless_told_otherwise(tmp_path):
+def test_int8_models_run_through_xla_on_tensorflow_unless_told_otherwise(
+    tmp_path, monkeypatch
+):
+    from keras_bert_impl.models import quantized_layers
     from keras_bert_impl.models.quantized_layers import has_int8_input_quantization
     from tests.bert_test_case import texts_of_many_lengths
     from tests.bert_test_case import tiny_preprocessor
+
+    # A CPU without 8-bit dot-product instructions (oneDNN's int8 kernel
+    # unusable): the next test covers the others.
+    monkeypatch.setattr(quantized_layers, "onednn_int8_matmul_usable", lambda: False)
 
     model = BertClassifier(tiny_backbone(), 2, preprocessor=tiny_preprocessor())
     texts = texts_of_many_lengths(9)
@@ -174,6 +183,22 @@ def test_int8_models_run_through_xla_on_tensorflow_unless_told_otherwise(tmp_pat
     )
     assert not has_int8_input_quantization(weights_only)
     assert not weights_only.jit_compile
+
+
+@pytest.mark.skipif(
+    not onednn_int8_matmul_usable(),
+    reason="oneDNN's int8 kernel serves TensorFlow on CPUs with VNNI or AMX-INT8",
+)
+def test_int8_models_run_on_onednn_without_xla_where_the_cpu_allows():
+    model = BertClassifier(tiny_backbone(), 2, dropout=0.0)
+    x = _inputs("classifier")
+    model.quantize("int8")
+    assert not model.jit_compile  # XLA cannot compile oneDNN's int8 kernel
+    with portable_int8_matmuls():
+        keras_int8 = call(model, x)  # Keras' own int8 matmuls
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), keras_int8, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_a_custom_quantization_config_that_saving_would_lose_is_refused(tmp_path):

@@ -2,6 +2,7 @@ import pathlib
 
 import pytest
 
+from keras_bert_impl.utils.devices import cpu_flags
 from keras_bert_impl.utils.mixed_precision import bfloat16_instructions_listed
 from keras_bert_impl.utils.mixed_precision import cpu_has_bfloat16_instructions
 
@@ -37,8 +38,8 @@ def test_a_machine_without_proc_cpuinfo_is_unknown_not_warned(monkeypatch):
         raise FileNotFoundError(str(path))
 
     monkeypatch.setattr(pathlib.Path, "read_text", unreadable)
-    cpu_has_bfloat16_instructions.cache_clear()
+    cpu_flags.cache_clear()
     try:
         assert cpu_has_bfloat16_instructions() is None
     finally:
-        cpu_has_bfloat16_instructions.cache_clear()
+        cpu_flags.cache_clear()

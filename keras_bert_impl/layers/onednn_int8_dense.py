@@ -3,10 +3,11 @@
 After `quantize("int8")` (Keras' int8: an int8 kernel with per-column scales,
 inputs quantized per row by their absolute maximum, int8 x int8 products),
 Keras' `Dense` multiplies on TensorFlow with `MatMul` on int32 (~30 GOP/s on
-an AMX Xeon) or, through XLA, at 240 GOP/s (AMD EPYC, AVX512-VNNI) to 660
+an AMX Xeon) or, through XLA, at 230 GOP/s (AMD EPYC, AVX512-VNNI) to 660
 (AMX Xeon). TensorFlow's oneDNN kernel `QuantizedMatMulWithBias` multiplies
-unsigned by signed 8-bit integers at 482 GOP/s on that EPYC (torch's fbgemm,
-behind transformers' `quantize_dynamic`: 359; 4096 x 768 x 3072). It takes
+unsigned by signed 8-bit integers at 429 GOP/s on that EPYC (torch's fbgemm,
+behind transformers' `quantize_dynamic`: 340; 4096 x 768 x 3072,
+`benchmarks/int8_matmul_rates.py`). It takes
 the rows as uint8, so they are shifted by 128 and the shift's product (128 x
 each kernel column's sum) is taken off: the integer sums equal Keras' exactly,
 so the outputs equal Keras' int8 layer's.

@@ -27,6 +27,8 @@ from keras_bert_impl.utils.run_directory_lock import remote_folder_lock
 
 # The marker (`run_directory.MARKER_FILE`) says which command made the folder.
 KEPT_DOTFILES = (".keras_bert_impl.json",)
+# Where an uploaded object appears only once complete.
+OBJECT_STORE_SCHEMES = ("gs", "s3")
 
 
 def is_url(path):
@@ -62,6 +64,22 @@ def _synced(relative):
 
 def _join(url, relative):
     return os.fspath(url).rstrip("/") + "/" + relative
+
+
+def _upload(gfile, path, target):
+    """Copies the local file `path` to `target`, appearing whole or not at all.
+
+    An object store's upload is such (the object exists once complete); on
+    other file systems (`file://`, `hdfs://`) a copy is written in place, so
+    it goes to a temporary name first and is renamed.
+    """
+    if target.partition("://")[0] in OBJECT_STORE_SCHEMES:
+        gfile.copy(os.fspath(path), target, overwrite=True)
+        return
+    folder, _, name = target.rpartition("/")
+    staged = f"{folder}/.{name}.upload"
+    gfile.copy(os.fspath(path), staged, overwrite=True)
+    gfile.rename(staged, target, overwrite=True)
 
 
 class RemoteFolder:
@@ -141,7 +159,7 @@ class RemoteFolder:
             if parent not in made:
                 gfile.makedirs(parent)
                 made.add(parent)
-            gfile.copy(os.fspath(path), target, overwrite=True)
+            _upload(gfile, path, target)
             self._in_sync[relative] = state
         for relative in sorted(set(self._in_sync) - set(local)):
             target = _join(self.url, relative)

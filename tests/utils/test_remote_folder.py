@@ -142,3 +142,27 @@ def test_a_failed_run_still_uploads_what_it_wrote(tmp_path):
         run(url)
     assert _files(tmp_path / "bucket")["logs/events"] == "step 1"
     assert not mirror_folder(url).exists()
+
+
+def test_an_upload_appears_whole_where_a_copy_is_written_in_place(
+    tmp_path, monkeypatch
+):
+    # A run killed mid-upload must not leave a half checkpoint under its name
+    # (a `file://` copy writes in place; a bucket object appears complete).
+    import tensorflow as tf
+
+    bucket = tmp_path / "bucket"
+    folder = RemoteFolder(f"file://{bucket}", tmp_path / "mirror")
+    folder.pull()
+    (folder.local / "ckpt-2.weights.h5").write_text("step 2")
+    copies = []
+    copy = tf.io.gfile.copy
+
+    def recorded_copy(source, target, overwrite=False):
+        copies.append(target.rsplit("/", 1)[-1])
+        copy(source, target, overwrite)
+
+    monkeypatch.setattr(tf.io.gfile, "copy", recorded_copy)
+    folder.push()
+    assert copies == [".ckpt-2.weights.h5.upload"]
+    assert _files(bucket) == {"ckpt-2.weights.h5": "step 2"}

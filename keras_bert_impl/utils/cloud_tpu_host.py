@@ -11,6 +11,7 @@ server (`agent-worker-number`, `worker-network-endpoints`), and
 machine with TPU chips on its PCI bus, so nothing else waits on the network.
 """
 
+import functools
 import os
 import pathlib
 import urllib.request
@@ -40,6 +41,13 @@ def tpu_chips_present(pci_devices="/sys/bus/pci/devices"):
 def _metadata(key):
     """A TPU VM instance attribute from the metadata server, or None."""
     host = os.environ.get("GCE_METADATA_IP", "metadata.google.internal")
+    return _metadata_at(host, key)
+
+
+@functools.cache
+def _metadata_at(host, key):
+    # Asked once per process: a run names its lock and its job several times,
+    # and an unanswered request waits METADATA_TIMEOUT_S.
     request = urllib.request.Request(
         f"http://{host}/computeMetadata/v1/instance/attributes/{key}",
         headers={"Metadata-Flavor": "Google"},

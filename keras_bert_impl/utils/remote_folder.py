@@ -121,10 +121,14 @@ class RemoteFolder:
                 files[relative] = path
         return files
 
-    def pull(self):
-        """Makes the mirror hold what the folder holds; returns the files' count."""
+    def pull(self, remote=None):
+        """Makes the mirror hold what the folder holds; returns the files' count.
+
+        `remote`: the folder's `remote_files()` where the caller has listed
+        them already (a listing costs a request per file on GCS).
+        """
         gfile = _gfile()
-        remote = self.remote_files()
+        remote = self.remote_files() if remote is None else remote
         self.local.mkdir(parents=True, exist_ok=True)
         for relative, path in self._local_files().items():
             if relative not in remote:
@@ -208,9 +212,10 @@ def remote_run_directory(url, check_files=None):
     process = job_process_name()
     folder = RemoteFolder(url, mirror_folder(url, process))
     with remote_folder_lock(url):
+        remote = folder.remote_files()
         if check_files is not None:
-            check_files(sorted(folder.remote_files()))
-        folder.pull()
+            check_files(sorted(remote))
+        folder.pull(remote)
         activate(folder)
         try:
             yield folder.local

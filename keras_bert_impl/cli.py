@@ -6,10 +6,14 @@ Each subcommand that trains or evaluates ends with one JSON line of metrics.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import warnings
+
+from keras_bert_impl.utils.remote_flags import flags_made_local
+from keras_bert_impl.utils.remote_flags import named_by_url
 
 
 def _bool(value):
@@ -510,6 +514,24 @@ def build_parser():
     return parser
 
 
+# Per command, the flags naming its inputs and its outputs that may be URLs
+# (`gs://...`): inputs are read from local copies, outputs written locally and
+# uploaded when the command succeeds. (`--output_dir` and the TFRecord flags
+# take URLs themselves.)
+URL_FLAGS = {
+    "create-pretraining-data": (("vocab_file",), ()),
+    "pretrain": (
+        ("corpus", "vocab_file", "preset", "bert_config_file", "init_checkpoint"),
+        (),
+    ),
+    "finetune": (("data_dir", "preset", "vocab_file"), ()),
+    "evaluate": (("model", "data_dir"), ()),
+    "predict": (("model", "input"), ()),
+    "export": (("model",), ("out",)),
+    "convert": (("source",), ("preset", "output")),
+}
+
+
 def main(argv=None, own_process=False):
     """Runs one `keras-bert` subcommand; returns the exit status.
 
@@ -525,7 +547,11 @@ def main(argv=None, own_process=False):
     # ends, which is how evaluation is meant to end.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     try:
-        metrics = args.handler(args)
+        with contextlib.ExitStack() as uploads:
+            inputs, outputs = URL_FLAGS.get(args.command, ((), ()))
+            written = flags_made_local(args, inputs, outputs, uploads)
+            metrics = args.handler(args)
+        metrics = named_by_url(metrics, written)
     except (ValueError, OSError) as error:
         # Bad input (a wrong value, a missing file, a directory where a file
         # belongs) is reported in one line that names the problem.

@@ -16,6 +16,7 @@ import pathlib
 import sys
 
 from keras_bert_impl.utils.file_io import read_json
+from keras_bert_impl.utils.remote_inputs import local_copy
 
 CONFIG_FILE = "config.json"
 BACKBONE_WEIGHTS_FILE = "model.weights.h5"
@@ -88,9 +89,10 @@ def resolve_preset(preset):
     """Maps a preset name or directory to the directory that holds its files.
 
     A preset found in the user's cache wins over the shipped folder of the same
-    name: the cache is where converted weights are written.
+    name: the cache is where converted weights are written. A URL
+    (`gs://bucket/preset`) is read from its local copy (`local_copy`).
     """
-    path = pathlib.Path(os.path.expanduser(str(preset)))
+    path = pathlib.Path(os.path.expanduser(str(local_copy(preset))))
     if path.is_dir():
         if not (path / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{path} is not a preset folder: no {CONFIG_FILE}.")

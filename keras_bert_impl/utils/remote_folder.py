@@ -17,6 +17,7 @@ or a process's lock and stay local, except the folder's marker.
 """
 
 import contextlib
+import json
 import os
 import pathlib
 import shutil
@@ -29,6 +30,8 @@ from keras_bert_impl.utils.run_directory_lock import remote_folder_lock
 KEPT_DOTFILES = (".keras_bert_impl.json",)
 # Where an uploaded object appears only once complete.
 OBJECT_STORE_SCHEMES = ("gs", "s3")
+# In a local copy: what each downloaded file was, there and here (not synced).
+DOWNLOADS_FILE = ".keras_bert_impl.downloads.json"
 
 
 def is_url(path):
@@ -42,8 +45,8 @@ def _gfile():
     return tf.io.gfile
 
 
-def mirror_folder(url, process=""):
-    """The local mirror of `url`: `$XDG_CACHE_HOME/keras_bert_impl/remote_runs/...`.
+def mirror_folder(url, process="", kind="remote_runs"):
+    """The local copy of `url`: `$XDG_CACHE_HOME/keras_bert_impl/<kind>/...`.
 
     Each process of a job (`process`, '' for the chief) has its own, as each
     host of a pod slice does.
@@ -51,8 +54,56 @@ def mirror_folder(url, process=""):
     base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
     scheme, _, rest = os.fspath(url).partition("://")
     parts = [part for part in rest.split("/") if part not in ("", ".", "..")]
-    mirrors = pathlib.Path(base, "keras_bert_impl", "remote_runs")
-    return mirrors.joinpath(process or "chief", scheme, *parts)
+    copies = pathlib.Path(base, "keras_bert_impl", kind)
+    return copies.joinpath(process or "chief", scheme, *parts)
+
+
+class Downloads:
+    """Each downloaded file of a local copy: its source's stat and its own.
+
+    A file is downloaded again when its source changed (size or time) or the
+    local file did; a size alone misses a rewritten file of the same length
+    (a `training_metadata.json` naming `ckpt-40` instead of `ckpt-20`).
+    """
+
+    def __init__(self, folder):
+        self.path = pathlib.Path(folder) / DOWNLOADS_FILE
+        try:
+            self.files = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.files = {}
+
+    def fetch(self, gfile, url, target, remote_stat, relative):
+        """Makes `target` the file at `url` (whose stat is `remote_stat`)."""
+        target = pathlib.Path(target)
+        known = self.files.get(relative)
+        if target.is_file() and known == [list(remote_stat), _stat(target)]:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(f".{target.name}.download")
+        gfile.copy(url, os.fspath(staged), overwrite=True)
+        os.replace(staged, target)
+        self.files[relative] = [list(remote_stat), _stat(target)]
+
+    def forget(self, relative):
+        self.files.pop(relative, None)
+
+    def save(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staged = self.path.with_name(f"{self.path.name}.tmp")
+        staged.write_text(json.dumps(self.files))
+        os.replace(staged, self.path)
+
+
+def _stat(path):
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def remote_stat(gfile, url):
+    """`(size, modification time)` of the file at `url`."""
+    stat = gfile.stat(url)
+    return (stat.length, stat.mtime_nsec)
 
 
 def _synced(relative):
@@ -66,7 +117,7 @@ def _join(url, relative):
     return os.fspath(url).rstrip("/") + "/" + relative
 
 
-def _upload(gfile, path, target):
+def upload_whole(gfile, path, target):
     """Copies the local file `path` to `target`, appearing whole or not at all.
 
     An object store's upload is such (the object exists once complete); on
@@ -98,7 +149,7 @@ class RemoteFolder:
         self._in_sync = {}
 
     def remote_files(self):
-        """The folder's files (relative paths, '/'-separated) and their sizes."""
+        """The folder's files (relative paths, '/'-separated) and their stats."""
         gfile = _gfile()
         if not gfile.isdir(self.url):
             return {}
@@ -108,7 +159,7 @@ class RemoteFolder:
                 path = folder.rstrip("/") + "/" + name
                 relative = path[len(self.url) + 1 :]
                 if _synced(relative):
-                    files[relative] = gfile.stat(path).length
+                    files[relative] = remote_stat(gfile, path)
         return files
 
     def _local_files(self):
@@ -130,18 +181,18 @@ class RemoteFolder:
         gfile = _gfile()
         remote = self.remote_files() if remote is None else remote
         self.local.mkdir(parents=True, exist_ok=True)
+        downloads = Downloads(self.local)
         for relative, path in self._local_files().items():
             if relative not in remote:
                 path.unlink()
-        for relative, size in sorted(remote.items()):
+                downloads.forget(relative)
+        for relative, stat in sorted(remote.items()):
             target = self.local / relative
-            if not (target.is_file() and target.stat().st_size == size):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                staged = target.with_name(f".{target.name}.download")
-                gfile.copy(_join(self.url, relative), os.fspath(staged), overwrite=True)
-                os.replace(staged, target)
+            url = _join(self.url, relative)
+            downloads.fetch(gfile, url, target, stat, relative)
             stat = target.stat()
             self._in_sync[relative] = (stat.st_size, stat.st_mtime_ns)
+        downloads.save()
         return len(remote)
 
     def push(self):
@@ -163,7 +214,7 @@ class RemoteFolder:
             if parent not in made:
                 gfile.makedirs(parent)
                 made.add(parent)
-            _upload(gfile, path, target)
+            upload_whole(gfile, path, target)
             self._in_sync[relative] = state
         for relative in sorted(set(self._in_sync) - set(local)):
             target = _join(self.url, relative)

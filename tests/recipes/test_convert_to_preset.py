@@ -376,3 +376,24 @@ def test_unknown_task_preset_lists_close_names():
 
     with pytest.raises(ValueError, match="Did you mean: bert_base_en_uncased_sst2"):
         BertClassifier.from_preset("bert_base_en_uncased_sst")
+
+
+def test_google_release_in_a_bucket_into_a_preset_in_a_bucket(
+    sources, tmp_path, cache, monkeypatch, capsys
+):
+    # google-research/bert's `--init_checkpoint=gs://.../bert_model.ckpt`:
+    # a prefix whose config and vocabulary sit beside it.
+    from keras_bert_impl.cli import main
+    from keras_bert_impl.convert import from_google_checkpoint
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    shutil.copytree(sources / "google", tmp_path / "bucket" / "release")
+    source = f"file://{tmp_path}/bucket/release/bert_model.ckpt"
+    preset = f"file://{tmp_path}/bucket/presets/tiny"
+    assert main(["convert", f"--source={source}", f"--preset={preset}"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {"preset": preset}
+    assert (tmp_path / "bucket" / "presets" / "tiny" / "task.weights.h5").is_file()
+    batch = random_batch(vocab_size=97)
+    found = BertPretrainer.from_preset(preset).predict(batch, verbose=0)
+    expected = from_google_checkpoint(sources / "google").predict(batch, verbose=0)
+    np.testing.assert_allclose(found["mlm_logits"], expected["mlm_logits"], atol=1e-6)

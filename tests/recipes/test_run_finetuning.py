@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 import sys
 
@@ -495,3 +496,63 @@ def test_predict_in_bfloat16_caches_weights_in_its_own_process_and_predicts_the_
         [line["probabilities"] for line in full],
         atol=2e-2,
     )
+
+
+def test_a_run_in_a_bucket_is_trained_evaluated_served_and_exported_from_it(
+    small_sst2, tiny_preset, shared_data, tmp_path, capsys, monkeypatch
+):
+    # Every input and output a URL, as on a Cloud TPU VM with gs:// (`file://`
+    # takes the same tf.io.gfile calls); the same commands on local paths are
+    # the reference.
+    import tensorflow as tf
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    preset, _ = tiny_preset
+    for source in (preset, small_sst2):
+        shutil.copytree(source, bucket / source.name)
+    shutil.copy(shared_data / "vocab" / "uncased" / "vocab.txt", bucket)
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("the movie was good\nthe movie was dull\n")
+    shutil.copy(inputs, bucket)
+    url = f"file://{bucket}"
+    finetune = [
+        "finetune",
+        "--task_name=sst-2",
+        f"--data_dir={url}/{small_sst2.name}",
+        f"--output_dir={url}/run",
+        f"--preset={url}/{preset.name}",
+        f"--vocab_file={url}/vocab.txt",
+        "--max_seq_length=32",
+        "--num_train_epochs=1",
+    ]
+    assert main(finetune) == 0
+    trained = _last_json(capsys)
+    assert (bucket / "run" / "model" / "task.weights.h5").is_file()
+
+    assert main(["evaluate", f"--model={url}/run", f"--data_dir={small_sst2}"]) == 0
+    assert _last_json(capsys)["accuracy"] == pytest.approx(trained["accuracy"])
+    # The run's folder copied here by hand predicts as the bucket's copy does.
+    shutil.copytree(bucket / "run", tmp_path / "run_here")
+    assert (
+        main(["predict", f"--model={tmp_path / 'run_here'}", f"--input={inputs}"]) == 0
+    )
+    expected = capsys.readouterr().out.splitlines()
+    assert main(["predict", f"--model={url}/run", f"--input={url}/inputs.txt"]) == 0
+    assert capsys.readouterr().out.splitlines() == expected
+
+    export = ["export", f"--model={url}/run", f"--out={url}/serving/1"]
+    assert main(export) == 0
+    assert _last_json(capsys) == {"saved_model": f"{url}/serving/1"}
+    served = tf.saved_model.load(f"{url}/serving/1").signatures["serving_default"](
+        text=tf.constant(inputs.read_text().splitlines())
+    )
+    assert [label.decode() for label in served["label"].numpy()] == [
+        json.loads(line)["label"] for line in expected
+    ]
+    assert main(export) == 2  # not replaced without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    # The local folders written and uploaded are gone.
+    written = tmp_path / "cache" / "keras_bert_impl" / "remote_outputs"
+    assert not list(written.rglob("*.pb"))

@@ -4,16 +4,19 @@
 (TensorFlow's in-memory `ram://` appends where a write should replace).
 """
 
+import os
 import pathlib
 
 import pytest
 
+from keras_bert_impl.utils.remote_folder import DOWNLOADS_FILE
 from keras_bert_impl.utils.remote_folder import RemoteFolder
 from keras_bert_impl.utils.remote_folder import mirror_folder
 from keras_bert_impl.utils.remote_folder import remote_folder_of
 from keras_bert_impl.utils.run_directory import MARKER_FILE
 from keras_bert_impl.utils.run_directory import RunDirectoryError
 from keras_bert_impl.utils.run_directory import guarded_run
+from tests.utils.recorded_gfile import recorded_copies
 
 pytest.importorskip("tensorflow")
 
@@ -83,7 +86,23 @@ def test_pull_makes_the_mirror_what_the_folder_holds(tmp_path):
     assert _files(mirror) == {
         "checkpoints/ckpt-4.weights.h5": "step 4",
         "eval_results.json": "{}",
+        DOWNLOADS_FILE: (mirror / DOWNLOADS_FILE).read_text(),
     }
+
+
+def test_pull_downloads_a_file_rewritten_at_the_same_size(tmp_path):
+    # A killed run's mirror, then another host's run moved the folder on: its
+    # metadata names another checkpoint in as many bytes.
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    metadata = bucket / "training_metadata.json"
+    metadata.write_text('{"checkpoint": "ckpt-20"}')
+    folder = RemoteFolder(f"file://{bucket}", tmp_path / "mirror")
+    folder.pull()
+    metadata.write_text('{"checkpoint": "ckpt-40"}')
+    os.utime(metadata, ns=(0, metadata.stat().st_mtime_ns + 10**9))
+    RemoteFolder(f"file://{bucket}", tmp_path / "mirror").pull()
+    assert (folder.local / metadata.name).read_text() == '{"checkpoint": "ckpt-40"}'
 
 
 def test_a_run_given_a_url_writes_there_and_resumes_on_another_host(
@@ -149,20 +168,11 @@ def test_an_upload_appears_whole_where_a_copy_is_written_in_place(
 ):
     # A run killed mid-upload must not leave a half checkpoint under its name
     # (a `file://` copy writes in place; a bucket object appears complete).
-    import tensorflow as tf
-
     bucket = tmp_path / "bucket"
     folder = RemoteFolder(f"file://{bucket}", tmp_path / "mirror")
     folder.pull()
     (folder.local / "ckpt-2.weights.h5").write_text("step 2")
-    copies = []
-    copy = tf.io.gfile.copy
-
-    def recorded_copy(source, target, overwrite=False):
-        copies.append(target.rsplit("/", 1)[-1])
-        copy(source, target, overwrite)
-
-    monkeypatch.setattr(tf.io.gfile, "copy", recorded_copy)
+    copies = recorded_copies(monkeypatch, "target")
     folder.push()
     assert copies == [".ckpt-2.weights.h5.upload"]
     assert _files(bucket) == {"ckpt-2.weights.h5": "step 2"}

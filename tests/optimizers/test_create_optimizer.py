@@ -60,6 +60,27 @@ def test_global_clipnorm_clips_the_joint_norm():
     assert joint == pytest.approx(1.0, rel=1e-5)
 
 
+@pytest.mark.parametrize("size", [0.1, 30.0, float("nan")])
+def test_global_clipnorm_clips_as_keras_does(size):
+    # TF takes the norm with its fused L2Loss instead of Keras' sum(square(g)).
+    from keras.src.optimizers.base_optimizer import clip_by_global_norm
+
+    rng = np.random.default_rng(0)
+    grads = [
+        (size * rng.standard_normal(shape)).astype("float32")
+        for shape in ((64, 48), (48,), (300,))
+    ]
+    expected = clip_by_global_norm([keras.ops.convert_to_tensor(g) for g in grads], 1.0)
+    clipped = create_optimizer("adamw")._clip_gradients(grads)
+    for found, wanted in zip(clipped, expected):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(found),
+            keras.ops.convert_to_numpy(wanted),
+            rtol=1e-6,
+            atol=1e-9,
+        )
+
+
 @pytest.mark.parametrize("name", ["adamw", "lamb"])
 def test_repeated_embedding_ids_update_like_dense_gradients(name):
     # On TF an Embedding gradient is IndexedSlices with one row per id

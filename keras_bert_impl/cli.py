@@ -530,6 +530,9 @@ URL_FLAGS = {
     "export": (("model",), ("out",)),
     "convert": (("source",), ("preset", "output")),
 }
+# A run folder's parts that `evaluate`, `predict` and `export` never read
+# (they read `model/`, `run_config.json` and `vocab.txt`): not downloaded.
+URL_INPUT_SKIPS = {"model": ("checkpoints", "logs")}
 
 
 def main(argv=None, own_process=False):
@@ -549,7 +552,7 @@ def main(argv=None, own_process=False):
     try:
         with contextlib.ExitStack() as uploads:
             inputs, outputs = URL_FLAGS.get(args.command, ((), ()))
-            written = flags_made_local(args, inputs, outputs, uploads)
+            written = flags_made_local(args, inputs, outputs, uploads, URL_INPUT_SKIPS)
             metrics = args.handler(args)
         metrics = named_by_url(metrics, written)
     except (ValueError, OSError) as error:

@@ -7,7 +7,7 @@ at local paths uploaded when the command succeeds (`remote_outputs`).
 from keras_bert_impl.utils.remote_folder import is_url
 
 
-def flags_made_local(args, inputs, outputs, stack):
+def flags_made_local(args, inputs, outputs, stack, skips=None):
     """Points the URL flags of `args` at local paths; returns {local: URL} of outputs.
 
     Args:
@@ -15,7 +15,9 @@ def flags_made_local(args, inputs, outputs, stack):
         inputs, outputs: the names of its flags that name inputs and outputs.
         stack: a `contextlib.ExitStack` on which the outputs' uploads are
             entered; they happen when it closes without an error.
+        skips: {input flag: subfolders of its folder not copied}.
     """
+    skips = skips or {}
     urls = {}
     for name in inputs + outputs:
         value = getattr(args, name, None)
@@ -42,7 +44,8 @@ def flags_made_local(args, inputs, outputs, stack):
             written[str(local)] = urls[name]
     for name in inputs:
         if name in urls:
-            setattr(args, name, local_copies(urls[name], f"--{name}"))
+            copied = local_copies(urls[name], f"--{name}", skips.get(name, ()))
+            setattr(args, name, copied)
     return written
 
 

@@ -80,7 +80,8 @@ class Downloads:
         if target.is_file() and known == [list(remote_stat), _stat(target)]:
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        staged = target.with_name(f".{target.name}.download")
+        # Per process: two commands on this host may copy the same URL at once.
+        staged = target.with_name(f".{target.name}.download-{os.getpid()}")
         gfile.copy(url, os.fspath(staged), overwrite=True)
         os.replace(staged, target)
         self.files[relative] = [list(remote_stat), _stat(target)]
@@ -90,7 +91,7 @@ class Downloads:
 
     def save(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        staged = self.path.with_name(f"{self.path.name}.tmp")
+        staged = self.path.with_name(f"{self.path.name}.{os.getpid()}")
         staged.write_text(json.dumps(self.files))
         os.replace(staged, self.path)
 
@@ -148,8 +149,11 @@ class RemoteFolder:
         # relative path -> (size, mtime_ns) of the local copy last in sync.
         self._in_sync = {}
 
-    def remote_files(self):
-        """The folder's files (relative paths, '/'-separated) and their stats."""
+    def remote_files(self, skip=()):
+        """The folder's files (relative paths, '/'-separated) and their stats.
+
+        `skip`: names of subfolders left out (not even asked their stats).
+        """
         gfile = _gfile()
         if not gfile.isdir(self.url):
             return {}
@@ -158,7 +162,7 @@ class RemoteFolder:
             for name in names:
                 path = folder.rstrip("/") + "/" + name
                 relative = path[len(self.url) + 1 :]
-                if _synced(relative):
+                if _synced(relative) and relative.split("/")[0] not in skip:
                     files[relative] = remote_stat(gfile, path)
         return files
 

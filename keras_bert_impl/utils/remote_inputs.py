@@ -21,7 +21,7 @@ from keras_bert_impl.utils.run_directory_lock import job_process_name
 CHECKPOINT_COMPANIONS = ("bert_config.json", "vocab.txt")
 
 
-def local_copy(path, flag=None):
+def local_copy(path, flag=None, skip=()):
     """`path` itself, or for a URL the local copy of what it names.
 
     A URL may name a folder (copied whole), a file, or a TF checkpoint
@@ -31,6 +31,8 @@ def local_copy(path, flag=None):
     Args:
         path: a local path or a URL `tf.io.gfile` reads.
         flag: the command-line flag `path` came from, for the error.
+        skip: names of a folder's subfolders not copied (a run's
+            `checkpoints` where only its model is read).
 
     Returns:
         A local path (`pathlib.Path` for a URL, else `path` unchanged).
@@ -43,7 +45,8 @@ def local_copy(path, flag=None):
     url = os.fspath(path).rstrip("/")
     local = mirror_folder(url, job_process_name(), kind="remote_inputs")
     if gfile.isdir(url):
-        RemoteFolder(url, local).pull()
+        folder = RemoteFolder(url, local)
+        folder.pull(folder.remote_files(skip))
         return local
     if gfile.exists(url):
         files = [url]
@@ -53,7 +56,7 @@ def local_copy(path, flag=None):
         # beside it (`bert_model.ckpt` in the folder holding bert_config.json).
         folder = url.rsplit("/", 1)[0]
         beside = [f"{folder}/{name}" for name in CHECKPOINT_COMPANIONS]
-        files += [path for path in beside if files and gfile.exists(path)]
+        files += [other for other in beside if files and gfile.exists(other)]
     if not files:
         named = f"{flag}={url}" if flag else url
         raise FileNotFoundError(
@@ -69,10 +72,10 @@ def local_copy(path, flag=None):
     return local
 
 
-def local_copies(paths, flag=None):
+def local_copies(paths, flag=None, skip=()):
     """`local_copy` of each comma-separated path of a flag's value."""
     if paths is None:
         return None
     return ",".join(
-        os.fspath(local_copy(part, flag)) for part in paths.split(",") if part
+        os.fspath(local_copy(part, flag, skip)) for part in paths.split(",") if part
     )

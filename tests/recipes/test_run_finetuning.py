@@ -530,6 +530,7 @@ def test_a_run_in_a_bucket_is_trained_evaluated_served_and_exported_from_it(
     assert main(finetune) == 0
     trained = _last_json(capsys)
     assert (bucket / "run" / "model" / "task.weights.h5").is_file()
+    assert list((bucket / "run" / "checkpoints").glob("ckpt-*"))
 
     assert main(["evaluate", f"--model={url}/run", f"--data_dir={small_sst2}"]) == 0
     assert _last_json(capsys)["accuracy"] == pytest.approx(trained["accuracy"])
@@ -553,6 +554,9 @@ def test_a_run_in_a_bucket_is_trained_evaluated_served_and_exported_from_it(
     ]
     assert main(export) == 2  # not replaced without --overwrite
     assert "--overwrite" in capsys.readouterr().err
-    # The local folders written and uploaded are gone.
+    # Read without its checkpoints; the local folders written and uploaded are gone.
+    copies = tmp_path / "cache" / "keras_bert_impl" / "remote_inputs"
+    assert list(copies.rglob("task.weights.h5"))
+    assert not list(copies.rglob("ckpt-*"))
     written = tmp_path / "cache" / "keras_bert_impl" / "remote_outputs"
     assert not list(written.rglob("*.pb"))

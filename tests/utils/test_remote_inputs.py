@@ -62,6 +62,16 @@ def test_a_folder_is_copied_and_later_only_what_changed(tmp_path, downloads):
     assert not (local / "eval_results.json").exists()
 
 
+def test_a_runs_checkpoints_are_left_where_only_its_model_is_read(tmp_path, downloads):
+    run = tmp_path / "bucket" / "run"
+    for name in ("model/task.weights.h5", "checkpoints/ckpt-9.weights.h5", "vocab.txt"):
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(name)
+    local = local_copy(f"file://{run}", "--model", skip=("checkpoints", "logs"))
+    assert sorted(downloads) == ["task.weights.h5", "vocab.txt"]
+    assert not (local / "checkpoints").exists()
+
+
 def test_a_file_is_copied(tmp_path, downloads):
     (tmp_path / "inputs.jsonl").write_text('{"text_a": "fine"}\n')
     local = local_copy(f"file://{tmp_path}/inputs.jsonl")

@@ -29,6 +29,7 @@ from keras_bert_impl.utils.preset_files import convert_command
 from keras_bert_impl.utils.preset_files import presets_home
 from keras_bert_impl.utils.preset_files import read_metadata
 from keras_bert_impl.utils.preset_files import resolve_preset
+from keras_bert_impl.utils.remote_inputs import local_copy
 
 # format name -> function(backbone, folder) that fills the backbone's weights.
 _WEIGHT_READERS = {}
@@ -58,11 +59,13 @@ def resolve_model_preset(preset, with_heads="auto"):
             or keras-hub checkpoint folder, converted once into the cache.
         with_heads: what a converted checkpoint keeps: `"auto"` its heads,
             False the backbone only.
+
+    Any of them may be a URL (`gs://bucket/folder`): read from its local copy.
     """
-    path = pathlib.Path(os.path.expanduser(str(preset)))
+    path = pathlib.Path(os.path.expanduser(str(local_copy(preset))))
     if path.is_dir() and _FOLDER_CONVERTERS:
         return _FOLDER_CONVERTERS[0](path, with_heads)
-    return resolve_preset(preset)
+    return resolve_preset(path if path.is_dir() else preset)
 
 
 def register_preprocessor_loader(loader):

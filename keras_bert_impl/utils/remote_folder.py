@@ -73,18 +73,18 @@ class Downloads:
         except (OSError, ValueError):
             self.files = {}
 
-    def fetch(self, gfile, url, target, remote_stat, relative):
-        """Makes `target` the file at `url` (whose stat is `remote_stat`)."""
+    def fetch(self, gfile, url, target, source_stat, relative):
+        """Makes `target` the file at `url` (whose `remote_stat` is `source_stat`)."""
         target = pathlib.Path(target)
         known = self.files.get(relative)
-        if target.is_file() and known == [list(remote_stat), _stat(target)]:
+        if target.is_file() and known == [list(source_stat), _stat(target)]:
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         # Per process: two commands on this host may copy the same URL at once.
         staged = target.with_name(f".{target.name}.download-{os.getpid()}")
         gfile.copy(url, os.fspath(staged), overwrite=True)
         os.replace(staged, target)
-        self.files[relative] = [list(remote_stat), _stat(target)]
+        self.files[relative] = [list(source_stat), _stat(target)]
 
     def forget(self, relative):
         self.files.pop(relative, None)

@@ -397,3 +397,19 @@ def test_google_release_in_a_bucket_into_a_preset_in_a_bucket(
     found = BertPretrainer.from_preset(preset).predict(batch, verbose=0)
     expected = from_google_checkpoint(sources / "google").predict(batch, verbose=0)
     np.testing.assert_allclose(found["mlm_logits"], expected["mlm_logits"], atol=1e-6)
+
+
+@pytest.mark.parametrize("source_format", ["huggingface", "google"])
+def test_a_checkpoint_folder_in_a_bucket_loads_through_from_preset(
+    source_format, sources, tmp_path, cache, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    shutil.copytree(sources / source_format, tmp_path / "bucket" / source_format)
+    batch = random_batch(vocab_size=97, seed=5)
+    found = BertPretrainer.from_preset(f"file://{tmp_path}/bucket/{source_format}")
+    expected = BertPretrainer.from_preset(str(sources / source_format))
+    np.testing.assert_allclose(
+        found.predict(batch, verbose=0)["mlm_logits"],
+        expected.predict(batch, verbose=0)["mlm_logits"],
+        atol=1e-6,
+    )

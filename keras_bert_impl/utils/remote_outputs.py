@@ -40,20 +40,18 @@ def _check_new_remote_output(gfile, url, flag, overwrite, inputs):
         )
 
 
-def _remote_files(gfile, url):
-    if not gfile.isdir(url):
-        return {url} if gfile.exists(url) else set()
-    return {
-        folder.rstrip("/") + "/" + name
-        for folder, _, names in gfile.walk(url)
-        for name in names
-    }
-
-
 def _upload(gfile, local, url):
     """Uploads the file or folder `local` as `url`; deletes what it replaced."""
-    old = _remote_files(gfile, url)
-    if local.is_dir() != gfile.isdir(url) and old:
+    remote_is_folder = gfile.isdir(url)
+    if remote_is_folder:
+        old = {
+            folder.rstrip("/") + "/" + name
+            for folder, _, names in gfile.walk(url)
+            for name in names
+        }
+    else:
+        old = {url} if gfile.exists(url) else set()
+    if old and local.is_dir() != remote_is_folder:
         # A file where a folder was (or the reverse) cannot be replaced piecewise.
         for path in old:
             gfile.remove(path)
@@ -65,8 +63,10 @@ def _upload(gfile, local, url):
                 new[url + "/" + path.relative_to(local).as_posix()] = path
     else:
         new = {url: local}
+    # Each folder once (on GCS a request each), before its files.
+    for folder in sorted({target.rsplit("/", 1)[0] for target in new}):
+        gfile.makedirs(folder)
     for target, path in new.items():
-        gfile.makedirs(target.rsplit("/", 1)[0])
         upload_whole(gfile, path, target)
     for path in sorted(old - set(new)):
         gfile.remove(path)
